@@ -1,0 +1,3 @@
+from glfpinn.cli import main
+
+raise SystemExit(main())

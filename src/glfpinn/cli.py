@@ -1,0 +1,138 @@
+"""The command line: ``glfpinn train | list`` (``python -m glfpinn`` does the same).
+
+Bad input ends with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+#: CLI flag -> sampler hyperparameter, passed on only when given.
+_SAMPLER_FLAGS = {
+    "alpha": float,
+    "M": int,
+    "eps": float,
+    "k": float,
+    "c": float,
+    "h_max": float,
+    "n_candidates": int,
+    "surrogate": str,
+    "pool": str,
+}
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, status 2
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="glfpinn", description="PINNs with adaptive collocation sampling")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    tr = sub.add_parser("train", help="train one run into a run directory")
+    tr.add_argument("--config", help="YAML run config; flags below override it")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable)")
+    tr.add_argument("--problem")
+    tr.add_argument("--sampler")
+    tr.add_argument("--steps", type=int, help="Adam steps")
+    tr.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--n-points", type=int, help="interior collocation points N")
+    tr.add_argument("--resample-every", type=int, help="resampling period T in steps")
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--eval-every", type=int)
+    tr.add_argument("--checkpoint-every", type=int)
+    tr.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
+    tr.add_argument("--dtype", help="float32 or float64")
+    for flag, kind in _SAMPLER_FLAGS.items():
+        tr.add_argument(f"--{flag.replace('_', '-')}", dest=f"sp_{flag}", type=kind,
+                        help=f"sampler hyperparameter {flag}")
+    tr.add_argument("--out", required=True, help="run directory")
+    mode = tr.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out")
+    mode.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("list", help="list problems and samplers")
+    return parser
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from glfpinn.config import RunConfig, apply_overrides, load_yaml
+
+    data: dict[str, Any] = load_yaml(args.config) if args.config else {}
+    direct = {
+        "problem": args.problem,
+        "sampler": args.sampler,
+        "steps": args.steps,
+        "lbfgs_steps": args.lbfgs_steps,
+        "seed": args.seed,
+        "n_points": args.n_points,
+        "resample_every": args.resample_every,
+        "lr": args.lr,
+        "eval_every": args.eval_every,
+        "checkpoint_every": args.checkpoint_every,
+        "device": args.device,
+        "dtype": args.dtype,
+    }
+    data.update({k: v for k, v in direct.items() if v is not None})
+    given = {k: getattr(args, f"sp_{k}") for k in _SAMPLER_FLAGS}
+    if any(v is not None for v in given.values()):
+        params = dict(data.get("sampler_params") or {})
+        params.update({k: v for k, v in given.items() if v is not None})
+        data["sampler_params"] = params
+    return RunConfig.from_dict(apply_overrides(data, args.set))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from glfpinn.runs import run
+    from glfpinn.train import NonFiniteLossError
+
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    cfg = None if args.resume and not args.config else _train_config(args)
+    try:
+        result = run(cfg, args.out, mode=mode, progress=not args.quiet)
+    except NonFiniteLossError as err:
+        print(f"glfpinn: training stopped: {err}", file=sys.stderr)
+        return 1
+    keys = ("problem", "sampler", "steps", "l2_relative_error", "wall_time_s",
+            "sampling_time_s", "residual_evals", "peak_memory_mb")
+    print(json.dumps({k: result[k] for k in keys}))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from glfpinn import problems, samplers
+
+    print("problems:")
+    for name in problems.names():
+        print(f"  {name:<24} {problems.describe(name)}")
+    print("samplers:")
+    for name in samplers.names():
+        print(f"  {name:<24} {samplers.describe(name)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    commands = {"train": _cmd_train, "list": _cmd_list}
+    try:
+        args = _parser().parse_args(argv)
+        return commands[args.command](args)
+    except (UsageError, ValueError, TypeError) as err:
+        print(f"glfpinn: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("glfpinn: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Classical reference solvers (computed in-package, no downloads) for PINN benchmark problems."""

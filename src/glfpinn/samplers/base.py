@@ -1,0 +1,110 @@
+"""The sampler protocol: what every collocation-point method receives and returns.
+
+A sampler is configured by its constructor (hyperparameters only, like a scikit-learn
+estimator) and keeps anything that evolves during training in an explicit ``state`` dict of
+tensors and numbers (like an optax transformation), so a run can be checkpointed and resumed
+exactly. It never touches global random state: every draw uses ``ctx.generator``.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from glfpinn.domains import Domain
+
+__all__ = ["Sampler", "SamplingContext", "Resampled", "SamplerState", "check_positive"]
+
+SamplerState = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SamplingContext:
+    """Everything a sampler may use at a resampling step.
+
+    ``residuals`` are |L u - f| at ``points`` as computed by the last training step (detached):
+    free for the sampler. ``residual_fn`` scores new points (|residual|, shape (n,)); it is
+    chunked, runs without building a graph, and is counted and timed by the trainer, so methods
+    that need exact residuals (RAD, GLF-D) pay visibly for them. ``residual_grad_fn`` returns
+    (|r|, d(r^2)/dx) for methods that move points along the residual's gradient (PACMANN).
+    """
+
+    points: Tensor
+    residuals: Tensor | None
+    residual_fn: Callable[[Tensor], Tensor]
+    domain: Domain
+    step: int
+    generator: torch.Generator
+    residual_grad_fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.points.shape[0])
+
+    def current_residuals(self) -> Tensor:
+        """Residuals at the current points: the free ones if given, else scored now."""
+        if self.residuals is not None:
+            return self.residuals
+        return self.residual_fn(self.points)
+
+
+@dataclass
+class Resampled:
+    """A sampler's answer: the next points, its new state, optional loss weights, diagnostics.
+
+    ``weights``, when given, multiply each point's squared residual in the loss (importance
+    weights 1/(N p) make the loss an unbiased estimate of the uniform one).
+    """
+
+    points: Tensor
+    state: SamplerState = field(default_factory=dict)
+    weights: Tensor | None = None
+    info: dict[str, float] = field(default_factory=dict)
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    """One-line ValueError for a hyperparameter outside its range."""
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or value != value:  # value != value catches NaN
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {bound}")
+
+
+class Sampler(abc.ABC):
+    """Base of all samplers. Subclasses implement :meth:`resample`; constructors only store
+    (and validate) hyperparameters under attributes of the same name."""
+
+    #: Whether a resample keeps the number of points (False for RAR-style growing sets).
+    conserves_population: bool = True
+
+    def initial_points(
+        self, n: int, domain: Domain, generator: torch.Generator, dtype: torch.dtype
+    ) -> Tensor:
+        """The training set before the first resample: uniform by default."""
+        return domain.sample(n, generator, dtype=dtype)
+
+    def init_state(self, points: Tensor) -> SamplerState:
+        """State before the first resample (most samplers have none)."""
+        return {}
+
+    @abc.abstractmethod
+    def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
+        """The next training points."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"

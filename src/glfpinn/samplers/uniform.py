@@ -1,0 +1,47 @@
+"""Non-adaptive baselines: a fixed set, and a fresh (pseudo- or quasi-random) set at every resample."""
+
+from __future__ import annotations
+
+from typing import final
+
+from glfpinn.domains import SAMPLING_METHODS
+from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+
+__all__ = ["Uniform", "UniformResample"]
+
+
+def _check_method(method: str) -> None:
+    if method not in SAMPLING_METHODS:
+        raise ValueError(f"method={method!r} is unknown; allowed: {', '.join(SAMPLING_METHODS)}")
+
+
+@final
+class Uniform(Sampler):
+    """A fixed training set drawn once (uniform, Sobol, Halton or LHS) and never changed."""
+
+    def __init__(self, method: str = "uniform") -> None:
+        _check_method(method)
+        self.method = method
+
+    def initial_points(self, n, domain, generator, dtype):
+        return domain.sample(n, generator, method=self.method, dtype=dtype)
+
+    def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
+        return Resampled(ctx.points, state)
+
+
+@final
+class UniformResample(Sampler):
+    """A fresh set at every resample; QMC sequences are re-scrambled each time, so the points
+    really change (a fixed, unscrambled sequence would return the same set forever)."""
+
+    def __init__(self, method: str = "uniform") -> None:
+        _check_method(method)
+        self.method = method
+
+    def initial_points(self, n, domain, generator, dtype):
+        return domain.sample(n, generator, method=self.method, dtype=dtype)
+
+    def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
+        pts = ctx.domain.sample(ctx.n, ctx.generator, method=self.method, dtype=ctx.points.dtype)
+        return Resampled(pts.to(ctx.points.device), state)

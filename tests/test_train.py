@@ -1,0 +1,120 @@
+import math
+
+import pytest
+import torch
+
+from glfpinn import GLF, RAD, Every, Trainer, UniformResample, problems
+from glfpinn.callbacks import Callback
+from tests.helpers import Poisson1D
+
+
+def _trainer(sampler=None, **kw):
+    kw.setdefault("steps", 60)
+    kw.setdefault("eval_every", 20)
+    return Trainer(Poisson1D(), sampler or GLF(alpha=1e-3), **kw)
+
+
+def test_training_lowers_the_l2_error():
+    result = _trainer(steps=300, lr=1e-2).fit()
+    assert result.l2_relative_error < 0.2 * result.initial_l2_relative_error
+
+
+def test_lbfgs_stage_follows_adam_and_keeps_lowering_the_error():
+    adam_only = _trainer(steps=100, lr=1e-2).fit()
+    with_lbfgs = _trainer(steps=100, lr=1e-2, lbfgs_steps=50).fit()
+    assert with_lbfgs.steps == 150
+    assert with_lbfgs.l2_relative_error < adam_only.l2_relative_error
+
+
+class _Recorder(Callback):
+    def __init__(self):
+        self.resamples, self.evals = [], []
+
+    def on_resample(self, trainer, info):
+        self.resamples.append(info)
+
+    def on_validation_end(self, trainer, metrics):
+        self.evals.append(metrics)
+
+
+def test_resampling_follows_the_schedule_and_keeps_optimizer_state():
+    rec = _Recorder()
+    tr = _trainer(schedule=Every(25), callbacks=[rec], steps=100)
+    tr.fit()
+    assert [r["step"] for r in rec.resamples] == [25, 50, 75]
+    assert [m["step"] for m in rec.evals] == [20, 40, 60, 80, 100]
+    # Adam's step counter survives the three point swaps: never reset.
+    state = next(iter(tr.adam.state.values()))
+    assert int(state["step"]) == 100
+
+
+def test_sampler_receives_the_last_steps_residuals_for_free():
+    seen = {}
+
+    class Spy(GLF.__mro__[1]):  # a Sampler subclass
+        def resample(self, ctx, state):
+            seen["residuals"] = ctx.residuals.clone()
+            seen["points"] = ctx.points.clone()
+            from glfpinn.samplers import Resampled
+
+            return Resampled(ctx.points, state)
+
+    tr = _trainer(Spy(), schedule=Every(10), steps=11)
+    tr.fit()
+    assert tr.costs["residual_evals"] == 0
+    assert seen["residuals"].shape == (64,)
+    assert bool((seen["residuals"] >= 0).all())
+
+
+def test_rad_costs_are_counted():
+    tr = _trainer(RAD(n_candidates=500), schedule=Every(20), steps=60)
+    result = tr.fit()
+    assert result.residual_evals == 2 * 500
+    assert result.resamples == 2 and result.scoring_time_s > 0
+    assert result.sampling_time_s >= result.scoring_time_s
+
+
+def test_same_seed_same_run_different_seed_different_run():
+    a = _trainer(UniformResample(), seed=3).fit()
+    b = _trainer(UniformResample(), seed=3).fit()
+    c = _trainer(UniformResample(), seed=4).fit()
+    assert a.l2_relative_error == b.l2_relative_error
+    assert a.l2_relative_error != c.l2_relative_error
+
+
+def test_training_does_not_touch_global_rng_state():
+    before = torch.random.get_rng_state()
+    _trainer(GLF(alpha=1e-3), schedule=Every(20)).fit()
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_a_nan_loss_stops_training_with_a_clear_error():
+    from glfpinn.train import NonFiniteLossError
+
+    tr = _trainer(lr=1e30, steps=50)
+    with pytest.raises(NonFiniteLossError, match="at step"):
+        tr.fit()
+
+
+def test_state_dict_round_trip_resumes_exactly():
+    full = _trainer(schedule=Every(15), steps=60).fit()
+    first = _trainer(schedule=Every(15), steps=60)
+    first.total_steps = 30
+    first.fit()
+    state = first.state_dict()
+    second = _trainer(schedule=Every(15), steps=60)
+    second.load_state_dict(state)
+    resumed = second.fit()
+    assert resumed.l2_relative_error == full.l2_relative_error
+    assert resumed.final_loss == full.final_loss
+
+
+def test_allen_cahn_short_training_lowers_the_error():
+    """The real benchmark: 150 Adam steps then 60 L-BFGS iterations on 500 points."""
+    problem = problems.get("allen-cahn")
+    result = Trainer(
+        problem, GLF(), steps=150, lbfgs_steps=60, n_points=500, eval_every=50, lr=3e-3,
+        hidden=(32, 32, 32), schedule=Every(50),
+    ).fit()
+    assert math.isfinite(result.l2_relative_error)
+    assert result.l2_relative_error < 0.7 * result.initial_l2_relative_error

@@ -1,4 +1,4 @@
-"""The command line: ``glfpinn train | list`` (``python -m glfpinn`` does the same).
+"""The command line: ``glfpinn train | bench | report | plot | list`` (also ``python -m glfpinn``).
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -66,6 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("list", help="list problems and samplers")
+
+    be = sub.add_parser("bench", help="run a grid of runs from a bench YAML (resumable)")
+    be.add_argument("config", help="bench YAML, e.g. configs/quick.yaml")
+    be.add_argument("--out", required=True, help="bench directory")
+    be.add_argument("--executor", default="local", help="local (processes) or ray")
+    be.add_argument("--workers", type=int, help="parallel runs (default: GPUs, else CPU cores)")
+    be.add_argument("--threads-per-worker", type=int, default=1)
+    be.add_argument("--ray-address", help="address of an existing Ray cluster, e.g. 10.0.0.1:6379")
+
+    re = sub.add_parser("report", help="results.md, results.csv and plots of a bench directory")
+    re.add_argument("dir")
+    re.add_argument("--no-plots", action="store_true")
+
+    pl = sub.add_parser("plot", help="only the PNG plots of a bench directory")
+    pl.add_argument("dir")
     return parser
 
 
@@ -125,8 +140,43 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from glfpinn._io import atomic_write_json
+    from glfpinn.bench import load_bench, run_bench
+
+    bench = load_bench(args.config)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers={args.workers} must be >= 1")
+    if args.threads_per_worker < 1:
+        raise ValueError(f"--threads-per-worker={args.threads_per_worker} must be >= 1")
+    meta = {"profile": bench.profile, "note": bench.note, "config": str(args.config)}
+    atomic_write_json(f"{args.out}/bench.json", meta)
+    counts = run_bench(bench, args.out, executor=args.executor, workers=args.workers,
+                       threads_per_worker=args.threads_per_worker, ray_address=args.ray_address)
+    print(json.dumps(counts))
+    return 1 if counts["failed"] else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from glfpinn.bench import write_plots, write_report
+
+    if not args.no_plots:
+        write_plots(args.dir)
+    print(write_report(args.dir, command=f"glfpinn report {args.dir}"))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from glfpinn.bench import write_plots
+
+    for path in write_plots(args.dir):
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"train": _cmd_train, "list": _cmd_list}
+    commands = {"train": _cmd_train, "list": _cmd_list, "bench": _cmd_bench,
+                "report": _cmd_report, "plot": _cmd_plot}
     try:
         args = _parser().parse_args(argv)
         return commands[args.command](args)

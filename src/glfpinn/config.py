@@ -34,6 +34,7 @@ class RunConfig:
     n_condition: int = 1000
     score_chunk: int = 20_000
     checkpoint_every: int = 1000
+    snapshot_every: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -65,6 +66,7 @@ class RunConfig:
         for name in ("steps", "lbfgs_steps", "eval_every", "seed", "n_condition", "score_chunk"):
             need(name, (int,), "an integer")
         need("checkpoint_every", (int,), "an integer")
+        need("snapshot_every", (int,), "an integer")
         for name in ("n_points", "resample_every"):
             need(name, (int,), "an integer", optional=True)
         need("lr", (int, float), "a number")
@@ -73,8 +75,9 @@ class RunConfig:
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden
         ):
             raise ValueError(f"hidden={self.hidden!r} must list positive integer widths")
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every={self.checkpoint_every} must be >= 0 (0: never)")
+        for name in ("checkpoint_every", "snapshot_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0 (0: never)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import yaml
 
@@ -25,6 +26,7 @@ from glfpinn.train import Trainer, TrainResult
 __all__ = ["RunDirectory", "build_trainer", "run", "read_result", "RunMode"]
 
 CONFIG, METRICS, RESULT, CHECKPOINT = "config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt"
+PREDICTION, SNAPSHOTS = "prediction.npz", "snapshots"
 RunMode = Literal["new", "resume", "overwrite"]
 
 
@@ -52,6 +54,9 @@ class RunDirectory(Callback):
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         self.save_checkpoint(trainer)
+        prediction = _prediction(trainer)
+        if prediction:
+            _save_npz(self.path / PREDICTION, **prediction)
         atomic_write_json(self.path / RESULT, result.to_dict())
 
     def save_checkpoint(self, trainer: Trainer) -> None:
@@ -88,6 +93,47 @@ class RunDirectory(Callback):
             if rec.get("step", 0) <= limit:
                 kept.append(line)
         atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+class Snapshots(Callback):
+    """Every ``every`` steps (at an evaluation), the training points and their residuals from
+    the last step, to plot where a sampler puts its points over time."""
+
+    def __init__(self, path: str | os.PathLike, every: int) -> None:
+        self.path = Path(path) / SNAPSHOTS
+        self.every = every
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        if trainer.step % self.every or trainer.last_residuals is None:
+            return
+        _save_npz(
+            self.path / f"step{trainer.step:08d}.npz",
+            points=trainer.points.detach().cpu().double().numpy(),
+            residuals=trainer.last_residuals.detach().cpu().double().numpy(),
+        )
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+@torch.no_grad()
+def _prediction(trainer: Trainer) -> dict[str, np.ndarray]:
+    """The network and the reference on a 2-D view of the problem (the test grid in 2-D, the
+    problem's ``slice_2d`` in higher dimension), for error maps."""
+    problem = trainer.problem
+    if problem.dim == 2:
+        x, u_ref = problem.test_set()
+    elif hasattr(problem, "slice_2d"):
+        x = problem.slice_2d()
+        u_ref = problem.solution(x)
+    else:
+        return {}
+    xt = torch.as_tensor(x, dtype=trainer.dtype, device=trainer.device)
+    u = torch.cat([trainer.model(c).reshape(-1) for c in xt.split(65536)])
+    return {"x": np.asarray(x), "u": u.double().cpu().numpy(), "u_ref": np.asarray(u_ref)}
 
 
 def build_trainer(
@@ -172,11 +218,14 @@ def run(
         raise ValueError("a config is needed to start a run")
     _check_writable(path)
     if mode == "overwrite":
-        for name in (CONFIG, METRICS, RESULT, CHECKPOINT):
+        for name in (CONFIG, METRICS, RESULT, CHECKPOINT, PREDICTION):
             (path / name).unlink(missing_ok=True)
 
     directory = RunDirectory(path, cfg.checkpoint_every)
-    trainer = build_trainer(cfg, [directory], progress=progress)
+    callbacks: list[Callback] = [directory]
+    if cfg.snapshot_every:
+        callbacks.append(Snapshots(path, cfg.snapshot_every))
+    trainer = build_trainer(cfg, callbacks, progress=progress)
     if mode == "resume" and (path / CHECKPOINT).exists():
         directory.load_checkpoint(trainer)
     else:

@@ -164,7 +164,8 @@ class Trainer:
         self.lbfgs = torch.optim.LBFGS(
             self.model.parameters(),
             lr=1.0,
-            max_iter=1,
+            max_iter=1,  # one iteration per trainer step, so the schedule sees every iteration
+            max_eval=25,  # torch's default, max_iter * 5 // 4 = 1, leaves no line search at all
             history_size=50,
             line_search_fn="strong_wolfe",
             tolerance_grad=0.0,

@@ -19,7 +19,14 @@ from torch import Tensor
 
 from glfpinn.domains import Domain
 
-__all__ = ["Sampler", "SamplingContext", "Resampled", "SamplerState", "check_positive"]
+__all__ = [
+    "Sampler",
+    "SamplingContext",
+    "Resampled",
+    "SamplerState",
+    "check_positive",
+    "into_domain",
+]
 
 SamplerState = dict[str, Any]
 
@@ -42,6 +49,20 @@ class SamplingContext:
     step: int
     generator: torch.Generator
     residual_grad_fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse points a sampler could silently mistreat: wrong shape, dtype, device, or
+        outside the domain. One pass over N points; negligible next to a training step."""
+        self.domain.check_points(self.points)
+        if self.points.device.type != self.generator.device.type:
+            raise ValueError(
+                f"points are on {self.points.device} but the generator is on "
+                f"{self.generator.device}; both must be on the same device"
+            )
+        if self.residuals is not None and tuple(self.residuals.shape) != (self.n,):
+            raise ValueError(
+                f"residuals have shape {tuple(self.residuals.shape)}; expected ({self.n},)"
+            )
 
     @property
     def n(self) -> int:
@@ -99,8 +120,9 @@ class Sampler(abc.ABC):
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
+        params = inspect.signature(cls.__init__).parameters.values()
+        plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return [p.name for p in params if p.name != "self" and p.kind in plain]
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
@@ -108,3 +130,24 @@ class Sampler(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def into_domain(
+    x: Tensor, domain: Domain, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Points moved or interpolated by a sampler, brought back inside ``domain``.
+
+    Rows outside are reflected by ``domain.reflect``; a row still outside afterwards (a domain
+    whose reflection cannot always land inside) is replaced by a uniform point drawn from
+    ``generator``. Returns the points and the mask of rows that were outside.
+    """
+    outside = ~domain.contains(x)
+    if not bool(outside.any()):
+        return x, outside
+    x = x.clone()
+    x[outside] = domain.reflect(x[outside], generator)
+    still = ~domain.contains(x)
+    if bool(still.any()):
+        fresh = domain.sample(int(still.sum()), generator, dtype=x.dtype)
+        x[still] = fresh.to(x.device)
+    return x, outside

@@ -1,0 +1,147 @@
+"""PNG figures from a bench directory (matplotlib, imported lazily, Agg backend)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glfpinn.bench.report import collect, summarise
+
+__all__ = ["write_plots"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _evals(cell: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    steps, l2, loss = [], [], []
+    for line in (cell / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec.get("event") == "eval":
+            steps.append(rec["step"])
+            l2.append(rec["l2_relative_error"])
+            loss.append(rec["loss"])
+    return np.asarray(steps), np.asarray(l2), np.asarray(loss)
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def write_plots(root: str | os.PathLike) -> list[Path]:
+    """Error and loss curves, cost bars, point snapshots and error maps; returns the files."""
+    plt = _plt()
+    root = Path(root)
+    rows = collect(root)
+    out_dir = root / "plots"
+    written: list[Path] = []
+    by_problem: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_problem[(row["experiment"], row["problem_label"])].append(row)
+
+    for (exp, prob), members in by_problem.items():
+        fig, (ax_err, ax_osc) = plt.subplots(1, 2, figsize=(11, 4))
+        by_sampler: dict[str, list[Path]] = defaultdict(list)
+        for m in members:
+            by_sampler[m["sampler_label"]].append(Path(m["path"]))
+        for sampler, cells in by_sampler.items():
+            curves = [_evals(c) for c in cells]
+            n = min(len(c[0]) for c in curves)
+            steps = curves[0][0][:n]
+            l2 = np.stack([c[1][:n] for c in curves])
+            ax_err.plot(steps, np.exp(np.log(l2).mean(0)), label=sampler)
+            if len(cells) > 1:
+                ax_err.fill_between(steps, l2.min(0), l2.max(0), alpha=0.2)
+            loss = np.log10(np.stack([c[2][:n] for c in curves]))
+            window = max(3, n // 10)
+            if n > window:
+                var = [loss[:, i : i + window].var(axis=1).mean() for i in range(n - window)]
+                ax_osc.plot(steps[window:], var, label=sampler)
+        ax_err.set(yscale="log", xlabel="step", ylabel="L2 relative error",
+                   title=f"{exp}: {prob} (geometric mean; band: min-max over seeds)")
+        ax_osc.set(yscale="log", xlabel="step", ylabel="variance of log10(loss)",
+                   title="training stability (sliding window)")
+        for ax in (ax_err, ax_osc):
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+        written.append(_save(fig, out_dir / f"{exp}_{prob}_curves.png"))
+        plt.close(fig)
+
+        summary = [s for s in summarise(members)]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+        labels = [s["sampler"] for s in summary]
+        for ax, key, title in zip(
+            axes,
+            ("peak_memory_mb", "wall_time_s", "sampling_time_s"),
+            ("peak memory (MB)", "wall time (s)", "time in sampling (s)"),
+        ):
+            ax.bar(labels, [s[f"{key}_mean"] for s in summary],
+                   yerr=[s[f"{key}_std"] for s in summary], capsize=3)
+            ax.set_title(title)
+            ax.tick_params(axis="x", rotation=45)
+        fig.suptitle(f"{exp}: {prob}")
+        written.append(_save(fig, out_dir / f"{exp}_{prob}_costs.png"))
+        plt.close(fig)
+
+        first_seed = {}
+        for m in sorted(members, key=lambda m: m["seed"]):
+            first_seed.setdefault(m["sampler_label"], Path(m["path"]))
+        written += _snapshots(plt, first_seed, out_dir / f"{exp}_{prob}_points.png")
+        written += _error_maps(plt, first_seed, out_dir / f"{exp}_{prob}_errors.png")
+    return written
+
+
+def _snapshots(plt, cells: dict[str, Path], path: Path) -> list[Path]:
+    """Training points coloured by residual at up to four steps, one row per sampler."""
+    rows = {s: sorted((c / "snapshots").glob("*.npz")) for s, c in cells.items()}
+    rows = {s: files for s, files in rows.items() if files}
+    if not rows:
+        return []
+    cols = min(4, max(len(files) for files in rows.values()))
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.2 * cols, 3 * len(rows)), squeeze=False)
+    for i, (sampler, files) in enumerate(rows.items()):
+        picks = [files[int(j)] for j in np.unique(np.linspace(0, len(files) - 1, cols).round())]
+        for j, file in enumerate(picks):
+            with np.load(file) as snap:
+                pts, res = snap["points"], snap["residuals"]
+            ax = axes[i, j]
+            sc = ax.scatter(pts[:, 0], pts[:, -1] if pts.shape[1] == 2 else pts[:, 1], s=1.5,
+                            c=np.log10(res + 1e-12), cmap="viridis")
+            ax.set_title(f"{sampler}, step {int(file.stem[4:])}", fontsize=8)
+            fig.colorbar(sc, ax=ax, fraction=0.046)
+    fig.suptitle("collocation points coloured by log10 |residual| (first two coordinates)")
+    out = _save(fig, path)
+    plt.close(fig)
+    return [out]
+
+
+def _error_maps(plt, cells: dict[str, Path], path: Path) -> list[Path]:
+    preds = {s: c / "prediction.npz" for s, c in cells.items() if (c / "prediction.npz").exists()}
+    if not preds:
+        return []
+    fig, axes = plt.subplots(1, len(preds), figsize=(3.6 * len(preds), 3.2), squeeze=False)
+    for ax, (sampler, file) in zip(axes[0], preds.items()):
+        with np.load(file) as p:
+            x, err = p["x"], np.abs(p["u"] - p["u_ref"])
+        cols = (0, x.shape[1] - 1) if x.shape[1] == 2 else (0, 1)
+        sc = ax.tricontourf(x[:, cols[0]], x[:, cols[1]], err, levels=30, cmap="magma")
+        ax.set_title(f"|u - u_ref|, {sampler}", fontsize=9)
+        fig.colorbar(sc, ax=ax, fraction=0.046)
+    out = _save(fig, path)
+    plt.close(fig)
+    return [out]

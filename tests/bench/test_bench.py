@@ -1,0 +1,113 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from glfpinn.bench import collect, load_bench, run_bench, write_plots, write_report
+from glfpinn.cli import main
+
+BENCH = """
+profile: test
+note: a tiny grid for the tests
+base: {steps: 20, eval_every: 10, n_points: 64, hidden: [8, 8], resample_every: 10,
+       snapshot_every: 10, checkpoint_every: 10}
+experiments:
+  main:
+    problems: {ac: {problem: allen-cahn}}
+    samplers:
+      glf: {sampler: glf}
+      rad: {sampler: rad, sampler_params: {n_candidates: 500}}
+    seeds: [0, 1]
+"""
+
+
+@pytest.fixture
+def bench_file(tmp_path):
+    path = tmp_path / "bench.yaml"
+    path.write_text(BENCH)
+    return path
+
+
+def test_grid_expands_problem_x_sampler_x_seed_with_merged_settings(bench_file):
+    bench = load_bench(bench_file)
+    assert len(bench.cells) == 4
+    rad = [c for c in bench.cells if c.sampler == "rad"][0]
+    assert rad.config.sampler_params == {"n_candidates": 500} and rad.config.steps == 20
+    assert str(rad.path) == "main/ac/rad/seed0"
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("experiments: {}\n", "non-empty"),
+    ("experimentz: {}\n", "unknown key 'experimentz'"),
+    ("experiments: {e: {problems: {p: {problem: allen-cahn}}, samplers: {s: {stepz: 1}}}}\n",
+     "did you mean 'steps'"),
+])
+def test_bad_bench_files_are_clear_errors(tmp_path, bad, fragment):
+    path = tmp_path / "b.yaml"
+    path.write_text(bad)
+    with pytest.raises(ValueError, match=fragment):
+        load_bench(path)
+
+
+def test_bench_reuses_finished_cells_and_reports(bench_file, tmp_path):
+    out = tmp_path / "out"
+    first = run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)
+    assert first == {"cells": 4, "reused": 0, "ran": 4, "failed": 0}
+    stamp = (out / "main/ac/glf/seed0/result.json").stat().st_mtime_ns
+    second = run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)
+    assert second["reused"] == 4 and second["ran"] == 0
+    assert (out / "main/ac/glf/seed0/result.json").stat().st_mtime_ns == stamp
+
+    assert len(collect(out)) == 4
+    plots = write_plots(out)
+    assert {p.name for p in plots} >= {"main_ac_curves.png", "main_ac_costs.png",
+                                      "main_ac_points.png", "main_ac_errors.png"}
+    md = write_report(out).read_text()
+    assert "| ac | glf | 2 |" in md and "| ac | rad | 2 |" in md
+    csv = (out / "results.csv").read_text().splitlines()
+    assert csv[0].startswith("experiment,problem,sampler,seeds") and len(csv) == 3
+
+
+def test_killed_bench_finishes_the_rest_without_redoing_finished_cells(bench_file, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glfpinn", "bench", str(bench_file), "--out", str(out),
+         "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(out.glob("*/*/*/seed*/result.json"))) < 1:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the bench and its worker processes, like a crash
+    proc.wait()
+    finished = {p.parent: p.stat().st_mtime_ns for p in out.glob("*/*/*/seed*/result.json")}
+    assert 1 <= len(finished) < 4, "kill the bench midway"
+    assert main(["bench", str(bench_file), "--out", str(out), "--workers", "1"]) == 0
+    for path, stamp in finished.items():
+        assert (path / "result.json").stat().st_mtime_ns == stamp
+    results = list(out.glob("*/*/*/seed*/result.json"))
+    assert len(results) == 4
+    for r in results:
+        json.loads(r.read_text())
+
+
+@pytest.mark.skipif(shutil.which("ray") is None, reason="Ray is an optional extra")
+def test_ray_executor_on_a_local_cluster(bench_file, tmp_path):
+    env_port = "6399"
+    start = subprocess.run(
+        ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={env_port}",
+         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+        capture_output=True, text=True, timeout=180)
+    assert start.returncode == 0, start.stderr[-2000:]
+    try:
+        out = tmp_path / "out"
+        code = main(["bench", str(bench_file), "--out", str(out), "--executor", "ray",
+                     "--ray-address", f"127.0.0.1:{env_port}"])
+        assert code == 0
+        assert len(list(out.glob("*/*/*/seed*/result.json"))) == 4
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)

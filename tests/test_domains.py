@@ -40,7 +40,9 @@ def test_reflect_is_the_triangle_wave_and_leaves_inside_points_alone():
 def test_lshape_reflects_across_the_nearer_reentrant_edge():
     dom = LShape()
     x = torch.tensor([[0.1, -0.5], [0.6, -0.2]], dtype=torch.float64)
-    assert torch.allclose(dom.reflect(x), torch.tensor([[-0.1, -0.5], [0.6, 0.2]], dtype=torch.float64))
+    assert torch.allclose(
+        dom.reflect(x), torch.tensor([[-0.1, -0.5], [0.6, 0.2]], dtype=torch.float64)
+    )
 
 
 @pytest.mark.parametrize("method", SAMPLING_METHODS)
@@ -68,7 +70,11 @@ def test_sobol_is_more_uniform_than_random():
 
     def worst_box_error(x):
         t = torch.linspace(0.05, 1, 20)
-        frac = ((x[:, None, None, 0] < t[:, None]) & (x[:, None, None, 1] < t[None, :])).float().mean(0)
+        frac = (
+            ((x[:, None, None, 0] < t[:, None]) & (x[:, None, None, 1] < t[None, :]))
+            .float()
+            .mean(0)
+        )
         return float((frac - t[:, None] * t[None, :]).abs().max())
 
     sobol = sum(worst_box_error(box.sample(1024, gen, method="sobol")) for _ in range(5))
@@ -101,11 +107,13 @@ def test_box_boundary_faces_are_chosen_by_area():
 
 def test_lshape_sampling_is_uniform_over_its_three_cells():
     x = LShape().sample(30_000, torch.Generator().manual_seed(0))
-    third = torch.tensor([
-        float(((x[:, 0] < 0) & (x[:, 1] < 0)).float().mean()),
-        float(((x[:, 0] < 0) & (x[:, 1] >= 0)).float().mean()),
-        float(((x[:, 0] >= 0) & (x[:, 1] >= 0)).float().mean()),
-    ])
+    third = torch.tensor(
+        [
+            float(((x[:, 0] < 0) & (x[:, 1] < 0)).float().mean()),
+            float(((x[:, 0] < 0) & (x[:, 1] >= 0)).float().mean()),
+            float(((x[:, 0] >= 0) & (x[:, 1] >= 0)).float().mean()),
+        ]
+    )
     assert torch.allclose(third, torch.full((3,), 1 / 3), atol=0.015)  # sd = 0.0027
 
 

@@ -9,9 +9,27 @@ import pytest
 
 from glfpinn.cli import main
 
-ARGS = ["--problem", "allen-cahn", "--sampler", "glf", "--steps", "160", "--lbfgs-steps", "40",
-        "--n-points", "200", "--resample-every", "30", "--eval-every", "20",
-        "--checkpoint-every", "25", "--set", "hidden=[16, 16]", "--quiet"]
+ARGS = [
+    "--problem",
+    "allen-cahn",
+    "--sampler",
+    "glf",
+    "--steps",
+    "160",
+    "--lbfgs-steps",
+    "40",
+    "--n-points",
+    "200",
+    "--resample-every",
+    "30",
+    "--eval-every",
+    "20",
+    "--checkpoint-every",
+    "25",
+    "--set",
+    "hidden=[16, 16]",
+    "--quiet",
+]
 
 
 def _result(path):
@@ -22,8 +40,11 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert main(["train", "--out", str(full), *ARGS]) == 0
 
-    proc = subprocess.Popen([sys.executable, "-m", "glfpinn", "train", "--out", str(killed), *ARGS],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glfpinn", "train", "--out", str(killed), *ARGS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     # Kill as soon as a checkpoint exists and before the run finishes (or give up waiting).
     while time.time() < deadline and not (killed / "checkpoint.pt").exists():
@@ -43,8 +64,22 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
 
 def test_corrupted_checkpoint_is_a_clear_error(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--out", str(out), *ARGS[:-1], "--steps", "30", "--lbfgs-steps", "0",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(out),
+                *ARGS[:-1],
+                "--steps",
+                "30",
+                "--lbfgs-steps",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     (out / "result.json").unlink()
     (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert main(["train", "--resume", "--out", str(out)]) == 2

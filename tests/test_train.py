@@ -110,8 +110,15 @@ def test_allen_cahn_short_training_lowers_the_error():
     """The real benchmark: 150 Adam steps then 60 L-BFGS iterations on 500 points."""
     problem = problems.get("allen-cahn")
     result = Trainer(
-        problem, GLF(), steps=150, lbfgs_steps=60, n_points=500, eval_every=50, lr=3e-3,
-        hidden=(32, 32, 32), schedule=Every(50),
+        problem,
+        GLF(),
+        steps=150,
+        lbfgs_steps=60,
+        n_points=500,
+        eval_every=50,
+        lr=3e-3,
+        hidden=(32, 32, 32),
+        schedule=Every(50),
     ).fit()
     assert math.isfinite(result.l2_relative_error)
     assert result.l2_relative_error < 0.7 * result.initial_l2_relative_error

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from glfpinn import ops, problems, samplers
+from glfpinn import ops, problems, samplers, testing
 from glfpinn.callbacks import Callback, ProgressBar
 from glfpinn.domains import Box, Domain, LShape
 from glfpinn.nn import MLP, Constrained
 from glfpinn.problems import Problem
 from glfpinn.samplers import (
     GLF,
+    PACMANN,
+    R3,
     RAD,
+    RARD,
+    RARG,
+    Mix,
     Resampled,
+    RSmote,
     Sampler,
     SamplingContext,
     Uniform,
@@ -27,7 +33,13 @@ from glfpinn.train import NonFiniteLossError, Trainer, TrainResult, train
 __all__ = [
     "GLF",
     "MLP",
+    "PACMANN",
+    "R3",
     "RAD",
+    "RARD",
+    "RARG",
+    "Mix",
+    "RSmote",
     "Box",
     "Callback",
     "Constrained",
@@ -50,5 +62,6 @@ __all__ = [
     "ops",
     "problems",
     "samplers",
+    "testing",
     "train",
 ]

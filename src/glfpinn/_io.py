@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "cache_dir", "cached_arrays"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "cache_dir",
+    "cached_arrays",
+]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

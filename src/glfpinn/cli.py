@@ -24,6 +24,12 @@ _SAMPLER_FLAGS = {
     "n_candidates": int,
     "surrogate": str,
     "pool": str,
+    "n_add": int,
+    "top_fraction": float,
+    "k_neighbors": int,
+    "replace_fraction": float,
+    "step_size": float,
+    "n_moves": int,
 }
 
 
@@ -42,8 +48,13 @@ def _parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train one run into a run directory")
     tr.add_argument("--config", help="YAML run config; flags below override it")
-    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable)")
+    tr.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable)",
+    )
     tr.add_argument("--problem")
     tr.add_argument("--sampler")
     tr.add_argument("--steps", type=int, help="Adam steps")
@@ -57,8 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
     tr.add_argument("--dtype", help="float32 or float64")
     for flag, kind in _SAMPLER_FLAGS.items():
-        tr.add_argument(f"--{flag.replace('_', '-')}", dest=f"sp_{flag}", type=kind,
-                        help=f"sampler hyperparameter {flag}")
+        tr.add_argument(
+            f"--{flag.replace('_', '-')}",
+            dest=f"sp_{flag}",
+            type=kind,
+            help=f"sampler hyperparameter {flag}",
+        )
     tr.add_argument("--out", required=True, help="run directory")
     mode = tr.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -122,8 +137,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"glfpinn: training stopped: {err}", file=sys.stderr)
         return 1
-    keys = ("problem", "sampler", "steps", "l2_relative_error", "wall_time_s",
-            "sampling_time_s", "residual_evals", "peak_memory_mb")
+    keys = (
+        "problem",
+        "sampler",
+        "steps",
+        "l2_relative_error",
+        "wall_time_s",
+        "sampling_time_s",
+        "residual_evals",
+        "peak_memory_mb",
+    )
     print(json.dumps({k: result[k] for k in keys}))
     return 0
 
@@ -151,8 +174,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads-per-worker={args.threads_per_worker} must be >= 1")
     meta = {"profile": bench.profile, "note": bench.note, "config": str(args.config)}
     atomic_write_json(f"{args.out}/bench.json", meta)
-    counts = run_bench(bench, args.out, executor=args.executor, workers=args.workers,
-                       threads_per_worker=args.threads_per_worker, ray_address=args.ray_address)
+    counts = run_bench(
+        bench,
+        args.out,
+        executor=args.executor,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        ray_address=args.ray_address,
+    )
     print(json.dumps(counts))
     return 1 if counts["failed"] else 0
 
@@ -175,8 +204,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"train": _cmd_train, "list": _cmd_list, "bench": _cmd_bench,
-                "report": _cmd_report, "plot": _cmd_plot}
+    commands = {
+        "train": _cmd_train,
+        "list": _cmd_list,
+        "bench": _cmd_bench,
+        "report": _cmd_report,
+        "plot": _cmd_plot,
+    }
     try:
         args = _parser().parse_args(argv)
         return commands[args.command](args)

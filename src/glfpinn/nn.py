@@ -56,9 +56,7 @@ class MLP(nn.Module):
         # nn.Linear initialises itself from the global RNG; fork it so that state is left as it
         # was, then draw the real initialisation from ``generator``.
         with torch.random.fork_rng(devices=[]):
-            self.layers = nn.ModuleList(
-                nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:])
-            )
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.activation = _ACTIVATIONS[activation]()
         for layer in self.layers:
             nn.init.xavier_normal_(layer.weight, generator=generator)

@@ -171,7 +171,9 @@ def _check_writable(path: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise ValueError(f"output directory {str(path)!r} is not writable ({err.strerror})") from None
+        raise ValueError(
+            f"output directory {str(path)!r} is not writable ({err.strerror})"
+        ) from None
 
 
 def read_result(path: str | os.PathLike) -> dict[str, Any] | None:

@@ -40,7 +40,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"device={device!r} is not a valid torch device (cpu, cuda, auto)") from None
+        raise ValueError(
+            f"device={device!r} is not a valid torch device (cpu, cuda, auto)"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for, but CUDA is not available here; use cpu")
     return dev

@@ -41,12 +41,17 @@ def test_grid_expands_problem_x_sampler_x_seed_with_merged_settings(bench_file):
     assert str(rad.path) == "main/ac/rad/seed0"
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    ("experiments: {}\n", "non-empty"),
-    ("experimentz: {}\n", "unknown key 'experimentz'"),
-    ("experiments: {e: {problems: {p: {problem: allen-cahn}}, samplers: {s: {stepz: 1}}}}\n",
-     "did you mean 'steps'"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ("experiments: {}\n", "non-empty"),
+        ("experimentz: {}\n", "unknown key 'experimentz'"),
+        (
+            "experiments: {e: {problems: {p: {problem: allen-cahn}}, samplers: {s: {stepz: 1}}}}\n",
+            "did you mean 'steps'",
+        ),
+    ],
+)
 def test_bad_bench_files_are_clear_errors(tmp_path, bad, fragment):
     path = tmp_path / "b.yaml"
     path.write_text(bad)
@@ -65,8 +70,12 @@ def test_bench_reuses_finished_cells_and_reports(bench_file, tmp_path):
 
     assert len(collect(out)) == 4
     plots = write_plots(out)
-    assert {p.name for p in plots} >= {"main_ac_curves.png", "main_ac_costs.png",
-                                      "main_ac_points.png", "main_ac_errors.png"}
+    assert {p.name for p in plots} >= {
+        "main_ac_curves.png",
+        "main_ac_costs.png",
+        "main_ac_points.png",
+        "main_ac_errors.png",
+    }
     md = write_report(out).read_text()
     assert "| ac | glf | 2 |" in md and "| ac | rad | 2 |" in md
     csv = (out / "results.csv").read_text().splitlines()
@@ -76,9 +85,21 @@ def test_bench_reuses_finished_cells_and_reports(bench_file, tmp_path):
 def test_killed_bench_finishes_the_rest_without_redoing_finished_cells(bench_file, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "glfpinn", "bench", str(bench_file), "--out", str(out),
-         "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "glfpinn",
+            "bench",
+            str(bench_file),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 180
     while time.time() < deadline and len(list(out.glob("*/*/*/seed*/result.json"))) < 1:
         time.sleep(0.1)
@@ -99,14 +120,35 @@ def test_killed_bench_finishes_the_rest_without_redoing_finished_cells(bench_fil
 def test_ray_executor_on_a_local_cluster(bench_file, tmp_path):
     env_port = "6399"
     start = subprocess.run(
-        ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={env_port}",
-         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
-        capture_output=True, text=True, timeout=180)
+        [
+            "ray",
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={env_port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert start.returncode == 0, start.stderr[-2000:]
     try:
         out = tmp_path / "out"
-        code = main(["bench", str(bench_file), "--out", str(out), "--executor", "ray",
-                     "--ray-address", f"127.0.0.1:{env_port}"])
+        code = main(
+            [
+                "bench",
+                str(bench_file),
+                "--out",
+                str(out),
+                "--executor",
+                "ray",
+                "--ray-address",
+                f"127.0.0.1:{env_port}",
+            ]
+        )
         assert code == 0
         assert len(list(out.glob("*/*/*/seed*/result.json"))) == 4
     finally:

@@ -83,7 +83,10 @@ def test_idw_surrogate_is_exact_at_anchors_and_between_their_values():
     assert torch.allclose(at_anchors, vals)
     q = ctx.domain.sample(500, torch.Generator().manual_seed(3))
     est = _idw(ctx.points, vals, q, 4)
-    assert float(est.min()) >= float(vals.min()) - 1e-7 and float(est.max()) <= float(vals.max()) + 1e-7
+    assert (
+        float(est.min()) >= float(vals.min()) - 1e-7
+        and float(est.max()) <= float(vals.max()) + 1e-7
+    )
     sampler.resample(ctx, {})
     assert fn.evals == 0
 
@@ -96,8 +99,15 @@ def test_candidates_are_reflected_into_the_domain():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"M": 0}, "M=0"), ({"alpha": -1.0}, "alpha"), ({"eps": 0.0}, "eps"), ({"k": -1.0}, "k=-1"),
-     ({"c": -0.5}, "c=-0.5"), ({"surrogate": "magic"}, "surrogate"), ({"pool": "all"}, "pool")],
+    [
+        ({"M": 0}, "M=0"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"eps": 0.0}, "eps"),
+        ({"k": -1.0}, "k=-1"),
+        ({"c": -0.5}, "c=-0.5"),
+        ({"surrogate": "magic"}, "surrogate"),
+        ({"pool": "all"}, "pool"),
+    ],
 )
 def test_bad_hyperparameters_are_refused_with_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from glfpinn.domains import Box
 from glfpinn.samplers import RAD

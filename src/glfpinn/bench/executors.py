@@ -102,10 +102,14 @@ def run_bench(
             counts["reused"] += 1
         else:
             todo.append(cell)
-    log(f"bench '{bench.profile}': {len(bench.cells)} cells, {counts['reused']} already done, "
-        f"{len(todo)} to run ({executor})" + (f"; note: {bench.note}" if bench.note else ""))
+    log(
+        f"bench '{bench.profile}': {len(bench.cells)} cells, {counts['reused']} already done, "
+        f"{len(todo)} to run ({executor})" + (f"; note: {bench.note}" if bench.note else "")
+    )
     n_workers = workers or bench.workers or _default_workers(todo)
-    jobs = [(cell, _device_for(cell.config.to_dict(), i % n_workers)) for i, cell in enumerate(todo)]
+    jobs = [
+        (cell, _device_for(cell.config.to_dict(), i % n_workers)) for i, cell in enumerate(todo)
+    ]
     finished = 0
 
     def report(cell: Cell, outcome: dict[str, Any] | BaseException | str) -> None:
@@ -116,8 +120,10 @@ def run_bench(
             _land(cell_dir, outcome["files"])
             res = outcome["result"]
             counts["ran"] += 1
-            log(f"[{finished}/{len(todo)}] {cell.path}: L2 {res['l2_relative_error']:.3e}, "
-                f"{res['wall_time_s']:.1f} s")
+            log(
+                f"[{finished}/{len(todo)}] {cell.path}: L2 {res['l2_relative_error']:.3e}, "
+                f"{res['wall_time_s']:.1f} s"
+            )
         else:
             counts["failed"] += 1
             _record_failure(cell_dir, outcome)
@@ -151,9 +157,7 @@ def _run_ray(jobs, root: Path, threads: int, address: str | None, report) -> Non
     try:
         import ray
     except ImportError:
-        raise ValueError(
-            "--executor ray needs Ray: pip install 'glfpinn[ray]'"
-        ) from None
+        raise ValueError("--executor ray needs Ray: pip install 'glfpinn[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, log_to_driver=False, include_dashboard=False)

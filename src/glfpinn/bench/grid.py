@@ -70,7 +70,9 @@ def _check_keys(where: str, data: Any, allowed: set[str]) -> dict[str, Any]:
         raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise ValueError(
+            f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+        )
     return data
 
 
@@ -79,7 +81,9 @@ def _labelled(where: str, data: Any) -> dict[str, dict[str, Any]]:
         raise ValueError(f"{where} must be a non-empty mapping of labels to run settings")
     for label, entry in data.items():
         if not isinstance(label, str) or not _LABEL.match(label):
-            raise ValueError(f"{where}: label {label!r} must be letters, digits, '.', '_', '+', '-'")
+            raise ValueError(
+                f"{where}: label {label!r} must be letters, digits, '.', '_', '+', '-'"
+            )
         if not isinstance(entry, dict):
             raise ValueError(f"{where}.{label} must be a mapping of run settings")
     return data
@@ -105,13 +109,19 @@ def load_bench(path: str | os.PathLike) -> Bench:
         for p_label, p_entry in problems.items():
             for s_label, s_entry in samplers.items():
                 for seed in seeds:
-                    merged = _merge(base, exp.get("base", {}) or {}, p_entry, s_entry, {"seed": seed})
+                    merged = _merge(
+                        base, exp.get("base", {}) or {}, p_entry, s_entry, {"seed": seed}
+                    )
                     try:
                         cfg = RunConfig.from_dict(merged)
                     except (ValueError, TypeError) as err:
-                        raise ValueError(f"experiment {name!r}, {p_label}/{s_label}: {err}") from None
+                        raise ValueError(
+                            f"experiment {name!r}, {p_label}/{s_label}: {err}"
+                        ) from None
                     cells.append(Cell(name, p_label, s_label, seed, cfg))
     workers = data.get("workers")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers={workers!r} must be a positive integer")
-    return Bench(str(data.get("profile", "custom")), str(data.get("note", "")), tuple(cells), workers)
+    return Bench(
+        str(data.get("profile", "custom")), str(data.get("note", "")), tuple(cells), workers
+    )

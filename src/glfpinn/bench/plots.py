@@ -72,10 +72,18 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
             if n > window:
                 var = [loss[:, i : i + window].var(axis=1).mean() for i in range(n - window)]
                 ax_osc.plot(steps[window:], var, label=sampler)
-        ax_err.set(yscale="log", xlabel="step", ylabel="L2 relative error",
-                   title=f"{exp}: {prob} (geometric mean; band: min-max over seeds)")
-        ax_osc.set(yscale="log", xlabel="step", ylabel="variance of log10(loss)",
-                   title="training stability (sliding window)")
+        ax_err.set(
+            yscale="log",
+            xlabel="step",
+            ylabel="L2 relative error",
+            title=f"{exp}: {prob} (geometric mean; band: min-max over seeds)",
+        )
+        ax_osc.set(
+            yscale="log",
+            xlabel="step",
+            ylabel="variance of log10(loss)",
+            title="training stability (sliding window)",
+        )
         for ax in (ax_err, ax_osc):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
@@ -90,8 +98,12 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
             ("peak_memory_mb", "wall_time_s", "sampling_time_s"),
             ("peak memory (MB)", "wall time (s)", "time in sampling (s)"),
         ):
-            ax.bar(labels, [s[f"{key}_mean"] for s in summary],
-                   yerr=[s[f"{key}_std"] for s in summary], capsize=3)
+            ax.bar(
+                labels,
+                [s[f"{key}_mean"] for s in summary],
+                yerr=[s[f"{key}_std"] for s in summary],
+                capsize=3,
+            )
             ax.set_title(title)
             ax.tick_params(axis="x", rotation=45)
         fig.suptitle(f"{exp}: {prob}")
@@ -120,8 +132,13 @@ def _snapshots(plt, cells: dict[str, Path], path: Path) -> list[Path]:
             with np.load(file) as snap:
                 pts, res = snap["points"], snap["residuals"]
             ax = axes[i, j]
-            sc = ax.scatter(pts[:, 0], pts[:, -1] if pts.shape[1] == 2 else pts[:, 1], s=1.5,
-                            c=np.log10(res + 1e-12), cmap="viridis")
+            sc = ax.scatter(
+                pts[:, 0],
+                pts[:, -1] if pts.shape[1] == 2 else pts[:, 1],
+                s=1.5,
+                c=np.log10(res + 1e-12),
+                cmap="viridis",
+            )
             ax.set_title(f"{sampler}, step {int(file.stem[4:])}", fontsize=8)
             fig.colorbar(sc, ax=ax, fraction=0.046)
     fig.suptitle("collocation points coloured by log10 |residual| (first two coordinates)")

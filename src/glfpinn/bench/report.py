@@ -54,8 +54,15 @@ def collect(root: str | os.PathLike) -> list[dict[str, Any]]:
             continue
         metrics = cell / "metrics.jsonl"
         data["oscillation"] = oscillation(metrics) if metrics.exists() else math.nan
-        rows.append({"experiment": experiment, "problem_label": problem,
-                     "sampler_label": sampler, "path": str(cell), **data})
+        rows.append(
+            {
+                "experiment": experiment,
+                "problem_label": problem,
+                "sampler_label": sampler,
+                "path": str(cell),
+                **data,
+            }
+        )
     return rows
 
 
@@ -65,8 +72,13 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups[(row["experiment"], row["problem_label"], row["sampler_label"])].append(row)
     out = []
     for (exp, prob, samp), members in groups.items():
-        entry: dict[str, Any] = {"experiment": exp, "problem": prob, "sampler": samp,
-                                 "seeds": len(members), "steps": members[0].get("steps")}
+        entry: dict[str, Any] = {
+            "experiment": exp,
+            "problem": prob,
+            "sampler": samp,
+            "seeds": len(members),
+            "steps": members[0].get("steps"),
+        }
         for key in METRICS_REPORTED:
             vals = np.asarray([float(m.get(key, math.nan)) for m in members])
             entry[f"{key}_mean"] = float(np.mean(vals))

@@ -7,12 +7,24 @@ from functools import partial
 from glfpinn._registry import Registry
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.glf import GLF
+from glfpinn.samplers.mix import Mix
+from glfpinn.samplers.pacmann import PACMANN
+from glfpinn.samplers.r3 import R3
 from glfpinn.samplers.rad import RAD
+from glfpinn.samplers.rar_d import RARD
+from glfpinn.samplers.rar_g import RARG
+from glfpinn.samplers.rsmote import RSmote
 from glfpinn.samplers.uniform import Uniform, UniformResample
 
 __all__ = [
     "GLF",
+    "Mix",
+    "PACMANN",
+    "R3",
     "RAD",
+    "RARD",
+    "RARG",
+    "RSmote",
     "Resampled",
     "Sampler",
     "SamplerState",
@@ -35,6 +47,11 @@ for _name, _factory, _doc in [
     ("rad", RAD, "RAD: redraw N points from a dense candidate set scored by exact residuals"),
     ("glf", GLF, "GLF: residual-scaled Gaussian candidates inheriting their anchor's residual"),
     ("glf-d", partial(GLF, surrogate="exact"), "GLF-D: GLF with exact residuals at candidates"),
+    ("rar-d", RARD, "RAR-D: add points drawn from scored uniform candidates (the set grows)"),
+    ("rar-g", RARG, "RAR-G: add the top-residual scored uniform candidates (the set grows)"),
+    ("r3", R3, "R3: keep the points with above-mean residual, redraw the rest uniformly"),
+    ("rsmote", RSmote, "RSmote (our SMOTE reading): interpolate between high-residual neighbours"),
+    ("pacmann", PACMANN, "PACMANN: move every point up the gradient of the squared residual"),
 ]:
     _registry.register(_name, _factory, _doc)
 

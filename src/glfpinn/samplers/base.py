@@ -103,6 +103,8 @@ class Sampler(abc.ABC):
 
     #: Whether a resample keeps the number of points (False for RAR-style growing sets).
     conserves_population: bool = True
+    #: Whether a resample draws from the generator (False: deterministic given its context).
+    stochastic: bool = True
 
     def initial_points(
         self, n: int, domain: Domain, generator: torch.Generator, dtype: torch.dtype
@@ -132,9 +134,7 @@ class Sampler(abc.ABC):
         return f"{type(self).__name__}({args})"
 
 
-def into_domain(
-    x: Tensor, domain: Domain, generator: torch.Generator
-) -> tuple[Tensor, Tensor]:
+def into_domain(x: Tensor, domain: Domain, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Points moved or interpolated by a sampler, brought back inside ``domain``.
 
     Rows outside are reflected by ``domain.reflect``; a row still outside afterwards (a domain

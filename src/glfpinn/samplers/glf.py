@@ -9,6 +9,11 @@ are drawn from the pool with RAD's weights r^k / mean(r^k) + c.
 Choices that are ours, not the paper's (its full text is not available): eps, the cap on h (the
 domain's diameter by default), k = c = 1 (RAD's defaults), drawing without replacement, a pool of
 candidates only, and alpha's switch from 1e-4 to 1e-3 above 3 input coordinates.
+
+``importance_weights=True`` (ours) returns loss weights 1/(N p_i), self-normalised to mean 1.
+Unlike RAD's, GLF's pool is not uniform (it is a cloud around the anchors), so these weights undo
+only the last weighted selection: the weighted loss follows the candidate pool's density, not the
+uniform one. An ablation knob, not an unbiased uniform loss.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ import torch
 from torch import Tensor
 
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_positive
-from glfpinn.samplers.select import effective_sample_size, rad_weights, weighted_draw
+from glfpinn.samplers.select import (
+    effective_sample_size,
+    importance_weights,
+    rad_weights,
+    weighted_draw,
+)
 
 __all__ = ["GLF", "SURROGATES", "POOLS"]
 
@@ -63,6 +73,7 @@ class GLF(Sampler):
             candidate, N*M evaluations) or "idw" (inverse-distance interpolation of the
             ``neighbors`` nearest anchors' residuals, to study the surrogate's quality).
         neighbors: anchors used by the "idw" surrogate.
+        importance_weights: also return loss weights 1/(N p_i), mean 1 (see the module).
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class GLF(Sampler):
         pool: str = "candidates",
         surrogate: str = "inherit",
         neighbors: int = 4,
+        importance_weights: bool = False,
     ) -> None:
         check_positive("M", M)
         if alpha is not None:
@@ -90,7 +102,9 @@ class GLF(Sampler):
         if pool not in POOLS:
             raise ValueError(f"pool={pool!r} is unknown; allowed: {', '.join(POOLS)}")
         if surrogate not in SURROGATES:
-            raise ValueError(f"surrogate={surrogate!r} is unknown; allowed: {', '.join(SURROGATES)}")
+            raise ValueError(
+                f"surrogate={surrogate!r} is unknown; allowed: {', '.join(SURROGATES)}"
+            )
         self.M = int(M)
         self.alpha = alpha
         self.eps = eps
@@ -101,6 +115,7 @@ class GLF(Sampler):
         self.pool = pool
         self.surrogate = surrogate
         self.neighbors = int(neighbors)
+        self.importance_weights = importance_weights
 
     def alpha_for(self, dim: int) -> float:
         if self.alpha is not None:
@@ -143,4 +158,9 @@ class GLF(Sampler):
             "h_median": float(h.median()),
             "h_max": float(h.max()),
         }
-        return Resampled(cand[idx.to(cand.device)], state, info=info)
+        pts = cand[idx.to(cand.device)]
+        if not self.importance_weights:
+            return Resampled(pts, state, info=info)
+        iw = importance_weights(w, idx, replace=self.replace)
+        info["iw_ess"] = effective_sample_size(iw)
+        return Resampled(pts, state, weights=iw.to(pts.device, pts.dtype), info=info)

@@ -13,7 +13,13 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["rad_weights", "weighted_draw", "effective_sample_size"]
+__all__ = [
+    "rad_weights",
+    "weighted_draw",
+    "effective_sample_size",
+    "importance_weights",
+    "inclusion_scale",
+]
 
 
 def rad_weights(residuals: Tensor, k: float, c: float) -> Tensor:
@@ -68,3 +74,53 @@ def effective_sample_size(weights: Tensor) -> float:
     1 for uniform weights, near 0 when a few points take all the mass (a collapsed draw)."""
     w = weights.detach().to(torch.float64)
     return float(w.sum() ** 2 / (w.numel() * (w**2).sum()))
+
+
+def inclusion_scale(weights: Tensor, n: int, iterations: int = 100) -> float:
+    """The t with sum_j (1 - exp(-t w_j)) = n: for a draw of n without replacement by the
+    exponential race, item j is included with probability close to 1 - exp(-t w_j) (Rosén's
+    approximation for order sampling, accurate when the pool is much larger than n)."""
+    w = weights.detach().to(torch.float64)
+    positive = int((w > 0).sum())
+    if n >= positive:
+        return math.inf  # every positive-weight item is drawn
+
+    def expected(t: float) -> float:
+        return float((-torch.expm1(-t * w)).sum())
+
+    lo, hi = 0.0, n / float(w.sum())
+    while expected(hi) < n:
+        lo, hi = hi, 2 * hi
+    for _ in range(iterations):  # bisection: expected(t) is increasing in t
+        mid = 0.5 * (lo + hi)
+        if expected(mid) < n:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+def importance_weights(weights: Tensor, idx: Tensor, *, replace: bool) -> Tensor:
+    """Loss weights 1/(N p_i) for the points drawn at ``idx`` with p ∝ ``weights``, normalised
+    to mean 1 over the drawn points (self-normalised importance sampling).
+
+    A loss mean(w_i r_i^2) over points drawn from a uniform candidate set then estimates the
+    candidate set's plain mean of r^2, i.e. the uniform-density loss, instead of the p-weighted
+    one. Self-normalising divides out the unknown constants (sum of weights, pool size) at the
+    price of an O(1/N) bias. With replacement, a point's expected multiplicity is N p_i, so the
+    weight is 1/p_i. Without replacement the inclusion probability pi_i saturates for heavy
+    points (it cannot exceed 1), and 1/p_i would over-weight the light ones; the weight is
+    1/pi_i with pi_i = 1 - exp(-t w_i) (:func:`inclusion_scale`), which tends to 1/p_i when
+    N p_i << 1. Returns float64 on ``idx``'s device.
+    """
+    w = weights.detach().to(idx.device, torch.float64)
+    if replace:
+        pi = w[idx]
+    else:
+        t = inclusion_scale(w, int(idx.numel()))
+        pi = torch.ones_like(w[idx]) if math.isinf(t) else -torch.expm1(-t * w[idx])
+    pi = pi.clamp(min=torch.finfo(torch.float64).tiny)
+    inv = pi.min() / pi  # in (0, 1]: never overflows, whatever the weights' dynamic range
+    return inv / inv.mean()

@@ -1,4 +1,4 @@
-"""Non-adaptive baselines: a fixed set, and a fresh (pseudo- or quasi-random) set at every resample."""
+"""Non-adaptive baselines: a fixed set, and a fresh (quasi-)random set at every resample."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def _check_method(method: str) -> None:
 @final
 class Uniform(Sampler):
     """A fixed training set drawn once (uniform, Sobol, Halton or LHS) and never changed."""
+
+    stochastic = False
 
     def __init__(self, method: str = "uniform") -> None:
         _check_method(method)

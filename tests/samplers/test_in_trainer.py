@@ -1,0 +1,65 @@
+"""The new samplers inside the real trainer: costs as documented, growth, loss weights, and an
+exact resume through a checkpoint (torch.save / torch.load(weights_only=True))."""
+
+import io
+
+import pytest
+import torch
+
+from glfpinn import Every, Trainer
+from glfpinn.samplers import PACMANN, R3, RAD, RARD, RARG, Mix, RSmote, UniformResample
+from tests.helpers import Poisson1D
+
+N, PERIOD, STEPS = 64, 15, 60  # resamples before steps 15, 30, 45
+
+CASES = {
+    # name: (sampler, residual evaluations per resample, points added per resample)
+    "rar-d": (lambda: RARD(n_candidates=300, n_add=4), 300, 4),
+    "rar-g": (lambda: RARG(n_candidates=300, n_add=2), 300, 2),
+    "r3": (lambda: R3(), 0, 0),
+    "rsmote": (lambda: RSmote(), 0, 0),
+    "pacmann": (lambda: PACMANN(step_size=1e-3, n_moves=3, keep_moments=True), None, 0),
+    "rad-iw": (lambda: RAD(n_candidates=300, importance_weights=True), 300, 0),
+    "mix": (
+        lambda: Mix([(RARD(n_candidates=200, n_add=2), 0.5), (UniformResample(), 0.5)]),
+        200,
+        2,
+    ),
+}
+
+
+def _trainer(sampler, steps=STEPS):
+    return Trainer(
+        Poisson1D(), sampler, steps=steps, schedule=Every(PERIOD), eval_every=20, lr=1e-2
+    )
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_costs_growth_and_exact_resume(name):
+    make, evals, added = CASES[name]
+    full = _trainer(make())
+    result = full.fit()
+    assert result.resamples == 3
+    if evals is None:  # PACMANN: N * n_moves per resample, N the size at that resample
+        evals = N * 3
+    assert result.residual_evals == 3 * evals
+    assert result.n_points == N + 3 * added
+
+    first = _trainer(make())
+    first.total_steps = 30
+    first.fit()
+    buf = io.BytesIO()
+    torch.save(first.state_dict(), buf)
+    buf.seek(0)
+    second = _trainer(make())
+    second.load_state_dict(torch.load(buf, weights_only=True))
+    resumed = second.fit()
+    assert resumed.l2_relative_error == result.l2_relative_error
+    assert torch.equal(second.points, full.points)
+
+
+def test_importance_weights_reach_the_loss():
+    tr = _trainer(RAD(n_candidates=300, importance_weights=True), steps=16)
+    tr.fit()
+    assert tr.weights is not None and tr.weights.shape == (N,)
+    assert float(tr.weights.double().mean()) == pytest.approx(1.0, rel=1e-5)

@@ -105,3 +105,74 @@ def test_output_under_a_file_is_refused(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["train", "--out", str(blocker / "run"), *ARGS]) == 2
     assert "not writable" in capsys.readouterr().err
+
+
+def test_a_diverging_run_stops_with_exit_1_and_keeps_its_last_good_checkpoint(tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--out",
+            str(out),
+            "--problem",
+            "allen-cahn",
+            "--steps",
+            "50",
+            "--lr",
+            "1e12",
+            "--n-points",
+            "64",
+            "--checkpoint-every",
+            "1",
+            "--set",
+            "hidden=[8]",
+            "--quiet",
+        ]
+    )
+    assert code == 1
+    assert "loss became" in capsys.readouterr().err
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert all(bool(torch.isfinite(v).all()) for v in state["model"].values())
+    assert not (out / "result.json").exists()
+
+
+def test_yaml_is_never_evaluated_as_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    cfg = tmp_path / "evil.yaml"
+    cfg.write_text(f'steps: !!python/object/apply:os.system ["touch {marker}"]\n')
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert not marker.exists()
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path, capsys):
+    import pickle
+
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(out),
+                *ARGS[:-1],
+                "--steps",
+                "30",
+                "--lbfgs-steps",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    (out / "result.json").unlink()
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    (out / "checkpoint.pt").write_bytes(pickle.dumps(Payload()))
+    assert main(["train", "--resume", "--out", str(out)]) == 2
+    assert not (tmp_path / "pwned").exists()

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
 
 import yaml
 
-__all__ = ["RunConfig", "load_yaml", "apply_overrides"]
+__all__ = ["RunConfig", "load_yaml", "apply_overrides", "yaml_load"]
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loading, plus floats written without a dot (``1e-3``), which YAML 1.1 reads as
+    strings: every PINN config writes alpha that way."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(stream: Any) -> Any:
+    """``yaml.safe_load`` that also reads ``1e-3`` as a float; never constructs objects."""
+    return yaml.load(stream, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
 
 
 @dataclass
@@ -87,7 +105,7 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """A YAML mapping read with safe loading; empty or malformed files are clear errors."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yaml_load(fh)
     except FileNotFoundError:
         raise ValueError(f"config file {str(path)!r} does not exist") from None
     except yaml.YAMLError as err:
@@ -109,7 +127,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key:
             raise ValueError(f"override {item!r} must look like key=value or a.b=value")
         try:
-            value = yaml.safe_load(raw)
+            value = yaml_load(raw)
         except yaml.YAMLError:
             raise ValueError(f"override {item!r}: {raw!r} is not a valid value") from None
         *parents, leaf = key.split(".")

@@ -19,7 +19,7 @@ import yaml
 from glfpinn import problems, samplers
 from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from glfpinn.callbacks import Callback
-from glfpinn.config import RunConfig
+from glfpinn.config import RunConfig, yaml_load
 from glfpinn.schedules import Every
 from glfpinn.train import Trainer, TrainResult
 
@@ -211,7 +211,7 @@ def run(
     if mode == "resume":
         if not has_run:
             raise ValueError(f"cannot resume {str(path)!r}: it holds no run ({CONFIG} missing)")
-        stored = yaml.safe_load((path / CONFIG).read_text(encoding="utf-8"))
+        stored = yaml_load((path / CONFIG).read_text(encoding="utf-8"))
         cfg = RunConfig.from_dict(stored)
         finished = read_result(path)
         if finished is not None:

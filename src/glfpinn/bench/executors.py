@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from glfpinn._io import atomic_write_bytes, atomic_write_text
 from glfpinn.bench.grid import Bench, Cell
+from glfpinn.config import yaml_load
 from glfpinn.runs import CONFIG, METRICS, RESULT, read_result
 
 __all__ = ["run_cell", "run_bench", "EXECUTORS"]
@@ -40,7 +39,7 @@ def run_cell(config: dict[str, Any], path: str, threads: int) -> dict[str, Any]:
     done = read_result(out)
     if done is None:
         stored = out / CONFIG
-        if stored.exists() and yaml.safe_load(stored.read_text()) == cfg.to_dict():
+        if stored.exists() and yaml_load(stored.read_text()) == cfg.to_dict():
             mode = "resume"
         else:
             mode = "overwrite" if out.exists() else "new"

@@ -32,9 +32,8 @@ class Poisson1D(problems.Problem):
 
     def residual(self, model, x):
         from glfpinn import ops
-        from glfpinn.problems.base import scalar
 
-        u_xx = ops.axis_derivatives(scalar(model), x, order=2)[:, 0]
+        u_xx = ops.axis_derivatives(model, x, order=2)[:, 0]
         return u_xx + torch.pi**2 * torch.sin(torch.pi * x[:, 0])
 
     def solution(self, x):

@@ -265,7 +265,8 @@ class Trainer:
             cb.on_resample(self, info)
         return info
 
-    def _optimizer_step(self) -> float:
+    def optimizer_step(self) -> float:
+        """One Adam step, or one L-BFGS iteration once Adam's steps are done; returns the loss."""
         in_lbfgs = self.step >= self.adam_steps
         optimizer = self.lbfgs if in_lbfgs else self.adam
         residuals: list[Tensor] = []
@@ -310,7 +311,7 @@ class Trainer:
         while self.step < self.total_steps:
             if self.schedule.due(self.step):
                 self.resample()
-            self.last_loss = self._optimizer_step()
+            self.last_loss = self.optimizer_step()
             self.step += 1
             for cb in self.callbacks:
                 cb.on_train_batch_end(self, self.step - 1, self.last_loss)

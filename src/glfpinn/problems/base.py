@@ -19,11 +19,6 @@ __all__ = ["Problem", "Model"]
 Model = Callable[[Tensor], Tensor]
 
 
-def scalar(model: Model) -> Callable[[Tensor], Tensor]:
-    """``model`` as a map (n, dim) -> (n,)."""
-    return lambda x: model(x).reshape(x.shape[0])
-
-
 class Problem(abc.ABC):
     """A benchmark PDE.
 

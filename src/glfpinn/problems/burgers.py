@@ -1,0 +1,83 @@
+"""Viscous Burgers in (x, t): u_t + u u_x - (0.01 / pi) u_xx = 0 on [-1, 1] x [0, 1].
+
+u(x, 0) = -sin(pi x), u(+-1, t) = 0: the Raissi et al. (2019) / Wu et al. (2023) benchmark, whose
+solution steepens into a near-shock at x = 0 (max |u_x| = 152 at t = 0.51). Both conditions are
+hard constraints: u = -sin(pi x) + t (1 - x^2) NN(x, t). The reference is the exact Cole-Hopf
+integral evaluated by Gauss-Hermite quadrature (``problems.reference.burgers``), no data download.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import final
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from glfpinn import ops
+from glfpinn._io import cached_arrays
+from glfpinn.domains import Box
+from glfpinn.problems.base import Model, Problem
+from glfpinn.problems.reference.burgers import DEFAULT_N_NODES, NU, burgers_exact
+
+__all__ = ["Burgers"]
+
+#: Bump when the reference or its settings change, so stale caches are not reused.
+_REFERENCE_VERSION = 1
+
+
+@final
+class Burgers(Problem):
+    """Burgers' equation with viscosity ``viscosity`` (default 0.01 / pi).
+
+    ``n_nodes`` is the Gauss-Hermite node count of the reference (200: round-off accurate on the
+    test grid, see ``problems.reference.burgers``).
+    """
+
+    name = "burgers"
+    hard_constrained = True
+    defaults = {"n_points": 2000, "resample_every": 500, "hidden": (64, 64, 64)}
+
+    def __init__(self, viscosity: float = NU, n_nodes: int = DEFAULT_N_NODES) -> None:
+        if not viscosity > 0:
+            raise ValueError(f"viscosity={viscosity} must be positive")
+        if int(n_nodes) < 1:
+            raise ValueError(f"n_nodes={n_nodes} must be >= 1")
+        self.viscosity = float(viscosity)
+        self.n_nodes = int(n_nodes)
+        self.dim = 2
+        self.domain = Box([-1.0, 0.0], [1.0, 1.0])
+
+    def __repr__(self) -> str:
+        return f"Burgers(viscosity={self.viscosity!r}, n_nodes={self.n_nodes})"
+
+    def output_transform(self, x: Tensor, y: Tensor) -> Tensor:
+        xs, t = x[:, :1], x[:, 1:2]
+        return -torch.sin(math.pi * xs) + t * (1 - xs**2) * y
+
+    def residual(self, model: Model, x: Tensor) -> Tensor:
+        # ``model`` itself, not a wrapper: ops recognise an MLP and take their Taylor fast path.
+        # One propagation gives u_x, u_t (order 1) and u_xx (order 2) along both axes.
+        u, jet = ops.axis_jet(model, x, 2)
+        u_x, u_t, u_xx = jet[0, :, 0], jet[0, :, 1], jet[1, :, 0]
+        return u_t + u * u_x - self.viscosity * u_xx
+
+    def solution(self, x: np.ndarray | Tensor) -> np.ndarray:
+        pts = np.asarray(torch.as_tensor(x).detach().cpu(), dtype=np.float64)
+        return burgers_exact(pts, nu=self.viscosity, n_nodes=self.n_nodes)
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """The 256 x 100 grid of Raissi et al.: x = linspace(-1, 1, 256), t = 0, 0.01, ..., 0.99."""
+        return np.linspace(-1.0, 1.0, 256), np.arange(100) * 0.01
+
+    def test_points(self) -> np.ndarray:
+        xs, ts = self.grid()
+        xx, tt = np.meshgrid(xs, ts)  # rows: t, columns: x
+        return np.stack([xx.ravel(), tt.ravel()], axis=1)
+
+    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        x = self.test_points()
+        key = f"burgers-reference-v{_REFERENCE_VERSION}-nu{self.viscosity.hex()}-n{self.n_nodes}"
+        arrays = cached_arrays(key, lambda: {"u": self.solution(x)})
+        return x, arrays["u"].reshape(-1)

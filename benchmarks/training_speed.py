@@ -73,15 +73,25 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
         problem = problems.get("allen-cahn")
         if name == "glfpinn-naive":
             problem.residual = _allen_cahn_naive  # same equation, nested reverse mode
-        trainer = Trainer(problem, Uniform(), steps=10**9, n_points=N_POINTS, schedule=Never(),
-                          device=device, seed=0)
+        trainer = Trainer(
+            problem,
+            Uniform(),
+            steps=10**9,
+            n_points=N_POINTS,
+            schedule=Never(),
+            device=device,
+            seed=0,
+        )
         trainer.points = _points(device)
         rate = _time_loop(trainer.optimizer_step, steps, warmup, sync)
     elif name in ("torch-eager", "torch-compile"):
         from glfpinn import problems
 
-        model = problems.get("allen-cahn").build_model(
-            generator=torch.Generator().manual_seed(0)).to(device)
+        model = (
+            problems.get("allen-cahn")
+            .build_model(generator=torch.Generator().manual_seed(0))
+            .to(device)
+        )
         x = _points(device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -106,20 +116,32 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
 
         if device.startswith("cuda"):
             torch.set_default_device(device)
-        geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1),
-                                          dde.geometry.TimeDomain(0, 1))
+        geom = dde.geometry.GeometryXTime(
+            dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1)
+        )
 
         def pde(x, y):
             u_t = dde.grad.jacobian(y, x, i=0, j=1)
             u_xx = dde.grad.hessian(y, x, i=0, j=0)
             return u_t - 0.001 * u_xx + 5 * (y**3 - y)
 
-        data = dde.data.TimePDE(geom, pde, [], num_domain=N_POINTS, num_boundary=0,
-                                num_initial=0, anchors=None, train_distribution="pseudo")
+        data = dde.data.TimePDE(
+            geom,
+            pde,
+            [],
+            num_domain=N_POINTS,
+            num_boundary=0,
+            num_initial=0,
+            anchors=None,
+            train_distribution="pseudo",
+        )
         net = dde.nn.FNN([2] + [64] * 3 + [1], "tanh", "Glorot normal")
         net.apply_output_transform(
-            lambda x, y: x[:, 0:1] ** 2 * torch.cos(math.pi * x[:, 0:1])
-            + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y)
+            lambda x, y: (
+                x[:, 0:1] ** 2 * torch.cos(math.pi * x[:, 0:1])
+                + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y
+            )
+        )
         model = dde.Model(data, net)
         model.compile("adam", lr=1e-3)
         model.train(iterations=warmup, display_every=10**9, verbose=0)
@@ -155,7 +177,9 @@ def main() -> int:
         warmup = max(10, args.steps // 10)
         try:
             out = run_variant(args.child, args.device, args.steps, warmup)
-        except Exception as err:  # report and go on: a missing optional dependency, a failed compile
+        except (
+            Exception
+        ) as err:  # report and go on: a missing optional dependency, a failed compile
             out = {"variant": args.child, "error": f"{type(err).__name__}: {err}"[:300]}
         print(json.dumps(out))
         return 0
@@ -167,8 +191,16 @@ def main() -> int:
     notes: dict[str, str] = {}
     for _ in range(args.rounds):
         for v in variants:
-            cmd = [sys.executable, __file__, "--child", v, "--device", args.device,
-                   "--steps", str(args.steps)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                v,
+                "--device",
+                args.device,
+                "--steps",
+                str(args.steps),
+            ]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -186,9 +218,11 @@ def main() -> int:
     import torch
 
     base = statistics.median(rates["deepxde"]) if rates.get("deepxde") else None
-    print(f"\nallen-cahn, N = {N_POINTS}, 3 x 64 tanh, Adam, float32, device {args.device}, "
-          f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
-          f"{args.steps} timed steps x {args.rounds} rounds (median)\n")
+    print(
+        f"\nallen-cahn, N = {N_POINTS}, 3 x 64 tanh, Adam, float32, device {args.device}, "
+        f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
+        f"{args.steps} timed steps x {args.rounds} rounds (median)\n"
+    )
     print("| variant | steps/s | ms/step | vs DeepXDE | note |")
     print("|---|---|---|---|---|")
     for v in variants:

@@ -140,3 +140,13 @@ def test_allen_cahn_short_training_lowers_the_residual_loss():
     result = trainer.fit()
     assert math.isfinite(result.l2_relative_error)
     assert result.final_loss < 0.5 * initial
+
+
+def test_duplicate_fraction_counts_repeated_rows():
+    from glfpinn.train import duplicate_fraction
+
+    x = torch.rand(100, 5, generator=torch.Generator().manual_seed(0))
+    assert duplicate_fraction(x) == 0.0
+    assert duplicate_fraction(torch.cat([x, x[:25]])) == pytest.approx(25 / 125)
+    swapped = x[:, [1, 0, 2, 3, 4]]  # same coordinates, other order: not a duplicate
+    assert duplicate_fraction(torch.cat([x, swapped])) == 0.0

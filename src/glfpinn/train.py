@@ -61,6 +61,17 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def duplicate_fraction(points: Tensor) -> float:
+    """Fraction of rows that repeat an earlier row. Rows are compared through one float64
+    projection on fixed irrational weights (a 1-D unique is ~10x cheaper than unique(dim=0));
+    distinct rows colliding exactly would need a measure-zero coincidence."""
+    if points.shape[0] == 0:
+        return 0.0
+    weights = torch.arange(1, points.shape[1] + 1, dtype=torch.float64, device=points.device)
+    keys = points.to(torch.float64) @ torch.sqrt(weights + 1.0)
+    return 1.0 - torch.unique(keys).shape[0] / points.shape[0]
+
+
 @dataclass
 class TrainResult:
     problem: str
@@ -255,7 +266,7 @@ class Trainer:
         info = {
             "step": self.step,
             "n_points": int(pts.shape[0]),
-            "duplicate_fraction": 1.0 - torch.unique(pts, dim=0).shape[0] / max(pts.shape[0], 1),
+            "duplicate_fraction": duplicate_fraction(pts),
             "residual_evals": self.costs["residual_evals"] - evals0,
             "scoring_time_s": self.costs["scoring_time_s"] - scoring0,
             "time_s": elapsed,

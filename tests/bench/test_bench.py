@@ -153,3 +153,13 @@ def test_ray_executor_on_a_local_cluster(bench_file, tmp_path):
         assert len(list(out.glob("*/*/*/seed*/result.json"))) == 4
     finally:
         subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", ["quick", "paper"])
+def test_shipped_bench_configs_are_valid(name):
+    from pathlib import Path
+
+    bench = load_bench(Path(__file__).parents[2] / "configs" / f"{name}.yaml")
+    assert bench.profile == name and bench.note
+    experiments = {c.experiment for c in bench.cells}
+    assert {"main", "ablation-M", "sweep-alpha", "sweep-kc", "scaling"} <= experiments

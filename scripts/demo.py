@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from glfpinn.config import RunConfig
 from glfpinn.runs import run
@@ -18,8 +19,8 @@ SAMPLERS = {"glf": {}, "rad": {}}
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1000, help="Adam steps")
-    parser.add_argument("--lbfgs-steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=2000, help="Adam steps")
+    parser.add_argument("--lbfgs-steps", type=int, default=500)
     parser.add_argument("--out", default="runs")
     args = parser.parse_args()
 
@@ -37,7 +38,7 @@ def main() -> int:
         )
         print(f"training {name} on allen-cahn ({args.steps} Adam + {args.lbfgs_steps} L-BFGS)")
         out = f"{args.out}/demo-{name}"
-        mode = "resume" if (__import__("pathlib").Path(out) / "config.yaml").exists() else "new"
+        mode = "resume" if (Path(out) / "config.yaml").exists() else "new"
         rows.append(run(cfg, out, mode=mode, progress=sys.stderr.isatty()))
 
     header = f"{'sampler':<8} {'L2 rel. error':>14} {'wall s':>8} {'sampling s':>11} "

@@ -185,6 +185,8 @@ class Trainer:
             tolerance_change=0.0,
         )
         self.step = 0
+        #: A callback sets this to end training after the current step (early stopping).
+        self.should_stop = False
         self.last_residuals: Tensor | None = None
         self.last_loss = math.nan
         self.initial_l2 = math.nan
@@ -319,7 +321,7 @@ class Trainer:
             self.initial_l2 = self.last_l2 = self.evaluate()
         for cb in self.callbacks:
             cb.on_train_start(self)
-        while self.step < self.total_steps:
+        while self.step < self.total_steps and not self.should_stop:
             if self.schedule.due(self.step):
                 self.resample()
             self.last_loss = self.optimizer_step()

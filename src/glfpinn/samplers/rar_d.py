@@ -19,31 +19,16 @@ from __future__ import annotations
 from typing import final
 
 import torch
-from torch import Tensor
 
-from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_positive
+from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext, check_positive
+from glfpinn.samplers.refinement import Refinement
 from glfpinn.samplers.select import effective_sample_size, rad_weights, weighted_draw
 
-__all__ = ["RARD", "default_n_add"]
-
-
-def default_n_add(n_add: int | None, state: SamplerState, n_now: int) -> int:
-    """Points a RAR-style sampler adds per resample: ``n_add`` if given, else 1/200 of the set's
-    size at ``init_state`` (the current size when the state does not record it), at least 1."""
-    if n_add is not None:
-        return n_add
-    return max(1, int(state.get("n_initial", n_now)) // 200)
-
-
-def score_candidates(n_candidates: int, ctx: SamplingContext) -> tuple[Tensor, Tensor]:
-    """A fresh uniform candidate set on the points' device and its exact residuals."""
-    cand = ctx.domain.sample(n_candidates, ctx.generator, dtype=ctx.points.dtype)
-    cand = cand.to(ctx.points.device)
-    return cand, ctx.residual_fn(cand).detach().abs()
+__all__ = ["RARD"]
 
 
 @final
-class RARD(Sampler):
+class RARD(Refinement):
     """RAR-D: add ``n_add`` points per resample, drawn from scored uniform candidates.
 
     Args:
@@ -51,8 +36,6 @@ class RARD(Sampler):
         n_candidates: uniform candidates scored per resample (the authors' 100,000).
         n_add: points added per resample; None: max(1, n_0 // 200), n_0 the initial size.
     """
-
-    conserves_population = False
 
     def __init__(
         self,
@@ -71,18 +54,9 @@ class RARD(Sampler):
         self.n_candidates = int(n_candidates)
         self.n_add = None if n_add is None else int(n_add)
 
-    def init_state(self, points: Tensor) -> SamplerState:
-        # The default growth rate is a fraction of the initial size, which must survive resumes.
-        return {"n_initial": int(points.shape[0])}
-
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
-        n_add = default_n_add(self.n_add, state, ctx.n)
-        if n_add > self.n_candidates:
-            raise ValueError(
-                f"n_add={n_add} exceeds n_candidates={self.n_candidates}; "
-                "raise n_candidates or lower n_add"
-            )
-        cand, r = score_candidates(self.n_candidates, ctx)
+        n_add = self.points_to_add(state, ctx.n)
+        cand, r = self.scored_candidates(ctx)
         w = rad_weights(r, self.k, self.c)
         idx = weighted_draw(w, n_add, ctx.generator).to(cand.device)
         pts = torch.cat([ctx.points, cand[idx]])

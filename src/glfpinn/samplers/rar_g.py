@@ -16,24 +16,21 @@ from __future__ import annotations
 from typing import final
 
 import torch
-from torch import Tensor
 
-from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_positive
-from glfpinn.samplers.rar_d import default_n_add, score_candidates
+from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext, check_positive
+from glfpinn.samplers.refinement import Refinement
 
 __all__ = ["RARG"]
 
 
 @final
-class RARG(Sampler):
+class RARG(Refinement):
     """RAR-G: add the ``n_add`` highest-residual points of scored uniform candidates.
 
     Args:
         n_candidates: uniform candidates scored per resample (DeepXDE's example: 100,000).
         n_add: points added per resample; None: max(1, n_0 // 200), n_0 the initial size.
     """
-
-    conserves_population = False
 
     def __init__(self, n_candidates: int = 100_000, n_add: int | None = None) -> None:
         check_positive("n_candidates", n_candidates)
@@ -42,18 +39,9 @@ class RARG(Sampler):
         self.n_candidates = int(n_candidates)
         self.n_add = None if n_add is None else int(n_add)
 
-    def init_state(self, points: Tensor) -> SamplerState:
-        # The default growth rate is a fraction of the initial size, which must survive resumes.
-        return {"n_initial": int(points.shape[0])}
-
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
-        n_add = default_n_add(self.n_add, state, ctx.n)
-        if n_add > self.n_candidates:
-            raise ValueError(
-                f"n_add={n_add} exceeds n_candidates={self.n_candidates}; "
-                "raise n_candidates or lower n_add"
-            )
-        cand, r = score_candidates(self.n_candidates, ctx)
+        n_add = self.points_to_add(state, ctx.n)
+        cand, r = self.scored_candidates(ctx)
         # A stable sort makes the choice among tied residuals deterministic on every device.
         order = torch.sort(r, descending=True, stable=True).indices[:n_add]
         pts = torch.cat([ctx.points, cand[order]])

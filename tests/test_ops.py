@@ -404,3 +404,14 @@ def test_cuda_matches_cpu() -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
     _, est = ops.laplacian(fn_c, x_c, method="hutchinson", probes=2, generator=gen)
     assert est.device == x_c.device
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_gradient_and_axis_jet_agrees_with_nested_autograd(d):
+    fn, x, axes = make_field("tanh", d), points(7, d), sorted({0, d - 1})
+    u, grad, higher = ops.gradient_and_axis_jet(fn, x, 3, dims=axes)
+    u_ref, grad_ref = ops.value_and_gradient(fn, x)
+    assert_close(u, u_ref)
+    assert_close(grad, grad_ref)
+    for k in (2, 3):
+        assert_close(higher[k - 2], ops.axis_derivatives(fn, x, k, axes))

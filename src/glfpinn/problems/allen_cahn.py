@@ -44,9 +44,8 @@ class AllenCahn(Problem):
         return xs**2 * torch.cos(math.pi * xs) + t * (1 - xs**2) * y
 
     def residual(self, model: Model, x: Tensor) -> Tensor:
-        # One propagation gives u_x, u_t, u_xx (and u_tt, unused).
-        u, d = ops.axis_jet(model, x, 2)
-        u_t, u_xx = d[0, :, 1], d[1, :, 0]
+        u, grad, d = ops.gradient_and_axis_jet(model, x, 2, dims=[0])
+        u_t, u_xx = grad[:, 1], d[0, :, 0]
         return u_t - self.diffusion * u_xx + self.reaction * (u**3 - u)
 
     def _check_default_coefficients(self) -> None:

@@ -57,10 +57,8 @@ class Burgers(Problem):
         return -torch.sin(math.pi * xs) + t * (1 - xs**2) * y
 
     def residual(self, model: Model, x: Tensor) -> Tensor:
-        # ``model`` itself, not a wrapper: ops recognise an MLP and take their Taylor fast path.
-        # One propagation gives u_x, u_t (order 1) and u_xx (order 2) along both axes.
-        u, jet = ops.axis_jet(model, x, 2)
-        u_x, u_t, u_xx = jet[0, :, 0], jet[0, :, 1], jet[1, :, 0]
+        u, grad, d = ops.gradient_and_axis_jet(model, x, 2, dims=[0])
+        u_x, u_t, u_xx = grad[:, 0], grad[:, 1], d[0, :, 0]
         return u_t + u * u_x - self.viscosity * u_xx
 
     def solution(self, x: np.ndarray | Tensor) -> np.ndarray:

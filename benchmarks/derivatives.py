@@ -9,7 +9,8 @@ score  the same residual on many points in chunks under ``torch.no_grad`` (what 
 Methods: ``naive`` is the DeepXDE way (one ``torch.autograd.grad`` for the gradient, then one per
 space axis with ``create_graph=True``; for scoring the second-order calls skip ``create_graph``);
 ``ops`` is ``glfpinn.ops.value_grad_laplacian`` with ``method="auto"`` (the layer-wise Taylor
-engine for an MLP); ``jvp`` is the same operator forced onto its generic ``torch.func`` path.
+engine for an MLP); ``jvp`` is the same operator forced onto its generic ``torch.func`` path
+(in the train table by default; scoring it at large d takes minutes, ask with ``--methods``).
 
 Each (workload, d, method) runs in a fresh subprocess, so that
 
@@ -180,7 +181,10 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=4096, help="scoring chunk size")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument(
-        "--methods", nargs="*", choices=METHODS, help="default: all; --quick: naive and ops"
+        "--methods",
+        nargs="*",
+        choices=METHODS,
+        help="default: naive and ops, plus jvp for train unless --quick (jvp scoring is slow)",
     )
     p.add_argument(
         "--malloc-tuned",
@@ -198,7 +202,7 @@ def main() -> None:
     dims = args.dims or ([2, 5, 20] if args.quick else [2, 5, 10, 20, 50, 100])
     points = args.points or (20_000 if args.quick else 100_000)
     repeats = args.repeats or (6 if args.quick else 8)
-    methods = args.methods or (["naive", "ops"] if args.quick else list(METHODS))
+    base = args.methods or ["naive", "ops"]
     print(
         f"# torch {torch.__version__}, device {args.device}, threads {args.threads}; "
         f"3x64 tanh MLP, in_dim = d + 1; train batch {args.batch}; "
@@ -208,6 +212,7 @@ def main() -> None:
         f"{'; glibc heap trimming off' if args.malloc_tuned else ''}\n"
     )
     for task in args.tasks:
+        methods = base if args.methods or args.quick or task == "score" else list(METHODS)
         rows = []
         for d in dims:
             res = {}

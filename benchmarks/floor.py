@@ -67,8 +67,10 @@ def main() -> int:
     print(f"matmul (2000x64)@(64x64): {t_mm * 1e6:.1f} us = {flops_per_s / 1e9:.0f} GFLOP/s")
     print(f"elementwise on (2000x64): {t_tanh * 1e6:.1f} us = {bandwidth / 1e9:.1f} GB/s")
     print(f"one tiny eager op: {t_op * 1e6:.2f} us\n")
-    print("| engine | measured ms/step | matmul GFLOP | other GB written | aten ops | floor ms "
-          "| measured / floor | ops x fixed cost ms |")
+    print(
+        "| engine | measured ms/step | matmul GFLOP | other GB written | aten ops | floor ms "
+        "| measured / floor | ops x fixed cost ms |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for engine in ("glfpinn", "nested autograd"):
         problem = problems.get("allen-cahn")
@@ -76,8 +78,9 @@ def main() -> int:
             problem.residual = _naive_residual
         trainer = Trainer(problem, Uniform(), steps=10**9, schedule=Never(), device=dev)
         step_s = _rate(trainer.optimizer_step, 100, sync)
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda"
-                                               else [])
+        activities = [ProfilerActivity.CPU] + (
+            [ProfilerActivity.CUDA] if dev.type == "cuda" else []
+        )
         with profile(activities=activities, with_flops=True, record_shapes=True) as prof:
             trainer.optimizer_step()
             sync()
@@ -95,8 +98,10 @@ def main() -> int:
                 numel *= s
             out_bytes += 4 * numel * 2
         floor = flops / flops_per_s + out_bytes / bandwidth
-        print(f"| {engine} | {step_s * 1e3:.2f} | {flops / 1e9:.3f} | {out_bytes / 1e9:.3f} "
-              f"| {n_ops} | {floor * 1e3:.2f} | {step_s / floor:.1f}x | {n_ops * t_op * 1e3:.2f} |")
+        print(
+            f"| {engine} | {step_s * 1e3:.2f} | {flops / 1e9:.3f} | {out_bytes / 1e9:.3f} "
+            f"| {n_ops} | {floor * 1e3:.2f} | {step_s / floor:.1f}x | {n_ops * t_op * 1e3:.2f} |"
+        )
     return 0
 
 

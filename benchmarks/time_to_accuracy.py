@@ -51,24 +51,39 @@ def main() -> int:
     for p in args.problems.split(","):
         for s in args.samplers.split(","):
             stop = StopAtTarget(args.target, args.max_seconds)
-            trainer = Trainer(problems.get(p), samplers.get(s), steps=args.steps,
-                              lbfgs_steps=args.lbfgs_steps, schedule=Every(500), eval_every=50,
-                              seed=args.seed, device=args.device, callbacks=[stop])
+            trainer = Trainer(
+                problems.get(p),
+                samplers.get(s),
+                steps=args.steps,
+                lbfgs_steps=args.lbfgs_steps,
+                schedule=Every(500),
+                eval_every=50,
+                seed=args.seed,
+                device=args.device,
+                callbacks=[stop],
+            )
             result = trainer.fit()
             rows.append((p, s, stop.reached, result))
-            print(f"{p} {s}: {'reached' if stop.reached else 'not reached'} "
-                  f"({result.steps} steps, {result.wall_time_s:.0f} s, L2 "
-                  f"{result.l2_relative_error:.2e})", flush=True)
+            print(
+                f"{p} {s}: {'reached' if stop.reached else 'not reached'} "
+                f"({result.steps} steps, {result.wall_time_s:.0f} s, L2 "
+                f"{result.l2_relative_error:.2e})",
+                flush=True,
+            )
 
-    print(f"\nTime to L2 < {args.target:g}; device {args.device}, {args.threads} threads, "
-          f"seed {args.seed}, budget {args.steps} Adam + {args.lbfgs_steps} L-BFGS steps or "
-          f"{args.max_seconds:.0f} s per run\n")
+    print(
+        f"\nTime to L2 < {args.target:g}; device {args.device}, {args.threads} threads, "
+        f"seed {args.seed}, budget {args.steps} Adam + {args.lbfgs_steps} L-BFGS steps or "
+        f"{args.max_seconds:.0f} s per run\n"
+    )
     print("| problem | sampler | reached at step | time s | final L2 | steps run | sampling s |")
     print("|---|---|---|---|---|---|---|")
     for p, s, reached, r in rows:
         step, secs = reached if reached else ("not reached", math.nan)
-        print(f"| {p} | {s} | {step} | {secs:.1f} | {r.l2_relative_error:.2e} | {r.steps} "
-              f"| {r.sampling_time_s:.1f} |")
+        print(
+            f"| {p} | {s} | {step} | {secs:.1f} | {r.l2_relative_error:.2e} | {r.steps} "
+            f"| {r.sampling_time_s:.1f} |"
+        )
     return 0
 
 

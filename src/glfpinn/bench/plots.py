@@ -38,7 +38,7 @@ def _evals(cell: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    fig.savefig(tmp, dpi=90)
     os.replace(tmp, path)
     return path
 
@@ -55,7 +55,7 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
         by_problem[(row["experiment"], row["problem_label"])].append(row)
 
     for (exp, prob), members in by_problem.items():
-        fig, (ax_err, ax_osc) = plt.subplots(1, 2, figsize=(11, 4))
+        fig, (ax_err, ax_osc) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
         by_sampler: dict[str, list[Path]] = defaultdict(list)
         for m in members:
             by_sampler[m["sampler_label"]].append(Path(m["path"]))
@@ -91,7 +91,7 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
         plt.close(fig)
 
         summary = [s for s in summarise(members)]
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5), layout="constrained")
         labels = [s["sampler"] for s in summary]
         for ax, key, title in zip(
             axes,
@@ -125,7 +125,9 @@ def _snapshots(plt, cells: dict[str, Path], path: Path) -> list[Path]:
     if not rows:
         return []
     cols = min(4, max(len(files) for files in rows.values()))
-    fig, axes = plt.subplots(len(rows), cols, figsize=(3.2 * cols, 3 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), cols, figsize=(3.4 * cols, 3 * len(rows)), squeeze=False, layout="constrained"
+    )
     for i, (sampler, files) in enumerate(rows.items()):
         picks = [files[int(j)] for j in np.unique(np.linspace(0, len(files) - 1, cols).round())]
         for j, file in enumerate(picks):
@@ -151,7 +153,9 @@ def _error_maps(plt, cells: dict[str, Path], path: Path) -> list[Path]:
     preds = {s: c / "prediction.npz" for s, c in cells.items() if (c / "prediction.npz").exists()}
     if not preds:
         return []
-    fig, axes = plt.subplots(1, len(preds), figsize=(3.6 * len(preds), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(preds), figsize=(3.8 * len(preds), 3.2), squeeze=False, layout="constrained"
+    )
     for ax, (sampler, file) in zip(axes[0], preds.items()):
         with np.load(file) as p:
             x, err = p["x"], np.abs(p["u"] - p["u_ref"])

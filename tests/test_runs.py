@@ -62,25 +62,17 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert steps == list(range(20, 201, 20)), "metrics lost or repeated across the resume"
 
 
-def test_corrupted_checkpoint_is_a_clear_error(tmp_path, capsys):
+def _interrupted_run(tmp_path):
+    """A short run whose result.json is gone, as if it had been killed after its checkpoint."""
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--out",
-                str(out),
-                *ARGS[:-1],
-                "--steps",
-                "30",
-                "--lbfgs-steps",
-                "0",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    short = [*ARGS[:-1], "--steps", "30", "--lbfgs-steps", "0", "--quiet"]
+    assert main(["train", "--out", str(out), *short]) == 0
     (out / "result.json").unlink()
+    return out
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path, capsys):
+    out = _interrupted_run(tmp_path)
     (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert main(["train", "--resume", "--out", str(out)]) == 2
     assert "corrupted" in capsys.readouterr().err
@@ -150,24 +142,7 @@ def test_yaml_is_never_evaluated_as_code(tmp_path, capsys):
 def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path, capsys):
     import pickle
 
-    out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--out",
-                str(out),
-                *ARGS[:-1],
-                "--steps",
-                "30",
-                "--lbfgs-steps",
-                "0",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    (out / "result.json").unlink()
+    out = _interrupted_run(tmp_path)
 
     class Payload:
         def __reduce__(self):

@@ -18,31 +18,16 @@ ratio, and the share that per-op overhead (ops x fixed cost) explains.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _shared import allen_cahn_nested_autograd, seconds_per_call
 from torch.profiler import ProfilerActivity, profile
 
 from glfpinn import Never, Trainer, Uniform, problems
 
 
 def _rate(fn, reps: int, sync) -> float:
-    for _ in range(max(3, reps // 10)):
-        fn()
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    sync()
-    return (time.perf_counter() - t0) / reps
-
-
-def _naive_residual(model, x):
-    x = x.detach().requires_grad_(True)
-    u = model(x)[:, 0]
-    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
-    (h,) = torch.autograd.grad(g[:, 0].sum(), x, create_graph=True)
-    return g[:, 1] - 0.001 * h[:, 0] + 5.0 * (u**3 - u)
+    return seconds_per_call(fn, reps, max(3, reps // 10), sync)
 
 
 def main() -> int:
@@ -76,7 +61,7 @@ def main() -> int:
     for engine in ("glfpinn", "nested autograd"):
         problem = problems.get("allen-cahn")
         if engine != "glfpinn":
-            problem.residual = _naive_residual
+            problem.residual = allen_cahn_nested_autograd
         trainer = Trainer(problem, Uniform(), steps=10**9, schedule=Never(), device=dev)
         step_s = _rate(trainer.optimizer_step, 100, sync)
         activities = [ProfilerActivity.CPU] + (

@@ -29,17 +29,9 @@ import subprocess
 import sys
 import time
 
+from _shared import allen_cahn_nested_autograd, seconds_per_call
+
 N_POINTS = 2000
-
-
-def _allen_cahn_naive(model, x):
-    import torch
-
-    x = x.detach().requires_grad_(True)
-    u = model(x)[:, 0]
-    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
-    (h,) = torch.autograd.grad(g[:, 0].sum(), x, create_graph=True)
-    return g[:, 1] - 0.001 * h[:, 0] + 5.0 * (u**3 - u)
 
 
 def _points(device):
@@ -52,14 +44,7 @@ def _points(device):
 
 
 def _time_loop(step, steps: int, warmup: int, sync) -> float:
-    for _ in range(warmup):
-        step()
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return steps / (time.perf_counter() - t0)
+    return 1.0 / seconds_per_call(step, steps, warmup, sync)
 
 
 def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
@@ -72,7 +57,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
 
         problem = problems.get("allen-cahn")
         if name == "glfpinn-naive":
-            problem.residual = _allen_cahn_naive  # same equation, nested reverse mode
+            problem.residual = allen_cahn_nested_autograd  # same equation, nested reverse mode
         trainer = Trainer(
             problem,
             Uniform(),
@@ -96,7 +81,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
         def loss_fn():
-            return (_allen_cahn_naive(model, x) ** 2).mean()
+            return (allen_cahn_nested_autograd(model, x) ** 2).mean()
 
         if name == "torch-compile":
             loss_fn = torch.compile(loss_fn)

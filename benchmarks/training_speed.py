@@ -11,11 +11,14 @@ reports the median over rounds and the ratio to DeepXDE.
     python benchmarks/training_speed.py --device cuda
     python benchmarks/training_speed.py --quick          # fewer steps and rounds
 
-Variants: ``glfpinn`` (the Trainer's optimizer step, default derivative engine),
+Variants: ``glfpinn`` (the Trainer's optimizer step, default derivative engine, eager),
+``glfpinn-compile`` (the same with ``Trainer(compile=True)``; compile time reported apart),
 ``glfpinn-naive`` (the Trainer with nested reverse-mode derivatives, to isolate the engine),
 ``torch-eager`` (a hand-written loop with nested torch.autograd.grad: what a careful user writes),
 ``torch-compile`` (that loop's loss under torch.compile; compile time reported apart),
-``deepxde`` (DeepXDE's own training loop, PyTorch backend; skipped if not installed).
+``deepxde`` (DeepXDE's own training loop, PyTorch backend; skipped if not installed),
+``deepxde-retain`` (the same with glibc told, through its environment variables, to keep freed
+memory as the glfpinn Trainer does on the CPU: separates that setting from the rest).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import sys
 import time
 
 from _shared import allen_cahn_nested_autograd, seconds_per_call
+
+from glfpinn._allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
 
 N_POINTS = 2000
 
@@ -52,7 +57,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     extra: dict = {}
-    if name in ("glfpinn", "glfpinn-naive"):
+    if name in ("glfpinn", "glfpinn-compile", "glfpinn-naive"):
         from glfpinn import Never, Trainer, Uniform, problems
 
         problem = problems.get("allen-cahn")
@@ -66,8 +71,13 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
             schedule=Never(),
             device=device,
             seed=0,
+            compile=name == "glfpinn-compile",
         )
         trainer.points = _points(device)
+        if trainer.compile:
+            t0 = time.perf_counter()
+            trainer.optimizer_step()
+            extra["compile_s"] = time.perf_counter() - t0
         rate = _time_loop(trainer.optimizer_step, steps, warmup, sync)
     elif name in ("torch-eager", "torch-compile"):
         from glfpinn import problems
@@ -95,7 +105,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
             opt.step()
 
         rate = _time_loop(step, steps, warmup, sync)
-    elif name == "deepxde":
+    elif name in ("deepxde", "deepxde-retain"):
         os.environ["DDE_BACKEND"] = "pytorch"
         import deepxde as dde
 
@@ -141,7 +151,20 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
     return {"variant": name, "steps_per_s": rate, **extra}
 
 
-VARIANTS = ("glfpinn", "glfpinn-naive", "torch-eager", "torch-compile", "deepxde")
+VARIANTS = (
+    "glfpinn",
+    "glfpinn-compile",
+    "glfpinn-naive",
+    "torch-eager",
+    "torch-compile",
+    "deepxde",
+    "deepxde-retain",
+)
+#: glibc's environment equivalent of glfpinn._allocator.retain_freed_memory().
+RETAIN_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+    "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD),
+}
 
 
 def main() -> int:
@@ -188,7 +211,8 @@ def main() -> int:
             ]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            env = {**os.environ, **(RETAIN_ENV if v == "deepxde-retain" else {})}
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             res = json.loads(lines[-1]) if lines else {"error": proc.stderr[-300:]}
             if "error" in res:

@@ -145,3 +145,11 @@ def test_list_names_every_problem_and_sampler(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ALL_PROBLEMS + ALL_SAMPLERS)
+
+
+def test_compile_flag_trains_and_is_recorded(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--problem", "burgers", "--sampler", "glf", "--out", str(out), "--compile"]
+    assert main([*args, *SMALL]) == 0
+    assert "compile: true" in (out / "config.yaml").read_text()
+    assert json.loads((out / "result.json").read_text())["steps"] == 40

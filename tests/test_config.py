@@ -13,6 +13,7 @@ from glfpinn.config import RunConfig, apply_overrides
         ({"sampler_params": [1]}, "must be a mapping"),
         ({"checkpoint_every": -1}, "checkpoint_every=-1 must be >= 0"),
         ({"samplr": "glf"}, "did you mean 'sampler'"),
+        ({"compile": "yes"}, "compile='yes' must be true or false"),
     ],
 )
 def test_bad_values_are_named(data, fragment):

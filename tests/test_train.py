@@ -150,3 +150,38 @@ def test_duplicate_fraction_counts_repeated_rows():
     assert duplicate_fraction(torch.cat([x, x[:25]])) == pytest.approx(25 / 125)
     swapped = x[:, [1, 0, 2, 3, 4]]  # same coordinates, other order: not a duplicate
     assert duplicate_fraction(torch.cat([x, swapped])) == 0.0
+
+
+def test_compiled_training_step_matches_eager():
+    """Trainer(compile=True) runs the same maths: equal loss and parameters after two steps
+    (float32, so to rounding; the compiled kernels fuse and reorder the element-wise work)."""
+    runs = []
+    for compile in (False, True):
+        trainer = Trainer(
+            problems.get("allen-cahn"),
+            GLF(),
+            steps=10,
+            n_points=256,
+            hidden=(16, 16),
+            seed=3,
+            compile=compile,
+        )
+        losses = [trainer.optimizer_step() for _ in range(2)]
+        runs.append(
+            (losses, torch.cat([p.detach().reshape(-1) for p in trainer.model.parameters()]))
+        )
+    (loss_e, p_e), (loss_c, p_c) = runs
+    assert loss_c == pytest.approx(loss_e, rel=1e-4)
+    assert torch.allclose(p_c, p_e, rtol=0, atol=1e-5)
+
+
+def test_a_failing_compile_falls_back_to_eager_with_a_warning(monkeypatch):
+    trainer = _trainer(compile=True)
+
+    def broken(*args):
+        raise RuntimeError("backend exploded")
+
+    monkeypatch.setattr(trainer, "_compiled_loss", broken)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*backend exploded"):
+        loss = trainer.optimizer_step()
+    assert math.isfinite(loss) and trainer._compiled_loss is None

@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint-every", type=int)
     tr.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
     tr.add_argument("--dtype", help="float32 or float64")
+    tr.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="compute the loss under torch.compile (compiles for a while first)",
+    )
     for flag, kind in _SAMPLER_FLAGS.items():
         tr.add_argument(
             f"--{flag.replace('_', '-')}",
@@ -116,6 +122,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         "checkpoint_every": args.checkpoint_every,
         "device": args.device,
         "dtype": args.dtype,
+        "compile": args.compile,
     }
     data.update({k: v for k, v in direct.items() if v is not None})
     given = {k: getattr(args, f"sp_{k}") for k in _SAMPLER_FLAGS}

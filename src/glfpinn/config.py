@@ -48,6 +48,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
+    compile: bool = False
     hidden: list[int] | None = None
     n_condition: int = 1000
     score_chunk: int = 20_000
@@ -88,6 +89,8 @@ class RunConfig:
         for name in ("n_points", "resample_every"):
             need(name, (int,), "an integer", optional=True)
         need("lr", (int, float), "a number")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile={self.compile!r} must be true or false")
         need("hidden", (list, tuple), "a list of layer widths", optional=True)
         if self.hidden is not None and not all(
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden

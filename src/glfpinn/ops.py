@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import jvp, vjp
 
+from glfpinn._jet import UnsupportedJetOp, transform_jet
 from glfpinn.nn import MLP, Constrained, _Sin
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
 Field = Callable[[Tensor], Tensor]
 Dims = slice | Sequence[int] | None
 Method = Literal["auto", "taylor", "jvp"]
+JetMethod = Literal["auto", "taylor", "nested"]
 
 #: Highest derivative order of the closed-form activation derivatives in the "taylor" engine;
 #: higher orders fall back to "jvp" under "auto".
@@ -262,6 +264,44 @@ def _mlp_taylor(
         a = [None if t is None else F.linear(t, layer.weight) for t in a]
     shape = (a[0].shape[0], h.shape[0], h.shape[1])
     return h, [h.new_zeros(shape) if t is None else t.expand(shape) for t in a]
+
+
+def _mlp_streams(
+    net: MLP, kind: str, x: Tensor, second: list[int]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Value ``(n, o)``, all first derivatives ``(d, n, o)`` and the pure second derivatives
+    along the axes ``second`` ``(len(second), n, o)``: the jet 2-D evolution equations need.
+
+    Four streams go through each layer: the value, the first derivatives along ``second``, those
+    along the other axes, and the second derivatives, each its own matmul. Stacking them into
+    one tensor measured slower on the CPU, because the concatenation and the slicing of the
+    result (whose backward zero-fills the whole stack) move more memory than the matmuls save.
+    The graph is first order (no ``torch.autograd.grad`` inside), so ``torch.compile`` can fuse
+    it.
+    """
+    layers = net.layers
+    w0 = layers[0].weight
+    d = w0.shape[1]
+    rest = [i for i in range(d) if i not in second]
+    z = F.linear(x, w0, layers[0].bias)
+    # first-layer derivatives along each axis: weight columns, broadcast over the points
+    a1s, a1r = w0[:, second].T.unsqueeze(1), w0[:, rest].T.unsqueeze(1)
+    a2: Tensor | None = None
+    for layer in layers[1:]:
+        s0, s1, s2 = _activation_derivatives(kind, z, 2)
+        curv = s2 * (a1s * a1s)
+        d2 = curv if a2 is None else s1 * a2 + curv
+        z = F.linear(s0, layer.weight, layer.bias)
+        a1s, a1r = F.linear(s1 * a1s, layer.weight), F.linear(s1 * a1r, layer.weight)
+        a2 = F.linear(d2, layer.weight)
+    shape = z.shape
+    if a2 is None:  # a single affine layer has no curvature
+        a2 = z.new_zeros(len(second), *shape)
+    a1 = torch.cat([a1s.expand(len(second), *shape), a1r.expand(len(rest), *shape)])
+    back = [0] * d  # position of each axis in second + rest
+    for pos, axis in enumerate(second + rest):
+        back[axis] = pos
+    return z, a1[back], a2
 
 
 #: Rows (directions x points) per block in the CPU loops of ``_LaplacianLayer``: about 1 MiB of
@@ -782,35 +822,99 @@ def value_grad_laplacian(
 
 
 def gradient_and_axis_jet(
-    fn: Field, x: Tensor, order: int, dims: Dims = None
+    fn: Field, x: Tensor, order: int, dims: Dims = None, *, method: JetMethod = "auto"
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``u (n,)``, the full gradient ``(n, d)``, and ``D (order - 1, n, len(dims))`` with
     ``D[k - 2, :, j] = d^k u / dx_{dims[j]}^k`` for k = 2 .. order.
 
-    What 2-D evolution equations need (u_t from the gradient, u_xx along the space axis). With
-    few input coordinates, nested reverse mode is the fastest engine here (one reverse pass for
-    the gradient, one per extra order and axis, and no derivative along the axes not asked for:
-    measured 14.6 ms against 19.6 ms for the Taylor engine on an allen-cahn step, N = 2000, one
-    CPU thread), so this always uses it.
+    What 2-D evolution equations need (u_t from the gradient, u_xx along the space axis).
+    Two engines:
+
+    ``"nested"``
+        Nested reverse mode: one reverse pass for the gradient, one per extra order and axis.
+        With few input coordinates this is the fastest eager engine here (allen-cahn step,
+        N = 2000: 15.0 ms against 20.2 ms for ``"taylor"`` on one CPU thread).
+    ``"taylor"`` (order 2, networks the Taylor engine knows)
+        The value, first and pure second derivatives propagate through the network as
+        streams, and a :class:`~glfpinn.nn.Constrained` transform is evaluated once on
+        second-order Taylor jets (``glfpinn._jet``; reverse mode on the transform alone if it
+        uses an operation the jets lack). No ``torch.autograd.grad`` inside: a first-order
+        graph, which ``torch.compile`` can compile (a double backward it cannot).
+
+    ``"auto"`` uses ``"taylor"`` while ``torch.compile`` traces (``Trainer(compile=True)``)
+    and ``"nested"`` otherwise.
     """
     n, d = _check_x(x)
     if int(order) < 2:
         raise ValueError(f"order must be >= 2; got {order}")
+    if method not in ("auto", "taylor", "nested"):
+        raise ValueError(f"method={method!r}; allowed: 'auto', 'taylor', 'nested'")
     axes = _axes(dims, d)
+    plan = _taylor_plan(fn)
+    streams = plan is not None and int(order) == 2
+    if method == "taylor" and not streams:
+        raise ValueError(
+            "method='taylor' needs order 2 and an MLP (or Constrained(MLP)) with activation "
+            f"tanh, sin, silu or exact gelu; got order {order}, {type(fn).__name__}"
+        )
+    if method == "auto":
+        streams = streams and torch.compiler.is_compiling()
+    with torch.enable_grad():
+        if streams:
+            return _streams_gradient_and_jet(plan, x, axes)  # type: ignore[arg-type]
+        return _nested_gradient_and_jet(fn, x, int(order), axes)
+
+
+def _nested_gradient_and_jet(
+    fn: Field, x: Tensor, order: int, axes: list[int]
+) -> tuple[Tensor, Tensor, Tensor]:
     if not x.requires_grad:
         x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        u = _flat(fn(x), n)
-        (grad,) = torch.autograd.grad(u.sum(), x, create_graph=True)
-        current = [grad[:, i] for i in axes]
-        higher = []
-        for _ in range(2, int(order) + 1):
-            current = [
-                torch.autograd.grad(c.sum(), x, create_graph=True)[0][:, i]
-                for c, i in zip(current, axes, strict=True)
-            ]
-            higher.append(torch.stack(current, dim=1))
+    u = _flat(fn(x), x.shape[0])
+    (grad,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    current = [grad[:, i] for i in axes]
+    higher = []
+    for _ in range(2, order + 1):
+        current = [
+            torch.autograd.grad(c.sum(), x, create_graph=True)[0][:, i]
+            for c, i in zip(current, axes, strict=True)
+        ]
+        higher.append(torch.stack(current, dim=1) if current else u.new_zeros(u.shape[0], 0))
     return u, grad, torch.stack(higher)
+
+
+def _streams_gradient_and_jet(
+    plan: tuple[MLP, str, Callable[[Tensor, Tensor], Tensor] | None], x: Tensor, axes: list[int]
+) -> tuple[Tensor, Tensor, Tensor]:
+    net, kind, transform = plan
+    n = x.shape[0]
+    v, d1, d2 = _mlp_streams(net, kind, x, axes)
+    if transform is None:
+        return v[:, 0], d1[..., 0].T, d2[..., 0].T.unsqueeze(0)
+    try:
+        u, grad, second = transform_jet(transform, x, v, d1, d2, axes)
+        return u, grad, second.unsqueeze(0)
+    except UnsupportedJetOp:
+        pass
+    # Reverse mode on the transform alone: differentiate it along a zero displacement e, with
+    # the network replaced by its second-order Taylor polynomial in e (no mixed terms: only
+    # pure derivatives are asked for), which has the network's derivatives at e = 0.
+    e = torch.zeros_like(x, requires_grad=True)
+    poly = v + (e.T.unsqueeze(-1) * d1).sum(0)
+    if axes:
+        poly = poly + 0.5 * ((e[:, axes] ** 2).T.unsqueeze(-1) * d2).sum(0)
+    u = _flat(transform(x + e, poly), n)
+    (grad,) = torch.autograd.grad(
+        u.sum(), e, create_graph=True, allow_unused=True, materialize_grads=True
+    )
+    second = [
+        torch.autograd.grad(
+            grad[:, i].sum(), e, create_graph=True, allow_unused=True, materialize_grads=True
+        )[0][:, i]
+        for i in axes
+    ]
+    higher = torch.stack(second, dim=1) if second else u.new_zeros(n, 0)
+    return u, grad, higher.unsqueeze(0)
 
 
 def axis_jet(

@@ -155,6 +155,7 @@ def build_trainer(
         seed=cfg.seed,
         device=cfg.device,
         dtype=cfg.dtype,
+        compile=cfg.compile,
         hidden=cfg.hidden,
         n_condition=cfg.n_condition,
         score_chunk=cfg.score_chunk,

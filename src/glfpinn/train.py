@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import resource
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from glfpinn._allocator import retain_freed_memory
 from glfpinn.callbacks import Callback, ProgressBar
 from glfpinn.problems.base import Problem
 from glfpinn.samplers.base import Sampler, SamplingContext, check_positive
@@ -111,6 +113,12 @@ class Trainer:
         schedule: when to resample (default: every ``problem.defaults["resample_every"]``).
         eval_every: steps between L2 evaluations on the test set (and at the last step).
         score_chunk: points per chunk when a sampler scores new points (bounds memory).
+        compile: compute the training loss under ``torch.compile`` (forward and backward
+            fused; residuals built on :func:`glfpinn.ops.gradient_and_axis_jet` then take its
+            first-order Taylor engine). The first step pays the compilation (tens of seconds
+            on a CPU); if compiling fails, a warning says why and training goes on eagerly.
+        retain_memory: on the CPU, have the allocator keep freed memory for reuse instead of
+            page-faulting it back every step (process-wide; see ``glfpinn._allocator``).
     """
 
     def __init__(
@@ -128,6 +136,8 @@ class Trainer:
         seed: int = 0,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = "float32",
+        compile: bool = False,
+        retain_memory: bool = True,
         hidden: Sequence[int] | None = None,
         n_condition: int = 1000,
         score_chunk: int = 20_000,
@@ -168,12 +178,18 @@ class Trainer:
             hidden = tuple(hidden or problem.defaults.get("hidden", (64, 64, 64)))
             model = problem.build_model(hidden, generator=torch.Generator().manual_seed(init_seed))
         self.model = model.to(self.device, self.dtype)
+        self.compile = bool(compile)
+        self._compiled_loss = torch.compile(self._loss_terms) if self.compile else None
+        if retain_memory and self.device.type == "cpu":
+            retain_freed_memory()
         self.generator = torch.Generator(self.device).manual_seed(sample_seed)
         self.points = sampler.initial_points(n_points, problem.domain, self.generator, dtype)
         self.weights: Tensor | None = None
         self.sampler_state = sampler.init_state(self.points)
         self.condition_points = problem.condition_points(n_condition, self.generator, dtype)
-        self.adam = torch.optim.Adam(self.model.parameters(), lr=lr)
+        # fused (one kernel for all parameters) goes with compile, the performance mode; the
+        # eager default keeps the foreach implementation its recorded results were made with
+        self.adam = torch.optim.Adam(self.model.parameters(), lr=lr, fused=self.compile or None)
         self.lbfgs = torch.optim.LBFGS(
             self.model.parameters(),
             lr=1.0,
@@ -207,9 +223,23 @@ class Trainer:
     # ----------------------------------------------------------------- losses and residuals
     def loss(self) -> tuple[Tensor, Tensor]:
         """Training loss at the current points and the residuals it computed."""
-        r = self.problem.residual(self.model, self.points)
+        if self._compiled_loss is not None:
+            try:
+                return self._compiled_loss(self.points, self.weights)
+            except Exception as err:  # noqa: BLE001 - any compiler failure: go on eagerly
+                self._compiled_loss = None
+                warnings.warn(
+                    f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
+                    "training continues without it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return self._loss_terms(self.points, self.weights)
+
+    def _loss_terms(self, points: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
+        r = self.problem.residual(self.model, points)
         sq = r**2
-        loss = (sq * self.weights).mean() if self.weights is not None else sq.mean()
+        loss = (sq * weights).mean() if weights is not None else sq.mean()
         cond = self.problem.condition_loss(self.model, self.condition_points)
         return (loss if cond is None else loss + cond), r
 

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from glfpinn import ops
 from glfpinn.problems.base import Model
-from glfpinn.problems.dispersive import MovingBumpProblem
+from glfpinn.problems.moving_bump import MovingBumpProblem
 
 __all__ = ["ReactionDiffusion"]
 

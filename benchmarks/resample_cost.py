@@ -71,6 +71,9 @@ def run_case(sampler: str, d: int, n: int, device: str, rad_candidates: int) -> 
         schedule=Never(),
         device=device,
         n_condition=min(n, 1000),
+        # glibc's defaults: memory the training step freed is returned to the system, so the
+        # resample's peak-RSS growth is its own and not hidden by a heap kept from the step
+        retain_memory=False,
     )
     cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)

@@ -6,7 +6,10 @@ included in the wall time, as a user would see it). A run stops at the target or
 time budget, and the table says which.
 
     python benchmarks/time_to_accuracy.py                     # CPU, target 1e-2
+    python benchmarks/time_to_accuracy.py --compile          # Trainer(compile=True)
     python benchmarks/time_to_accuracy.py --device cuda --max-seconds 120
+
+With ``--compile`` the compilation (seconds) counts in the wall time, as a user waits for it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import math
 import torch
 
 from glfpinn import Callback, Every, Trainer, problems, samplers
+from glfpinn.train import NonFiniteLossError
 
 
 class StopAtTarget(Callback):
@@ -44,6 +48,7 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0, help="per run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="Trainer(compile=True)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -60,10 +65,16 @@ def main() -> int:
                 eval_every=50,
                 seed=args.seed,
                 device=args.device,
+                compile=args.compile,
                 callbacks=[stop],
             )
-            result = trainer.fit()
-            rows.append((p, s, stop.reached, result))
+            try:
+                result = trainer.fit()
+            except NonFiniteLossError:  # reported as such: a diverged run is a result too
+                rows.append((p, s, stop.reached, None, trainer))
+                print(f"{p} {s}: diverged at step {trainer.step}", flush=True)
+                continue
+            rows.append((p, s, stop.reached, result, trainer))
             print(
                 f"{p} {s}: {'reached' if stop.reached else 'not reached'} "
                 f"({result.steps} steps, {result.wall_time_s:.0f} s, L2 "
@@ -74,12 +85,16 @@ def main() -> int:
     print(
         f"\nTime to L2 < {args.target:g}; device {args.device}, {args.threads} threads, "
         f"seed {args.seed}, budget {args.steps} Adam + {args.lbfgs_steps} L-BFGS steps or "
-        f"{args.max_seconds:.0f} s per run\n"
+        f"{args.max_seconds:.0f} s per run{', compiled' if args.compile else ''}\n"
     )
     print("| problem | sampler | reached at step | time s | final L2 | steps run | sampling s |")
     print("|---|---|---|---|---|---|---|")
-    for p, s, reached, r in rows:
+    for p, s, reached, r, trainer in rows:
         step, secs = reached if reached else ("not reached", math.nan)
+        if r is None:
+            step = f"diverged (non-finite loss at step {trainer.step})"
+            print(f"| {p} | {s} | {step} | nan | {trainer.last_l2:.2e} | {trainer.step} | - |")
+            continue
         print(
             f"| {p} | {s} | {step} | {secs:.1f} | {r.l2_relative_error:.2e} | {r.steps} "
             f"| {r.sampling_time_s:.1f} |"

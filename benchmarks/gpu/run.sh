@@ -15,16 +15,19 @@ print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA
 PYEOF
   echo
   echo "## Training speed (allen-cahn)"
-  timeout 120 $PY benchmarks/training_speed.py --device cuda --steps 300 --rounds 2
+  timeout 150 $PY benchmarks/training_speed.py --device cuda --steps 300 --rounds 1 \
+    --variants glfpinn,glfpinn-compile,glfpinn-naive,torch-eager,deepxde
   echo
   echo "## One resample vs one training step"
-  timeout 200 $PY benchmarks/resample_cost.py --device cuda --d 2,10,20 \
+  timeout 150 $PY benchmarks/resample_cost.py --device cuda --d 2,10,20 \
     --n 1000,10000,100000,1000000 --samplers glf,glf-d,rad,r3
   echo
   echo "## Derivative operators"
-  timeout 60 $PY benchmarks/derivatives.py --device cuda --quick
+  timeout 45 $PY benchmarks/derivatives.py --device cuda --quick
   echo
   echo "## Time to accuracy"
-  timeout 120 $PY benchmarks/time_to_accuracy.py --device cuda --problems burgers \
-    --max-seconds 30
+  timeout 60 $PY benchmarks/time_to_accuracy.py --device cuda --problems burgers \
+    --samplers glf,rad --max-seconds 25
+  timeout 60 $PY benchmarks/time_to_accuracy.py --device cuda --problems burgers \
+    --samplers glf,rad --max-seconds 25 --compile
 } 2>&1 | tee "$out"

@@ -185,3 +185,44 @@ def test_a_failing_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     with pytest.warns(RuntimeWarning, match="torch.compile failed .*backend exploded"):
         loss = trainer.optimizer_step()
     assert math.isfinite(loss) and trainer._compiled_loss is None
+
+
+class _NaNOnCall:
+    """A problem wrapper whose residual is NaN on the calls listed (counting from the first)."""
+
+    def __init__(self, problem, bad_calls):
+        self.problem, self.bad_calls, self.calls = problem, set(bad_calls), 0
+
+    def __getattr__(self, name):
+        return getattr(self.problem, name)
+
+    def residual(self, model, x):
+        r = self.problem.residual(model, x)
+        self.calls += 1
+        return r * float("nan") if self.calls in self.bad_calls or "all" in self.bad_calls else r
+
+
+def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
+    """The first L-BFGS iteration after 5 Adam steps: calls 1-5 are Adam's, call 6 the
+    iteration's first evaluation, call 7 its first line-search probe, which is made NaN."""
+    wrapped = _NaNOnCall(Poisson1D(), bad_calls=[7])
+    tr = Trainer(wrapped, GLF(alpha=1e-3), steps=5, lbfgs_steps=3, eval_every=100)
+    for _ in range(5):
+        tr.optimizer_step()
+    tr.step = 5  # fit() counts steps; here the stage is chosen by hand
+    with pytest.warns(RuntimeWarning, match="L-BFGS line search met a non-finite loss at step 5"):
+        loss = tr.optimizer_step()
+    assert math.isfinite(loss) and tr.costs["lbfgs_restarts"] == 1
+    assert all(bool(torch.isfinite(p).all()) for p in tr.model.parameters())
+    state = tr.lbfgs.state[tr.lbfgs.param_groups[0]["params"][0]]
+    assert state["n_iter"] == 1  # the history was cleared and one iteration made
+
+
+def test_a_persistent_non_finite_loss_in_lbfgs_still_stops_training():
+    from glfpinn.train import NonFiniteLossError
+
+    wrapped = _NaNOnCall(Poisson1D(), bad_calls=["all"])
+    tr = Trainer(wrapped, GLF(alpha=1e-3), steps=1, lbfgs_steps=3, eval_every=100)
+    tr.step = 1  # straight into the L-BFGS stage
+    with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning):
+        tr.optimizer_step()

@@ -225,19 +225,27 @@ _UNARY_FUNCS = {
 }
 _SUMS = {torch.sum, Tensor.sum}
 _LIKE = {torch.ones_like, torch.zeros_like, torch.full_like, torch.empty_like}
-_BINARY: dict[Any, tuple[str, str]] = {}
-for _names, _ops in (
-    (("add", "__add__", "__radd__"), ("__add__", "__radd__")),
-    (("sub", "__sub__"), ("__sub__", "__rsub__")),
-    (("__rsub__",), ("__rsub__", "__sub__")),
-    (("mul", "__mul__", "__rmul__"), ("__mul__", "__rmul__")),
-    (("div", "true_divide", "__truediv__"), ("__truediv__", "__rtruediv__")),
-    (("__rtruediv__", "__rdiv__"), ("__rtruediv__", "__truediv__")),
-):
-    for _name in _names:
-        for _owner in (torch, Tensor):
-            if hasattr(_owner, _name):
-                _BINARY[getattr(_owner, _name)] = _ops
+
+
+def _binary_table() -> dict[Any, tuple[str, str]]:
+    """torch function -> (method when the jet is on the left, method when it is on the right)."""
+    table: dict[Any, tuple[str, str]] = {}
+    for names, methods in (
+        (("add", "__add__", "__radd__"), ("__add__", "__radd__")),
+        (("sub", "__sub__"), ("__sub__", "__rsub__")),
+        (("__rsub__",), ("__rsub__", "__sub__")),
+        (("mul", "__mul__", "__rmul__"), ("__mul__", "__rmul__")),
+        (("div", "true_divide", "__truediv__"), ("__truediv__", "__rtruediv__")),
+        (("__rtruediv__", "__rdiv__"), ("__rtruediv__", "__truediv__")),
+    ):
+        for name in names:
+            for owner in (torch, Tensor):
+                if hasattr(owner, name):
+                    table[getattr(owner, name)] = methods
+    return table
+
+
+_BINARY = _binary_table()
 
 
 def transform_jet(

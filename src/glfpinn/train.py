@@ -12,7 +12,7 @@ import math
 import resource
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,6 +98,8 @@ class TrainResult:
     dtype: str
     glfpinn_version: str
     torch_version: str
+    #: L-BFGS steps redone from their start without curvature history after a non-finite probe.
+    lbfgs_restarts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,6 +216,7 @@ class Trainer:
             "residual_evals": 0,
             "train_residual_evals": 0,
             "resamples": 0,
+            "lbfgs_restarts": 0,
         }
         x_test, u_test = problem.test_set()
         self.x_test = torch.as_tensor(x_test, dtype=dtype, device=self.device)
@@ -327,13 +330,36 @@ class Trainer:
             return loss
 
         if in_lbfgs:
-            loss = optimizer.step(closure)
+            loss = self._lbfgs_step(closure)
         else:
             loss = closure()
             optimizer.step()
         self.costs["train_residual_evals"] += sum(int(r.shape[0]) for r in residuals)
         self.last_residuals = residuals[-1].abs()
         return float(loss.detach())
+
+    def _lbfgs_step(self, closure: Callable[[], Tensor]) -> Tensor:
+        """One L-BFGS iteration; if a line-search probe meets a non-finite loss, the parameters
+        go back to the iteration's start and the iteration is redone without the curvature
+        history (which can belong to points that a resample has since replaced). A second
+        failure is a real divergence and raises."""
+        params = [p for group in self.lbfgs.param_groups for p in group["params"]]
+        start = [p.detach().clone() for p in params]
+        try:
+            return self.lbfgs.step(closure)
+        except NonFiniteLossError:
+            with torch.no_grad():
+                for p, p0 in zip(params, start, strict=True):
+                    p.copy_(p0)
+            self.lbfgs.state.clear()
+            self.costs["lbfgs_restarts"] += 1
+            warnings.warn(
+                f"an L-BFGS line search met a non-finite loss at step {self.step}; the "
+                "iteration is redone from its start without the curvature history",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return self.lbfgs.step(closure)
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -394,6 +420,7 @@ class Trainer:
             residual_evals=self.costs["residual_evals"],
             train_residual_evals=self.costs["train_residual_evals"],
             resamples=self.costs["resamples"],
+            lbfgs_restarts=self.costs["lbfgs_restarts"],
             peak_memory_mb=peak_memory_mb(self.device),
             device=str(self.device),
             dtype=str(self.dtype).removeprefix("torch."),
@@ -438,7 +465,7 @@ class Trainer:
         self.initial_l2 = float(state["initial_l2"])
         self.last_l2 = float(state["last_l2"])
         self.elapsed_before = float(state["elapsed_s"])
-        self.costs = dict(state["costs"])
+        self.costs.update(state["costs"])  # checkpoints from before a counter existed lack it
         for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
             cb.load_state_dict(cb_state)
 

@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,17 @@ def _points(device):
     return Box([-1.0, 0.0], [1.0, 1.0]).sample(N_POINTS, gen).to(device)
 
 
-def _time_loop(step, steps: int, warmup: int, sync) -> float:
-    return 1.0 / seconds_per_call(step, steps, warmup, sync)
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _time_loop(step, steps: int, warmup: int, sync, extra: dict) -> float:
+    for _ in range(warmup):
+        step()
+    faults = _minor_faults()
+    rate = 1.0 / seconds_per_call(step, steps, 0, sync)
+    extra["faults_per_step"] = (_minor_faults() - faults) / steps
+    return rate
 
 
 def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
@@ -78,7 +88,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
             t0 = time.perf_counter()
             trainer.optimizer_step()
             extra["compile_s"] = time.perf_counter() - t0
-        rate = _time_loop(trainer.optimizer_step, steps, warmup, sync)
+        rate = _time_loop(trainer.optimizer_step, steps, warmup, sync, extra)
     elif name in ("torch-eager", "torch-compile"):
         from glfpinn import problems
 
@@ -104,7 +114,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
             loss_fn().backward()
             opt.step()
 
-        rate = _time_loop(step, steps, warmup, sync)
+        rate = _time_loop(step, steps, warmup, sync, extra)
     elif name in ("deepxde", "deepxde-retain"):
         os.environ["DDE_BACKEND"] = "pytorch"
         import deepxde as dde
@@ -141,10 +151,12 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
         model.compile("adam", lr=1e-3)
         model.train(iterations=warmup, display_every=10**9, verbose=0)
         sync()
+        faults = _minor_faults()
         t0 = time.perf_counter()
         model.train(iterations=steps, display_every=10**9, verbose=0)
         sync()
         rate = steps / (time.perf_counter() - t0)
+        extra["faults_per_step"] = (_minor_faults() - faults) / steps
         extra["deepxde_version"] = dde.__version__
     else:
         raise ValueError(f"unknown variant {name!r}")
@@ -196,6 +208,7 @@ def main() -> int:
         args.steps, args.rounds = 100, 1
     variants = args.variants.split(",")
     rates: dict[str, list[float]] = {v: [] for v in variants}
+    faults: dict[str, list[float]] = {v: [] for v in variants}
     notes: dict[str, str] = {}
     for _ in range(args.rounds):
         for v in variants:
@@ -219,6 +232,7 @@ def main() -> int:
                 notes[v] = res["error"]
             else:
                 rates[v].append(res["steps_per_s"])
+                faults[v].append(res["faults_per_step"])
                 if "compile_s" in res:
                     notes[v] = f"compile {res['compile_s']:.1f} s (not in the rate)"
                 if "deepxde_version" in res:
@@ -232,15 +246,16 @@ def main() -> int:
         f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
         f"{args.steps} timed steps x {args.rounds} rounds (median)\n"
     )
-    print("| variant | steps/s | ms/step | vs DeepXDE | note |")
-    print("|---|---|---|---|---|")
+    print("| variant | steps/s | ms/step | vs DeepXDE | page faults/step | note |")
+    print("|---|---|---|---|---|---|")
     for v in variants:
         if rates[v]:
             r = statistics.median(rates[v])
             ratio = f"{r / base:.2f}x" if base else "n/a"
-            print(f"| {v} | {r:.1f} | {1000 / r:.2f} | {ratio} | {notes.get(v, '')} |")
+            pf = statistics.median(faults[v])
+            print(f"| {v} | {r:.1f} | {1000 / r:.2f} | {ratio} | {pf:.1f} | {notes.get(v, '')} |")
         else:
-            print(f"| {v} | - | - | - | {notes.get(v, 'no result')} |")
+            print(f"| {v} | - | - | - | - | {notes.get(v, 'no result')} |")
     return 0
 
 

@@ -3,8 +3,9 @@
 A PINN training step on the CPU allocates and frees dozens of (points x width) buffers of a few
 hundred KiB to a few MiB. glibc serves blocks above its mmap threshold with fresh mappings and
 returns freed memory at the top of the heap to the system, so every step pays page faults on
-memory it just gave back (measured: about 1,650 minor faults and a third of the step's time on
-an allen-cahn step, N = 2000). Raising the two thresholds keeps that memory in the heap.
+memory it just gave back: 1,000-1,500 minor faults per allen-cahn step (N = 2000) and 15-25% of
+its time (``benchmarks/training_speed.py``, which counts them). Raising the two thresholds keeps
+that memory in the heap.
 """
 
 from __future__ import annotations

@@ -832,8 +832,8 @@ def gradient_and_axis_jet(
 
     ``"nested"``
         Nested reverse mode: one reverse pass for the gradient, one per extra order and axis;
-        any order, any row-wise field. In eager mode it is as fast as ``"taylor"`` with few
-        input coordinates (allen-cahn step, N = 2000, two CPU threads: 9.5 against 9.1 ms).
+        any order, any row-wise field. In eager mode ``"taylor"`` is only 3-6% faster with
+        few input coordinates (allen-cahn and burgers steps, ``benchmarks/compile_speedup.py``).
     ``"taylor"`` (order 2, networks the Taylor engine knows)
         The value, first and pure second derivatives propagate through the network as
         streams, and a :class:`~glfpinn.nn.Constrained` transform is evaluated once on

@@ -61,6 +61,12 @@ TRANSFORMS = {
         torch.ones_like(x[:, :1]) * y[:, :1] - x[:, 1:].detach() / y[:, 1:]
     ),
     "1-D output": lambda x, y: x[:, 0] * y[:, 0] + y[:, 1],
+    # a jet plus a wider constant keeps narrow derivatives; reducing and indexing must broadcast
+    "widened then summed": lambda x, y: (y[:, :1] + torch.zeros(1, 3, dtype=F64)).sum(1, True),
+    "widened then indexed": lambda x, y: (
+        (x[:, :1] + torch.arange(3.0, dtype=F64))[:, 2:] * y[:, 1:]
+    ),
+    "powers 0 and 1 at zero": lambda x, y: (x[:, :1] - x[:, :1]) ** 1 * y[:, :1] + x[:, :1] ** 0,
 }
 
 
@@ -88,13 +94,19 @@ def test_the_problems_transforms_run_on_jets(name):
     torch.testing.assert_close(second, s_ref.detach(), rtol=1e-12, atol=1e-12)
 
 
-def test_unsupported_operations_are_refused_and_the_engine_falls_back():
-    def transform(x, y):
-        return torch.atan(x[:, :1]) * y
-
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda x, y: torch.atan(x[:, :1]) * y,  # a torch function the jets lack
+        lambda x, y: x[:, :1].sin() * y,  # a tensor method
+        lambda x, y: y * x.shape[0] / 5.0,  # a tensor attribute
+    ],
+    ids=["function", "method", "attribute"],
+)
+def test_unsupported_operations_are_refused_and_the_engine_falls_back(transform):
     x = torch.rand(5, 2, generator=torch.Generator().manual_seed(2), dtype=F64)
     v, d1, d2 = _y_jet(lambda z: _y(z)[:, :1], x, [0])
-    with pytest.raises(UnsupportedJetOp, match="atan"):
+    with pytest.raises(UnsupportedJetOp, match="does not implement"):
         transform_jet(transform, x, v, d1, d2, [0])
     with torch.random.fork_rng():
         torch.manual_seed(0)

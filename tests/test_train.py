@@ -226,3 +226,38 @@ def test_a_persistent_non_finite_loss_in_lbfgs_still_stops_training():
     tr.step = 1  # straight into the L-BFGS stage
     with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning):
         tr.optimizer_step()
+
+
+class _BackwardFails(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("backward compiler exploded")
+
+
+def test_a_compile_failure_in_the_backward_also_falls_back(monkeypatch):
+    trainer = _trainer(compile=True)
+
+    def compiled_loss(points, weights):
+        loss, r = trainer._loss_terms(points, weights)
+        return _BackwardFails.apply(loss), r
+
+    monkeypatch.setattr(trainer, "_compiled_loss", compiled_loss)
+    with pytest.warns(RuntimeWarning, match="backward compiler exploded"):
+        loss = trainer.optimizer_step()
+    assert math.isfinite(loss) and trainer._compiled_loss is None
+
+
+def test_resume_uses_the_adam_implementation_of_its_own_mode():
+    """A checkpoint's param_groups carry the Adam flavour it ran with; the resuming trainer's
+    mode decides (fused with compile, foreach without)."""
+    eager = _trainer(steps=5)
+    eager.optimizer_step()
+    compiled = _trainer(steps=5, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    assert all(g["fused"] for g in compiled.adam.param_groups)
+    eager.load_state_dict(compiled.state_dict())
+    assert not any(g["fused"] for g in eager.adam.param_groups)

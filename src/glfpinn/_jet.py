@@ -164,6 +164,10 @@ class Jet:
     def __pow__(self, p: Any) -> Jet:
         if isinstance(p, Jet) or not isinstance(p, (int, float)):
             raise UnsupportedJetOp("a jet can only be raised to a constant number")
+        if p == 0:
+            return Jet(torch.ones_like(self.value), None, None, self.axes)
+        if p == 1:
+            return self
         if p == 2:
             return self.unary(_square)
         return self.unary(lambda t: (t**p, p * t ** (p - 1), p * (p - 1) * t ** (p - 2)))
@@ -173,25 +177,43 @@ class Jet:
             raise UnsupportedJetOp("only a positive constant can be raised to a jet")
         return (self * math.log(base)).unary(_exp)
 
+    def _full(self, t: Tensor | None) -> Tensor | None:
+        """A derivative broadcast to the value's shape (it may be narrower: a jet plus a wider
+        constant keeps its derivatives' shape), as indexing and reducing need."""
+        return None if t is None else t.expand(t.shape[0], *self.value.shape)
+
     def __getitem__(self, index: Any) -> Jet:
         index = index if isinstance(index, tuple) else (index,)
         if any(i is Ellipsis for i in index):
             raise UnsupportedJetOp("indexing a jet with ... is not supported")
         lead = (slice(None), *index)
+        d1, d2 = self._full(self.d1), self._full(self.d2)
         return Jet(
             self.value[index],
-            None if self.d1 is None else self.d1[lead],
-            None if self.d2 is None else self.d2[lead],
+            None if d1 is None else d1[lead],
+            None if d2 is None else d2[lead],
             self.axes,
         )
 
-    def sum(self, dim: int, keepdim: bool = False) -> Jet:
+    def sum(self, dim: int | None = None, keepdim: bool = False) -> Jet:
+        if not isinstance(dim, int):
+            raise UnsupportedJetOp("a jet sums along one given dim only")
         shifted = dim + 1 if dim >= 0 else dim  # d1 and d2 carry a leading axis
 
         def total(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.sum(shifted, keepdim=keepdim)
 
-        return Jet(self.value.sum(dim, keepdim=keepdim), total(self.d1), total(self.d2), self.axes)
+        return Jet(
+            self.value.sum(dim, keepdim=keepdim),
+            total(self._full(self.d1)),
+            total(self._full(self.d2)),
+            self.axes,
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # protocols (copy, pickling, numpy) probe these: not ours
+            raise AttributeError(name)
+        raise UnsupportedJetOp(f"the jet arithmetic does not implement .{name}")
 
     def detach(self) -> Jet:
         """A constant: what stopping the gradient means for derivatives in x."""

@@ -857,7 +857,9 @@ def gradient_and_axis_jet(
             "method='taylor' needs order 2 and an MLP (or Constrained(MLP)) with activation "
             f"tanh, sin, silu or exact gelu; got order {order}, {type(fn).__name__}"
         )
-    if method == "auto":
+    if method == "nested":
+        streams = False
+    elif method == "auto":
         streams = streams and torch.compiler.is_compiling()
     with torch.enable_grad():
         if streams:

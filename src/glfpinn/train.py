@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -29,6 +29,11 @@ from glfpinn.schedules import Every, Schedule
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "resolve_device", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+T = TypeVar("T")
+#: ``(points, weights) -> (loss, residuals)``: the eager or the compiled training loss.
+LossFn = Callable[[Tensor, "Tensor | None"], tuple[Tensor, Tensor]]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -226,18 +231,26 @@ class Trainer:
     # ----------------------------------------------------------------- losses and residuals
     def loss(self) -> tuple[Tensor, Tensor]:
         """Training loss at the current points and the residuals it computed."""
+        return self._with_compile_fallback(lambda fn: fn(self.points, self.weights))
+
+    def _with_compile_fallback(self, work: Callable[[LossFn], T]) -> T:
+        """``work(loss function)``, compiled when asked; if compiling fails (in the forward or,
+        when the compiler builds it lazily, in the backward), a warning says why and ``work``
+        runs again eagerly, for this and every later step."""
         if self._compiled_loss is not None:
             try:
-                return self._compiled_loss(self.points, self.weights)
+                return work(self._compiled_loss)
+            except (NonFiniteLossError, torch.OutOfMemoryError):
+                raise
             except Exception as err:  # noqa: BLE001 - any compiler failure: go on eagerly
                 self._compiled_loss = None
                 warnings.warn(
                     f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
                     "training continues without it",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-        return self._loss_terms(self.points, self.weights)
+        return work(self._loss_terms)
 
     def _loss_terms(self, points: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
         r = self.problem.residual(self.model, points)
@@ -317,9 +330,9 @@ class Trainer:
         optimizer = self.lbfgs if in_lbfgs else self.adam
         residuals: list[Tensor] = []
 
-        def closure() -> Tensor:
+        def forward_backward(loss_fn: LossFn) -> Tensor:
             optimizer.zero_grad(set_to_none=True)
-            loss, r = self.loss()
+            loss, r = loss_fn(self.points, self.weights)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"the loss became {loss.item()} at step {self.step}; "
@@ -328,6 +341,9 @@ class Trainer:
             loss.backward()
             residuals.append(r.detach())
             return loss
+
+        def closure() -> Tensor:
+            return self._with_compile_fallback(forward_backward)
 
         if in_lbfgs:
             loss = self._lbfgs_step(closure)
@@ -454,6 +470,8 @@ class Trainer:
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
         self.adam.load_state_dict(state["adam"])
+        for group in self.adam.param_groups:  # the checkpoint's flag is the mode it ran in
+            group["fused"] = self.compile or None
         self.lbfgs.load_state_dict(state["lbfgs"])
         self.points = state["points"].to(self.device, self.dtype)
         self.weights = state["weights"]

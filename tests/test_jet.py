@@ -99,7 +99,7 @@ def test_the_problems_transforms_run_on_jets(name):
     [
         lambda x, y: torch.atan(x[:, :1]) * y,  # a torch function the jets lack
         lambda x, y: x[:, :1].sin() * y,  # a tensor method
-        lambda x, y: y * x.shape[0] / 5.0,  # a tensor attribute
+        lambda x, y: y * x.shape[1] / 5.0,  # a tensor attribute (row-wise: fields must be)
     ],
     ids=["function", "method", "attribute"],
 )

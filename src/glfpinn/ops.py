@@ -837,9 +837,11 @@ def gradient_and_axis_jet(
     ``"taylor"`` (order 2, networks the Taylor engine knows)
         The value, first and pure second derivatives propagate through the network as
         streams, and a :class:`~glfpinn.nn.Constrained` transform is evaluated once on
-        second-order Taylor jets (``glfpinn._jet``; reverse mode on the transform alone if it
-        uses an operation the jets lack). No ``torch.autograd.grad`` inside: a first-order
-        graph, which ``torch.compile`` can compile (a double backward it cannot).
+        second-order Taylor jets (``glfpinn._jet``; if it uses an operation the jets lack,
+        the generic route of the ``"taylor"`` engine: forward mode through the transform with
+        the network replaced by its Taylor polynomial, correct but not compilable). With the
+        jets, no ``torch.autograd.grad`` inside: a first-order graph, which ``torch.compile``
+        can compile (a double backward it cannot).
 
     ``"auto"`` uses ``"taylor"`` while ``torch.compile`` traces (``Trainer(compile=True)``)
     and ``"nested"`` otherwise.
@@ -889,34 +891,19 @@ def _streams_gradient_and_jet(
     plan: tuple[MLP, str, Callable[[Tensor, Tensor], Tensor] | None], x: Tensor, axes: list[int]
 ) -> tuple[Tensor, Tensor, Tensor]:
     net, kind, transform = plan
-    n = x.shape[0]
+    n, n_axes = x.shape
     v, d1, d2 = _mlp_streams(net, kind, x, axes)
     if transform is None:
         return v[:, 0], d1[..., 0].T, d2[..., 0].T.unsqueeze(0)
     try:
         u, grad, second = transform_jet(transform, x, v, d1, d2, axes)
         return u, grad, second.unsqueeze(0)
-    except UnsupportedJetOp:
-        pass
-    # Reverse mode on the transform alone: differentiate it along a zero displacement e, with
-    # the network replaced by its second-order Taylor polynomial in e (no mixed terms: only
-    # pure derivatives are asked for), which has the network's derivatives at e = 0.
-    e = torch.zeros_like(x, requires_grad=True)
-    poly = v + (e.T.unsqueeze(-1) * d1).sum(0)
-    if axes:
-        poly = poly + 0.5 * ((e[:, axes] ** 2).T.unsqueeze(-1) * d2).sum(0)
-    u = _flat(transform(x + e, poly), n)
-    (grad,) = torch.autograd.grad(
-        u.sum(), e, create_graph=True, allow_unused=True, materialize_grads=True
-    )
-    second = [
-        torch.autograd.grad(
-            grad[:, i].sum(), e, create_graph=True, allow_unused=True, materialize_grads=True
-        )[0][:, i]
-        for i in axes
-    ]
-    higher = torch.stack(second, dim=1) if second else u.new_zeros(n, 0)
-    return u, grad, higher.unsqueeze(0)
+    except UnsupportedJetOp:  # the generic Taylor-polynomial route (forward mode, not compilable)
+        u, d1u = _line_derivatives(transform, x, list(range(n_axes)), 1, transform, [v, d1])
+        if not axes:
+            return u[0], d1u.T, u.new_zeros(1, n, 0)
+        _, _, d2u = _line_derivatives(transform, x, axes, 2, transform, [v, d1[axes], d2])
+        return u[0], d1u.T, d2u.T.unsqueeze(0)
 
 
 def axis_jet(

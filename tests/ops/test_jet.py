@@ -1,4 +1,4 @@
-"""The Taylor arithmetic of glfpinn._jet against nested reverse mode, op by op."""
+"""The Taylor arithmetic of glfpinn.ops._jet against nested reverse mode, op by op."""
 
 import math
 
@@ -7,8 +7,8 @@ import torch
 
 import glfpinn.ops as ops
 from glfpinn import problems
-from glfpinn._jet import UnsupportedJetOp, transform_jet
 from glfpinn.nn import MLP, Constrained
+from glfpinn.ops._jet import UnsupportedJetOp, transform_jet
 
 F64 = torch.float64
 

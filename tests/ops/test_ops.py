@@ -10,6 +10,8 @@ from torch import Tensor
 
 import glfpinn.ops as ops
 from glfpinn.nn import MLP, Constrained
+from glfpinn.ops import _dispatch, _taylor
+from glfpinn.ops._common import _axes
 
 # torch.func's jvp decompositions call the deprecated torch.jit.script internally (torch 2.13)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script`:DeprecationWarning")
@@ -155,7 +157,7 @@ def test_dims_subsets(kind: str, dims) -> None:
     d = 5
     fn = make_field(kind, d)
     x = points(6, d)
-    axes = ops._axes(dims, d)
+    axes = _axes(dims, d)
     _, g0, jet0 = naive_jet(fn, x, 3, axes)
     for method in methods_for(kind):
         _, lap = ops.laplacian(fn, x, dims=dims, method=method)
@@ -167,14 +169,15 @@ def test_dims_subsets(kind: str, dims) -> None:
 
 
 def test_auto_picks_taylor_for_networks_only() -> None:
-    assert ops._resolve(make_field("tanh", 2), "auto", 2) == "taylor"
-    assert ops._resolve(make_field("constrained", 2), "auto", 4) == "taylor"
-    assert ops._resolve(make_field("tanh", 2), "auto", 5) == "jvp"
-    assert ops._resolve(make_field("callable", 2), "auto", 2) == "jvp"
+    # the plan means "taylor", None means "jvp"
+    assert _dispatch._resolve(make_field("tanh", 2), "auto", 2) is not None
+    assert _dispatch._resolve(make_field("constrained", 2), "auto", 4) is not None
+    assert _dispatch._resolve(make_field("tanh", 2), "auto", 5) is None
+    assert _dispatch._resolve(make_field("callable", 2), "auto", 2) is None
     with torch.random.fork_rng():
         relu = MLP(2)
     relu.activation = torch.nn.ReLU()
-    assert ops._resolve(relu, "auto", 2) == "jvp"
+    assert _dispatch._resolve(relu, "auto", 2) is None
 
 
 def test_orders_beyond_the_taylor_engine_fall_back() -> None:
@@ -231,7 +234,7 @@ def test_blocked_cpu_loops(monkeypatch: pytest.MonkeyPatch) -> None:
     ps = params(fn)
     outs = []
     for rows in (10**6, 6 * 3, 6 * 7, 1):
-        monkeypatch.setattr(ops, "CPU_BLOCK_ROWS", rows)
+        monkeypatch.setattr(_taylor, "CPU_BLOCK_ROWS", rows)
         u, g, lap = ops.value_grad_laplacian(fn, x, dims=slice(0, -1))
         grads = param_grads((g[:, -1] - lap - u).square().mean(), ps)
         outs.append([u, g, lap, *grads])
@@ -334,8 +337,8 @@ def test_no_grad_scoring_and_chunked() -> None:
 def test_scoring_path_matches_training_path(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a graph the operators split rows into pieces and the Taylor engine reuses its
     buffers in place; the values must not change."""
-    monkeypatch.setattr(ops, "NO_GRAD_PIECE", 40)
-    monkeypatch.setattr(ops, "CPU_BLOCK_ROWS", 12)
+    monkeypatch.setattr(_dispatch, "NO_GRAD_PIECE", 40)
+    monkeypatch.setattr(_taylor, "CPU_BLOCK_ROWS", 12)
     d = 4
     if kind == "square":  # equal hidden widths, so the in-place reuse happens
         gen = torch.Generator().manual_seed(3)

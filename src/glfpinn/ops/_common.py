@@ -1,0 +1,185 @@
+"""What the engines share: field shapes, axis selections, and the plan that recognises a
+network the Taylor engine can propagate through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from glfpinn.nn import MLP, Constrained, FourierFeatures, Sin
+
+Field = Callable[[Tensor], Tensor]
+Dims = slice | Sequence[int] | None
+Method = Literal["auto", "taylor", "jvp"]
+JetMethod = Literal["auto", "taylor", "nested"]
+Transform = Callable[[Tensor, Tensor], Tensor]
+
+#: What the Taylor engine recognises, for error messages.
+SUPPORTED = (
+    "glfpinn.nn.MLP or an nn.Sequential of Linear layers between tanh, sin, silu or exact gelu "
+    "activations (either may start with FourierFeatures), alone or in Constrained"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# shapes and axes
+
+
+def _flat(out: Tensor, n: int) -> Tensor:
+    """Accept ``(n,)`` and ``(n, 1)`` outputs; anything else is a vector field we cannot treat."""
+    if out.shape == (n,):
+        return out
+    if out.shape == (n, 1):
+        return out.reshape(n)
+    raise ValueError(f"the field must map (n, d) to (n,) or (n, 1); got output {tuple(out.shape)}")
+
+
+def _check_x(x: Tensor) -> tuple[int, int]:
+    if x.dim() != 2:
+        raise ValueError(f"x must have shape (n, d); got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be floating point; got {x.dtype}")
+    return x.shape[0], x.shape[1]
+
+
+def _axes(dims: Dims, d: int) -> list[int]:
+    """Normalise ``dims`` so that negative indices (``slice(0, -1)`` for "space, not time") work."""
+    if dims is None:
+        return list(range(d))
+    if isinstance(dims, slice):
+        return list(range(d))[dims]
+    out = []
+    for i in dims:
+        i = int(i)
+        if not -d <= i < d:
+            raise IndexError(f"axis {i} is out of range for d={d}")
+        out.append(i % d)
+    if len(set(out)) != len(out):
+        raise ValueError(f"dims has repeated axes: {list(dims)}")
+    return out
+
+
+def _one_hot(axes: list[int], d: int, like: Tensor) -> Tensor:
+    e = torch.zeros(len(axes), 1, d, dtype=like.dtype, device=like.device)
+    e[torch.arange(len(axes)), 0, torch.tensor(axes, dtype=torch.long)] = 1.0
+    return e
+
+
+# --------------------------------------------------------------------------------------------
+# the plan: a supported network as affine maps and activations
+
+
+class Affine(NamedTuple):
+    weight: Tensor
+    bias: Tensor | None
+
+
+class Plan(NamedTuple):
+    """A network reduced to what the Taylor engine propagates through: ``layers[0]``, then for
+    each ``i`` the activation ``kinds[i]`` followed by ``layers[i + 1]``; and the output
+    transform of a :class:`~glfpinn.nn.Constrained` wrapper (``None`` without one)."""
+
+    layers: tuple[Affine, ...]
+    kinds: tuple[str, ...]
+    transform: Transform | None
+
+
+#: Activation modules with closed-form derivatives in the Taylor engine, keyed by their forward:
+#: a subclass that overrides it computes something else.
+_KINDS: dict[Callable[..., Tensor], str] = {
+    nn.Tanh.forward: "tanh",
+    Sin.forward: "sin",
+    nn.SiLU.forward: "silu",
+    nn.GELU.forward: "gelu",
+}
+
+
+def _activation_kind(act: object) -> str | None:
+    if not isinstance(act, nn.Module):
+        return None
+    kind = _KINDS.get(type(act).forward)
+    if kind == "gelu" and act.approximate != "none":
+        return None
+    return kind
+
+
+def _is_linear(m: object) -> bool:
+    return isinstance(m, nn.Linear) and type(m).forward is nn.Linear.forward
+
+
+def _is_fourier(m: object) -> bool:
+    return isinstance(m, FourierFeatures) and type(m).forward is FourierFeatures.forward
+
+
+def _mlp_parts(net: MLP) -> tuple[list[Affine], list[str]] | None:
+    kind = _activation_kind(net.activation)
+    if kind is None or not all(_is_linear(m) for m in net.layers):
+        return None
+    layers = [Affine(m.weight, m.bias) for m in net.layers]
+    kinds = [kind] * (len(layers) - 1)
+    if net.fourier is not None:
+        if not _is_fourier(net.fourier):
+            return None
+        layers.insert(0, Affine(*net.fourier.affine()))
+        kinds.insert(0, "sin")
+    return layers, kinds
+
+
+def _sequential_parts(net: nn.Sequential) -> tuple[list[Affine], list[str]] | None:
+    """Linear, activation, Linear, ..., Linear, optionally after FourierFeatures."""
+    modules = list(net)
+    layers: list[Affine] = []
+    kinds: list[str] = []
+    if modules and _is_fourier(modules[0]):
+        layers.append(Affine(*modules[0].affine()))
+        kinds.append("sin")
+        modules = modules[1:]
+    if len(modules) % 2 == 0:  # also refuses an empty stack
+        return None
+    for i, m in enumerate(modules):
+        if i % 2 == 0:
+            if not _is_linear(m):
+                return None
+            layers.append(Affine(m.weight, m.bias))
+        else:
+            kind = _activation_kind(m)
+            if kind is None:
+                return None
+            kinds.append(kind)
+    return layers, kinds
+
+
+def _hooked(m: nn.Module) -> bool:
+    """Forward hooks could change what a module computes; the engine would not see them."""
+    return bool(m._forward_hooks or m._forward_pre_hooks)
+
+
+def _taylor_plan(fn: object) -> Plan | None:
+    """The plan when ``fn`` is something the Taylor engine knows, else ``None``.
+
+    Subclasses that override ``forward`` are refused: the engine reimplements the stock forward.
+    """
+    transform = None
+    net: object = fn
+    if isinstance(fn, Constrained) and type(fn).forward is Constrained.forward:
+        if _hooked(fn):
+            return None
+        net, transform = fn.net, fn.transform
+    if isinstance(net, MLP) and type(net).forward is MLP.forward:
+        to_parts = _mlp_parts
+    elif isinstance(net, nn.Sequential) and type(net).forward is nn.Sequential.forward:
+        to_parts = _sequential_parts
+    else:
+        return None
+    if any(_hooked(m) for m in net.modules()):
+        return None
+    parts = to_parts(net)
+    if parts is None:
+        return None
+    layers, kinds = parts
+    if transform is None and layers[-1].weight.shape[0] != 1:
+        return None
+    return Plan(tuple(layers), tuple(kinds), transform)

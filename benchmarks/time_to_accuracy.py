@@ -19,8 +19,7 @@ import math
 
 import torch
 
-from glfpinn import Callback, Every, Trainer, problems, samplers
-from glfpinn.train import NonFiniteLossError
+from glfpinn import Callback, Every, NonFiniteLossError, Trainer, problems, samplers
 
 
 class StopAtTarget(Callback):
@@ -72,7 +71,7 @@ def main() -> int:
                 result = trainer.fit()
             except NonFiniteLossError:  # reported as such: a diverged run is a result too
                 rows.append((p, s, stop.reached, None, trainer))
-                print(f"{p} {s}: diverged at step {trainer.step}", flush=True)
+                print(f"{p} {s}: diverged at step {trainer.state.step}", flush=True)
                 continue
             rows.append((p, s, stop.reached, result, trainer))
             print(
@@ -92,8 +91,9 @@ def main() -> int:
     for p, s, reached, r, trainer in rows:
         step, secs = reached if reached else ("not reached", math.nan)
         if r is None:
-            step = f"diverged (non-finite loss at step {trainer.step})"
-            print(f"| {p} | {s} | {step} | nan | {trainer.last_l2:.2e} | {trainer.step} | - |")
+            step = f"diverged (non-finite loss at step {trainer.state.step})"
+            l2, at = trainer.state.metrics["l2_relative_error"], trainer.state.step
+            print(f"| {p} | {s} | {step} | nan | {l2:.2e} | {at} | - |")
             continue
         print(
             f"| {p} | {s} | {step} | {secs:.1f} | {r.l2_relative_error:.2e} | {r.steps} "

@@ -83,7 +83,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
             seed=0,
             compile=name == "glfpinn-compile",
         )
-        trainer.points = _points(device)
+        trainer.state.points = _points(device)
         if trainer.compile:
             t0 = time.perf_counter()
             trainer.optimizer_step()

@@ -6,20 +6,27 @@ import torch
 
 from glfpinn import problems, samplers
 from glfpinn.domains import Box
-from glfpinn.testing import CountingResidual, bump, make_context
+from glfpinn.testing import bump, make_context
 
-__all__ = ["ALL_PROBLEMS", "ALL_SAMPLERS", "CountingResidual", "Poisson1D", "bump", "make_context"]
+__all__ = [
+    "ALL_PROBLEMS",
+    "ALL_SAMPLERS",
+    "Poisson1D",
+    "Poisson1DNoReference",
+    "bump",
+    "make_context",
+]
 
-ALL_SAMPLERS: list[str] = samplers.names()
+#: Every registered sampler that builds without arguments ("mix" needs its parts).
+ALL_SAMPLERS: list[str] = [name for name in samplers.names() if name != "mix"]
 ALL_PROBLEMS: list[str] = problems.names()
 
 
-class Poisson1D(problems.Problem):
-    """-u'' = pi^2 sin(pi x) on [0, 1], u(0) = u(1) = 0, hard-constrained: u = sin(pi x).
+class Poisson1DNoReference(problems.Problem):
+    """-u'' = pi^2 sin(pi x) on [0, 1], u(0) = u(1) = 0, hard-constrained, as a user would write
+    a problem with no known solution: no ``solution``, no ``test_points``."""
 
-    Small and fast: the trainer's mechanics are tested on it."""
-
-    name = "poisson-1d"
+    name = "poisson-1d-no-reference"
     hard_constrained = True
     defaults = {"n_points": 64, "resample_every": 20, "hidden": (16, 16)}
 
@@ -35,6 +42,13 @@ class Poisson1D(problems.Problem):
 
         u_xx = ops.axis_derivatives(model, x, order=2)[:, 0]
         return u_xx + torch.pi**2 * torch.sin(torch.pi * x[:, 0])
+
+
+class Poisson1D(Poisson1DNoReference):
+    """The same problem with its solution u = sin(pi x). Small and fast: the trainer's mechanics
+    are tested on it."""
+
+    name = "poisson-1d"
 
     def solution(self, x):
         import numpy as np

@@ -81,6 +81,13 @@ def _run_cli(*args):
         (["train", "--sampler", "rad", "--alpha", "1e-3", "--out", "x"], "alpha"),
         (["train", "--set", "stepz=3", "--out", "x"], "did you mean 'steps'"),
         (["train", "--device", "cuda", "--out", "x"], "CUDA is not available"),
+        (["train", "--stage", "adamw", "--out", "x"], "needs an optimizer and steps"),
+        (["train", "--stage", "adamw:steps=5,lr=1e-3,wd=1", "--out", "x"], "option 'wd'"),
+        (["train", "--stage", "adam:steps=5,scheduler=cosin", "--out", "x"], "'cosin' is unknown"),
+        (["train", "--loss-weight", "boundary=2", "--out", "x"], "loss term 'boundary'"),
+        (["train", "--loss-weight", "residual", "--out", "x"], "must look like key=value"),
+        (["train", "--activation", "relu", "--out", "x"], "activation='relu' is unknown"),
+        (["train", "--hidden", "64,x", "--out", "x"], "not a list of widths"),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -153,3 +160,83 @@ def test_compile_flag_trains_and_is_recorded(tmp_path):
     assert main([*args, *SMALL]) == 0
     assert "compile: true" in (out / "config.yaml").read_text()
     assert json.loads((out / "result.json").read_text())["steps"] == 40
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_adamw_with_a_cosine_schedule_then_lbfgs_from_the_command_line(tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    stages = ["--stage", "adamw:steps=30,lr=1e-2,weight_decay=1e-4,scheduler=cosine"]
+    stages += ["--stage", "lbfgs:steps=10"]
+    args = ["train", "--problem", "burgers", "--out", str(out), *stages, *SMALL[2:]]
+    assert main(args) == 0
+    result = _strict_json((out / "result.json").read_text())
+    assert result["steps"] == 40
+    assert [s["optimizer"] for s in result["stages"]] == ["AdamW", "LBFGS"]
+    assert result["stages"][0]["scheduler"] == "CosineAnnealingLR"
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    adamw, lbfgs = state["optimizers"]
+    assert adamw["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine ran out
+    assert next(iter(lbfgs["state"].values()))["n_iter"] == 10
+    assert "scheduler:" in (out / "config.yaml").read_text()
+
+
+def test_yaml_config_with_training_parts(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        """problem: laplace
+sampler: mix
+sampler_params:
+  parts:
+    - {sampler: glf, fraction: 0.8, params: {alpha: 1e-3}}
+    - {sampler: uniform-resample, fraction: 0.2}
+stages:
+  - {optimizer: adamw, steps: 20, lr: 1e-2, scheduler: {name: cosine, eta_min: 1e-4}}
+  - {optimizer: lbfgs, steps: 5}
+hidden: [8, 8]
+activation: silu
+fourier_features: 4
+loss_weights: {conditions: 5.0}
+n_points: 100
+n_validation: 64
+eval_every: 5
+resample_every: 10
+"""
+    )
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    result = _strict_json((out / "result.json").read_text())
+    assert result["steps"] == 25 and result["sampler_repr"].startswith("Mix(parts=[(GLF(")
+    assert result["resamples"] == 2 and result["l2_relative_error"] is not None
+
+
+def test_a_problem_without_a_reference_trains_from_the_command_line(tmp_path, monkeypatch):
+    from glfpinn import problems
+    from tests.helpers import Poisson1DNoReference
+
+    monkeypatch.setitem(
+        problems._registry._entries, "poisson-no-ref", (Poisson1DNoReference, "test problem")
+    )
+    out = tmp_path / "run"
+    args = ["train", "--problem", "poisson-no-ref", "--out", str(out), "--set", "snapshot_every=20"]
+    assert main([*args, "--lr", "1e-2", *SMALL]) == 0
+    for path in out.rglob("*.json*"):  # every JSON file the run wrote parses strictly
+        for line in (
+            path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+        ):
+            _strict_json(line)
+    result = _strict_json((out / "result.json").read_text())
+    assert result["l2_relative_error"] is None and result["initial_l2_relative_error"] is None
+    assert 0 < result["residual_mean"] <= result["residual_max"]
+    evals = [_strict_json(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [x for x in evals if x["event"] == "eval"]
+    assert [x["l2_relative_error"] for x in evals] == [None, None]
+    assert all(x["residual_mean"] > 0 for x in evals)
+    assert not (out / "prediction.npz").exists()  # nothing to compare against

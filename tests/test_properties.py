@@ -6,10 +6,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glfpinn import samplers
+from glfpinn import Scorer, samplers
 from glfpinn.domains import Box, LShape
 from glfpinn.samplers.base import SamplingContext
-from tests.helpers import ALL_SAMPLERS, CountingResidual
+from tests.helpers import ALL_SAMPLERS
 
 # Small candidate sets keep each example fast; the property does not depend on their size.
 SMALL = {
@@ -37,7 +37,7 @@ def contexts(draw):
     points = domain.sample(n, gen, dtype=dtype)
     raw = torch.rand(n, generator=gen, dtype=torch.float64) * scale
     residuals = raw.to(dtype).clamp(max=torch.finfo(dtype).max)
-    fn = CountingResidual(lambda x: scale * torch.sigmoid(x.sum(dim=1)))
+    fn = Scorer(lambda x: scale * torch.sigmoid(x.sum(dim=1)))
     return SamplingContext(points, residuals, fn, domain, 10, gen, fn.with_grad)
 
 

@@ -151,3 +151,25 @@ def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path, capsys):
     (out / "checkpoint.pt").write_bytes(pickle.dumps(Payload()))
     assert main(["train", "--resume", "--out", str(out)]) == 2
     assert not (tmp_path / "pwned").exists()
+
+
+def test_two_runs_in_one_process_report_their_own_peak_memory(tmp_path):
+    """As a bench worker does: one process, one run after another. The first scores a million
+    RAD candidates in one chunk (about 0.8 GB above the process's baseline); the second scores
+    none and must not inherit the first's peak."""
+    from glfpinn.config import RunConfig
+    from glfpinn.runs import run
+
+    base = {
+        "problem": "laplace",
+        "steps": 11,
+        "resample_every": 10,
+        "eval_every": 11,
+        "hidden": [16, 16],
+        "n_points": 200,
+        "n_validation": 100,
+    }
+    rad = {"sampler": "rad", "sampler_params": {"n_candidates": 1_000_000}}
+    big = run(RunConfig.from_dict({**base, **rad, "score_chunk": 1_000_000}), tmp_path / "a")
+    small = run(RunConfig.from_dict({**base, "sampler": "glf"}), tmp_path / "b")
+    assert small["peak_memory_mb"] < big["peak_memory_mb"] - 400

@@ -11,7 +11,7 @@ import torch
 from glfpinn import samplers
 from glfpinn.domains import LShape
 from glfpinn.samplers import RAD, UniformResample
-from glfpinn.testing import CountingResidual, bump, check_sampler, make_context
+from glfpinn.testing import bump, check_sampler, make_context
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -29,17 +29,6 @@ def test_the_readme_example_runs_and_registers_its_sampler(monkeypatch):
     assert "jitter" in samplers.names()
     assert namespace["sampler"].sigma == 0.02
     assert repr(namespace["sampler"]) == "Jitter(sigma=0.02)"
-
-
-def test_counting_residual_counts_points_and_gives_the_gradient_of_r_squared():
-    fn = CountingResidual(lambda x: 3 * x[:, 0] - x[:, 1])
-    x = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
-    assert torch.equal(fn(x), torch.tensor([1.0, 1.0]))
-    r, g = fn.with_grad(x)
-    assert torch.equal(r, torch.tensor([1.0, 1.0]))
-    # d(r^2)/dx = 2 r (3, -1) with r = (1, -1).
-    assert torch.equal(g, torch.tensor([[6.0, -2.0], [-6.0, 2.0]]))
-    assert fn.evals == 4
 
 
 def test_make_context_scores_its_own_points():

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from glfpinn import ops, problems, samplers, testing
-from glfpinn.callbacks import Callback, ProgressBar
+from glfpinn import ops, problems, samplers, testing, training
 from glfpinn.domains import Box, Domain, LShape
-from glfpinn.nn import MLP, Constrained
+from glfpinn.nn import MLP, Constrained, FourierFeatures, Sin
 from glfpinn.problems import Problem
 from glfpinn.samplers import (
     GLF,
@@ -27,8 +26,22 @@ from glfpinn.samplers import (
     Uniform,
     UniformResample,
 )
-from glfpinn.schedules import Every, Never, Schedule
-from glfpinn.train import NonFiniteLossError, Trainer, TrainResult, train
+from glfpinn.training import (
+    Callback,
+    Evaluator,
+    Every,
+    Never,
+    NonFiniteLossError,
+    OptimizationPlan,
+    ProgressBar,
+    Schedule,
+    Scorer,
+    Stage,
+    Trainer,
+    TrainResult,
+    TrainState,
+    train,
+)
 
 __all__ = [
     "GLF",
@@ -44,17 +57,24 @@ __all__ = [
     "Callback",
     "Constrained",
     "Domain",
+    "Evaluator",
     "Every",
+    "FourierFeatures",
     "LShape",
     "Never",
     "NonFiniteLossError",
+    "OptimizationPlan",
     "Problem",
     "ProgressBar",
     "Resampled",
     "Sampler",
     "SamplingContext",
     "Schedule",
+    "Scorer",
+    "Sin",
+    "Stage",
     "TrainResult",
+    "TrainState",
     "Trainer",
     "Uniform",
     "UniformResample",
@@ -64,4 +84,5 @@ __all__ = [
     "samplers",
     "testing",
     "train",
+    "training",
 ]

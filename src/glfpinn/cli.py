@@ -57,13 +57,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--problem")
     tr.add_argument("--sampler")
-    tr.add_argument("--steps", type=int, help="Adam steps")
+    tr.add_argument("--steps", type=int, help="Adam steps (the default plan)")
     tr.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
+    tr.add_argument(
+        "--stage",
+        action="append",
+        metavar="OPT:steps=N,...",
+        help="an optimizer stage instead of --steps/--lbfgs-steps/--lr (repeatable, in order), "
+        "e.g. adamw:steps=2000,lr=1e-3,weight_decay=1e-4,scheduler=cosine then lbfgs:steps=500",
+    )
     tr.add_argument("--seed", type=int)
     tr.add_argument("--n-points", type=int, help="interior collocation points N")
     tr.add_argument("--resample-every", type=int, help="resampling period T in steps")
     tr.add_argument("--lr", type=float)
     tr.add_argument("--eval-every", type=int)
+    tr.add_argument("--n-validation", type=int, help="held-out points for residual validation")
+    tr.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
+    tr.add_argument("--activation", help="tanh, sin, silu or gelu")
+    tr.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
+    tr.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")
+    tr.add_argument(
+        "--loss-weight",
+        action="append",
+        default=[],
+        metavar="TERM=W",
+        help="loss weight: residual=W or conditions=W (repeatable)",
+    )
     tr.add_argument("--checkpoint-every", type=int)
     tr.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
     tr.add_argument("--dtype", help="float32 or float64")
@@ -105,8 +124,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _widths(text: str) -> list[int]:
+    try:
+        widths = [int(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of widths like 64,64,64"
+        ) from None
+    return widths
+
+
 def _train_config(args: argparse.Namespace) -> Any:
-    from glfpinn.config import RunConfig, apply_overrides, load_yaml
+    from glfpinn.config import (
+        RunConfig,
+        apply_overrides,
+        load_yaml,
+        parse_assignment,
+        parse_stage,
+    )
 
     data: dict[str, Any] = load_yaml(args.config) if args.config else {}
     direct = {
@@ -119,12 +154,27 @@ def _train_config(args: argparse.Namespace) -> Any:
         "resample_every": args.resample_every,
         "lr": args.lr,
         "eval_every": args.eval_every,
+        "n_validation": args.n_validation,
+        "hidden": args.hidden,
+        "activation": args.activation,
+        "fourier_features": args.fourier_features,
+        "fourier_scale": args.fourier_scale,
+        "stages": [parse_stage(text) for text in args.stage] if args.stage else None,
         "checkpoint_every": args.checkpoint_every,
         "device": args.device,
         "dtype": args.dtype,
         "compile": args.compile,
     }
+    if args.stage:  # stages on the command line replace the file's plan, whichever it was
+        for key in ("steps", "lbfgs_steps", "lr"):
+            data.pop(key, None)
     data.update({k: v for k, v in direct.items() if v is not None})
+    if args.loss_weight:
+        weights = dict(data.get("loss_weights") or {})
+        for item in args.loss_weight:
+            term, value = parse_assignment(item, "--loss-weight TERM=number")
+            weights[term] = value
+        data["loss_weights"] = weights
     given = {k: getattr(args, f"sp_{k}") for k in _SAMPLER_FLAGS}
     if any(v is not None for v in given.values()):
         params = dict(data.get("sampler_params") or {})
@@ -134,8 +184,9 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from glfpinn._io import json_line
     from glfpinn.runs import run
-    from glfpinn.train import NonFiniteLossError
+    from glfpinn.training import NonFiniteLossError
 
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     cfg = None if args.resume and not args.config else _train_config(args)
@@ -149,12 +200,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "sampler",
         "steps",
         "l2_relative_error",
+        "residual_mean",
         "wall_time_s",
         "sampling_time_s",
         "residual_evals",
         "peak_memory_mb",
     )
-    print(json.dumps({k: result[k] for k in keys}))
+    print(json_line({k: result.get(k) for k in keys}))
     return 0
 
 

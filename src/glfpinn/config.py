@@ -11,7 +11,19 @@ from typing import Any
 
 import yaml
 
-__all__ = ["RunConfig", "load_yaml", "apply_overrides", "yaml_load"]
+from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
+from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage
+from glfpinn.training.scorer import DEFAULT_CHUNK
+from glfpinn.training.trainer import DEFAULT_EVAL_EVERY, DEFAULT_N_CONDITION
+
+__all__ = [
+    "RunConfig",
+    "load_yaml",
+    "apply_overrides",
+    "yaml_load",
+    "parse_assignment",
+    "parse_stage",
+]
 
 
 class _Loader(yaml.SafeLoader):
@@ -31,6 +43,10 @@ def yaml_load(stream: Any) -> Any:
     return yaml.load(stream, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
 
 
+#: Adam steps of a run whose config gives neither ``steps`` nor ``stages``.
+DEFAULT_ADAM_STEPS = 20_000
+
+
 @dataclass
 class RunConfig:
     """Everything that defines a training run. ``None`` means the problem's default."""
@@ -39,19 +55,28 @@ class RunConfig:
     problem_params: dict[str, Any] = field(default_factory=dict)
     sampler: str = "glf"
     sampler_params: dict[str, Any] = field(default_factory=dict)
-    steps: int = 20_000
-    lbfgs_steps: int = 0
+    #: the default plan: ``steps`` Adam steps (DEFAULT_ADAM_STEPS if unset) at ``lr`` (DEFAULT_LR),
+    #: then ``lbfgs_steps`` L-BFGS iterations (0) ...
+    steps: int | None = None
+    lbfgs_steps: int | None = None
+    lr: float | None = None
+    #: ... or a plan of optimizer stages, ``{optimizer, steps, scheduler?, <options>}`` each
+    stages: list[dict[str, Any]] | None = None
     n_points: int | None = None
     resample_every: int | None = None
-    lr: float = 1e-3
-    eval_every: int = 100
+    eval_every: int = DEFAULT_EVAL_EVERY
+    n_validation: int = DEFAULT_N_VALIDATION
+    loss_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
     compile: bool = False
     hidden: list[int] | None = None
-    n_condition: int = 1000
-    score_chunk: int = 20_000
+    activation: str = "tanh"
+    fourier_features: int = 0
+    fourier_scale: float = 1.0
+    n_condition: int = DEFAULT_N_CONDITION
+    score_chunk: int = DEFAULT_CHUNK
     checkpoint_every: int = 1000
     snapshot_every: int = 0
 
@@ -68,7 +93,25 @@ class RunConfig:
                 raise ValueError(f"unknown config key {key!r}{hint}")
         cfg = cls(**data)
         cfg._check_types()
+        cfg.plan()  # names, option keys and step counts: refused now, not after training
         return cfg
+
+    def plan(self) -> OptimizationPlan:
+        """The optimization plan: the stages if given, else Adam (then L-BFGS)."""
+        if self.stages is None:
+            return OptimizationPlan.adam_then_lbfgs(
+                DEFAULT_ADAM_STEPS if self.steps is None else self.steps,
+                self.lbfgs_steps or 0,
+                DEFAULT_LR if self.lr is None else self.lr,
+            )
+        given = [k for k in ("steps", "lbfgs_steps", "lr") if getattr(self, k) is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} given with stages; put them in the stages instead"
+            )
+        if not self.stages:
+            raise ValueError("stages=[] is not allowed; give at least one stage or leave it out")
+        return OptimizationPlan([Stage.from_dict(stage) for stage in self.stages])
 
     def _check_types(self) -> None:
         def need(name: str, kinds: tuple[type, ...], label: str, optional: bool = False) -> None:
@@ -78,17 +121,22 @@ class RunConfig:
             if isinstance(value, bool) or not isinstance(value, kinds):
                 raise ValueError(f"{name}={value!r} must be {label}")
 
-        for name in ("problem", "sampler", "device", "dtype"):
+        for name in ("problem", "sampler", "device", "dtype", "activation"):
             need(name, (str,), "a string")
-        for name in ("problem_params", "sampler_params"):
+        for name in ("problem_params", "sampler_params", "loss_weights"):
             need(name, (dict,), "a mapping")
-        for name in ("steps", "lbfgs_steps", "eval_every", "seed", "n_condition", "score_chunk"):
+        for name in ("eval_every", "seed", "n_condition", "score_chunk", "n_validation"):
             need(name, (int,), "an integer")
-        need("checkpoint_every", (int,), "an integer")
-        need("snapshot_every", (int,), "an integer")
-        for name in ("n_points", "resample_every"):
+        for name in ("checkpoint_every", "snapshot_every", "fourier_features"):
+            need(name, (int,), "an integer")
+        for name in ("steps", "lbfgs_steps", "n_points", "resample_every"):
             need(name, (int,), "an integer", optional=True)
-        need("lr", (int, float), "a number")
+        need("lr", (int, float), "a number", optional=True)
+        need("fourier_scale", (int, float), "a number")
+        need("stages", (list,), "a list of stages", optional=True)
+        for name, value in self.loss_weights.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"loss_weights.{name}={value!r} must be a number")
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile={self.compile!r} must be true or false")
         need("hidden", (list, tuple), "a list of layer widths", optional=True)
@@ -96,7 +144,7 @@ class RunConfig:
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden
         ):
             raise ValueError(f"hidden={self.hidden!r} must list positive integer widths")
-        for name in ("checkpoint_every", "snapshot_every"):
+        for name in ("checkpoint_every", "snapshot_every", "fourier_features"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0 (0: never)")
 
@@ -122,17 +170,23 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def parse_assignment(item: str, what: str) -> tuple[str, Any]:
+    """``"key=value"`` as ``(key, value)``, the value parsed as YAML (``1e-3``, ``[8, 8]``);
+    errors name ``what`` the item was (``"override 'x'"``)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{what}: {item!r} must look like key=value")
+    try:
+        return key, yaml_load(raw)
+    except yaml.YAMLError:
+        raise ValueError(f"{what}: {raw!r} is not a valid value") from None
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """``["sampler_params.alpha=1e-3", "steps=500"]``: values parsed as YAML scalars."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} must look like key=value or a.b=value")
-        try:
-            value = yaml_load(raw)
-        except yaml.YAMLError:
-            raise ValueError(f"override {item!r}: {raw!r} is not a valid value") from None
+        key, value = parse_assignment(item, f"override {item!r} (key=value or a.b=value)")
         *parents, leaf = key.split(".")
         node = out
         for part in parents:
@@ -142,3 +196,39 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = child
         node[leaf] = value
     return out
+
+
+def parse_stage(text: str) -> dict[str, Any]:
+    """A stage written on the command line, ``NAME:key=value,...``, as config data.
+
+    ``adamw:steps=2000,lr=1e-3,scheduler=cosine,scheduler.eta_min=1e-5`` becomes
+    ``{optimizer: adamw, steps: 2000, lr: 0.001, scheduler: {name: cosine, eta_min: 1e-05}}``;
+    values are YAML scalars, ``scheduler.*`` keys are the scheduler's options.
+    """
+    name, _, rest = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"stage {text!r} must look like NAME:steps=N,key=value,...")
+    stage: dict[str, Any] = {"optimizer": name.strip()}
+    scheduler: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in _split_outside_brackets(rest))):
+        key, value = parse_assignment(item, f"stage {text!r}")
+        if key == "scheduler":
+            scheduler["name"] = value
+        elif key.startswith("scheduler."):
+            scheduler[key.removeprefix("scheduler.")] = value
+        else:
+            stage[key] = value
+    if scheduler:
+        stage["scheduler"] = scheduler
+    return stage
+
+
+def _split_outside_brackets(text: str) -> list[str]:
+    """Split at commas that are not inside [...] or {...} (``betas=[0.9, 0.99]`` stays whole)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]

@@ -17,11 +17,9 @@ import torch
 import yaml
 
 from glfpinn import problems, samplers
-from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from glfpinn.callbacks import Callback
+from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text, json_line
 from glfpinn.config import RunConfig, yaml_load
-from glfpinn.schedules import Every
-from glfpinn.train import Trainer, TrainResult
+from glfpinn.training import Callback, Evaluator, Every, Trainer, TrainResult, predict
 
 __all__ = ["RunDirectory", "build_trainer", "run", "read_result", "RunMode"]
 
@@ -40,7 +38,7 @@ class RunDirectory(Callback):
 
     def _append(self, record: dict[str, Any]) -> None:
         with open(self.path / METRICS, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(json_line(record) + "\n")
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         self._append({"event": "eval", **metrics})
@@ -76,7 +74,7 @@ class RunDirectory(Callback):
                 f"checkpoint {str(path)!r} is corrupted or does not match the run's config "
                 f"({type(err).__name__}); delete it and rerun with --overwrite"
             ) from None
-        self._truncate_metrics(trainer.step)
+        self._truncate_metrics(trainer.state.step)
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop metrics written after the checkpoint (and a torn last line), atomically."""
@@ -104,12 +102,13 @@ class Snapshots(Callback):
         self.every = every
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        if trainer.step % self.every or trainer.last_residuals is None:
+        state = trainer.state
+        if state.step % self.every or state.last_residuals is None:
             return
         _save_npz(
-            self.path / f"step{trainer.step:08d}.npz",
-            points=trainer.points.detach().cpu().double().numpy(),
-            residuals=trainer.last_residuals.detach().cpu().double().numpy(),
+            self.path / f"step{state.step:08d}.npz",
+            points=state.points.detach().cpu().double().numpy(),
+            residuals=state.last_residuals.detach().cpu().double().numpy(),
         )
 
 
@@ -119,20 +118,19 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-@torch.no_grad()
 def _prediction(trainer: Trainer) -> dict[str, np.ndarray]:
-    """The network and the reference on a 2-D view of the problem (the test grid in 2-D, the
-    problem's ``slice_2d`` in higher dimension), for error maps."""
+    """The network (and the reference, where there is one) on a 2-D view of the problem: the
+    test grid in 2-D, the problem's ``slice_2d`` in higher dimension, for error maps."""
     problem = trainer.problem
-    if problem.dim == 2:
+    if problem.dim == 2 and problem.has_reference:
         x, u_ref = problem.test_set()
-    elif hasattr(problem, "slice_2d"):
+    elif hasattr(problem, "slice_2d") and problem.has_reference:
         x = problem.slice_2d()
         u_ref = problem.solution(x)
     else:
         return {}
     xt = torch.as_tensor(x, dtype=trainer.dtype, device=trainer.device)
-    u = torch.cat([trainer.model(c).reshape(-1) for c in xt.split(65536)])
+    u = predict(trainer.model, xt)
     return {"x": np.asarray(x), "u": u.double().cpu().numpy(), "u_ref": np.asarray(u_ref)}
 
 
@@ -142,21 +140,23 @@ def build_trainer(
     """The trainer a config describes."""
     problem = problems.get(cfg.problem, **cfg.problem_params)
     sampler = samplers.get(cfg.sampler, **cfg.sampler_params)
-    period = cfg.resample_every or problem.defaults.get("resample_every", 500)
     return Trainer(
         problem,
         sampler,
-        steps=cfg.steps,
+        plan=cfg.plan(),
         n_points=cfg.n_points,
-        schedule=Every(period),
-        lr=cfg.lr,
-        lbfgs_steps=cfg.lbfgs_steps,
+        schedule=None if cfg.resample_every is None else Every(cfg.resample_every),
         eval_every=cfg.eval_every,
+        evaluator=Evaluator(n_validation=cfg.n_validation),
+        loss_weights=cfg.loss_weights,
         seed=cfg.seed,
         device=cfg.device,
         dtype=cfg.dtype,
         compile=cfg.compile,
         hidden=cfg.hidden,
+        activation=cfg.activation,
+        fourier_features=cfg.fourier_features,
+        fourier_scale=cfg.fourier_scale,
         n_condition=cfg.n_condition,
         score_chunk=cfg.score_chunk,
         callbacks=callbacks or [],

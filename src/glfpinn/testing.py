@@ -24,8 +24,9 @@ naming the failed check, the sampler's repr, the domain and the dtype. The check
 - ``zero residuals`` / ``huge residuals``: all residuals 0, or around 1e30 (whose squares
   overflow float32), still give finite points inside the domain.
 
-The synthetic residual and the context factory are public too (``bump``, ``CountingResidual``,
-``make_context``), for tests of one's own sampler.
+The synthetic residual and the context factory are public too (``bump``, ``make_context``), for
+tests of one's own sampler; the context's residual function is a :class:`glfpinn.Scorer`, which
+counts the points it scores.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from torch import Tensor
 
 from glfpinn.domains import Box, Domain, LShape
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+from glfpinn.training.scorer import Scorer
 
-__all__ = ["check_sampler", "CountingResidual", "bump", "make_context"]
+__all__ = ["check_sampler", "bump", "make_context"]
 
 
 def bump(x: Tensor) -> Tensor:
@@ -61,27 +63,6 @@ def _huge(x: Tensor) -> Tensor:
     return 1e30 * bump(x)
 
 
-class CountingResidual:
-    """|fn(x)| as a sampler's ``residual_fn``, counting the points it evaluates; ``with_grad`` is
-    the matching ``residual_grad_fn`` (|r| and d(r^2)/dx), counted the same way."""
-
-    def __init__(self, fn: Callable[[Tensor], Tensor] = bump) -> None:
-        self.fn = fn
-        self.evals = 0
-
-    def __call__(self, x: Tensor) -> Tensor:
-        self.evals += int(x.shape[0])
-        return self.fn(x).detach().abs()
-
-    def with_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        self.evals += int(x.shape[0])
-        xg = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            r = self.fn(xg)
-            (g,) = torch.autograd.grad((r**2).sum(), xg)
-        return r.detach().abs(), g
-
-
 def make_context(
     domain: Domain | None = None,
     n: int = 256,
@@ -91,14 +72,14 @@ def make_context(
     free_residuals: bool = True,
     device: str | torch.device = "cpu",
     points: Tensor | None = None,
-) -> tuple[SamplingContext, CountingResidual]:
+) -> tuple[SamplingContext, Scorer]:
     """A context over ``n`` uniform points of ``domain`` (default [-1, 1]^2), or over ``points``,
-    with ``residual``'s values as the free residuals, and its counting residual function."""
+    with ``residual``'s values as the free residuals, and the scorer that counts its evaluations."""
     domain = domain or Box.cube(2, -1.0, 1.0)
     gen = torch.Generator(device).manual_seed(seed)
     if points is None:
         points = domain.sample(n, gen, dtype=dtype)
-    fn = CountingResidual(residual)
+    fn = Scorer(residual)
     r = residual(points).detach().abs() if free_residuals else None
     ctx = SamplingContext(
         points=points,
@@ -217,7 +198,7 @@ class _Case:
     def context(
         self, points: Tensor, gen: torch.Generator, residual: Callable[[Tensor], Tensor]
     ) -> SamplingContext:
-        fn = CountingResidual(residual)
+        fn = Scorer(residual)
         return SamplingContext(
             points=points,
             residuals=residual(points).detach().abs(),

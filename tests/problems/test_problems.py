@@ -392,4 +392,4 @@ def test_problem_trains(name):
     result = trainer.fit()
     assert result.steps == 30 and result.resamples == 2
     assert math.isfinite(result.final_loss) and math.isfinite(result.l2_relative_error)
-    assert bool(problem.domain.contains(trainer.points).all())
+    assert bool(problem.domain.contains(trainer.state.points).all())

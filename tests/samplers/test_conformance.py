@@ -27,7 +27,16 @@ from glfpinn.testing import check_sampler
 SMALL = 1000
 
 
+#: How the registered "mix" is built from config data (it has no default parts).
+MIX_PARTS = [
+    {"sampler": "glf", "fraction": 0.7, "params": {"alpha": 1e-3}},
+    {"sampler": "rad", "fraction": 0.3, "params": {"n_candidates": SMALL}},
+]
+
+
 def _registered(name: str) -> Sampler:
+    if name == "mix":
+        return samplers.get("mix", parts=MIX_PARTS)
     default = samplers.get(name)
     if "n_candidates" in default.get_params():
         return samplers.get(name, n_candidates=SMALL)
@@ -46,7 +55,7 @@ CASES.update(
         "pacmann-gd": PACMANN(optimizer="gd", step_size=0.05, n_moves=4),
         "pacmann-moments": PACMANN(step_size=0.1, n_moves=4, keep_moments=True),
         "pacmann-uniform": PACMANN(step_size=0.5, n_moves=4, boundary="uniform"),
-        "mix": Mix([(GLF(), 0.7), (UniformResample(), 0.3)]),
+        "mix-python": Mix([(GLF(), 0.7), (UniformResample(), 0.3)]),
         "mix-growing": Mix(
             [
                 (RARD(n_candidates=500), 0.5),

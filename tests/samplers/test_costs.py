@@ -24,6 +24,16 @@ COSTS = {
     "r3": ({}, 0),
     "rsmote": ({}, 0),
     "pacmann": ({"n_moves": 4}, 4 * N),
+    # half the points GLF's (free), half RAD's: one scoring pass over RAD's candidates
+    "mix": (
+        {
+            "parts": [
+                {"sampler": "glf", "fraction": 0.5},
+                {"sampler": "rad", "fraction": 0.5, "params": {"n_candidates": CANDIDATES}},
+            ]
+        },
+        CANDIDATES,
+    ),
 }
 
 

@@ -46,8 +46,7 @@ def test_costs_growth_and_exact_resume(name):
     assert result.n_points == N + 3 * added
 
     first = _trainer(make())
-    first.total_steps = 30
-    first.fit()
+    first.fit(until=30)
     buf = io.BytesIO()
     torch.save(first.state_dict(), buf)
     buf.seek(0)
@@ -55,11 +54,11 @@ def test_costs_growth_and_exact_resume(name):
     second.load_state_dict(torch.load(buf, weights_only=True))
     resumed = second.fit()
     assert resumed.l2_relative_error == result.l2_relative_error
-    assert torch.equal(second.points, full.points)
+    assert torch.equal(second.state.points, full.state.points)
 
 
 def test_importance_weights_reach_the_loss():
     tr = _trainer(RAD(n_candidates=300, importance_weights=True), steps=16)
     tr.fit()
-    assert tr.weights is not None and tr.weights.shape == (N,)
-    assert float(tr.weights.double().mean()) == pytest.approx(1.0, rel=1e-5)
+    assert tr.state.weights is not None and tr.state.weights.shape == (N,)
+    assert float(tr.state.weights.double().mean()) == pytest.approx(1.0, rel=1e-5)

@@ -119,10 +119,9 @@ def run_bench(
             _land(cell_dir, outcome["files"])
             res = outcome["result"]
             counts["ran"] += 1
-            log(
-                f"[{finished}/{len(todo)}] {cell.path}: L2 {res['l2_relative_error']:.3e}, "
-                f"{res['wall_time_s']:.1f} s"
-            )
+            l2 = res["l2_relative_error"]
+            measure = f"L2 {l2:.3e}" if l2 is not None else f"residual {res['residual_mean']:.3e}"
+            log(f"[{finished}/{len(todo)}] {cell.path}: {measure}, {res['wall_time_s']:.1f} s")
         else:
             counts["failed"] += 1
             _record_failure(cell_dir, outcome)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -30,7 +31,7 @@ def _evals(cell: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rec = json.loads(line)
         if rec.get("event") == "eval":
             steps.append(rec["step"])
-            l2.append(rec["l2_relative_error"])
+            l2.append(math.nan if rec["l2_relative_error"] is None else rec["l2_relative_error"])
             loss.append(rec["loss"])
     return np.asarray(steps), np.asarray(l2), np.asarray(loss)
 

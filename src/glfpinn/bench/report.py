@@ -20,6 +20,7 @@ __all__ = ["collect", "summarise", "write_report", "METRICS_REPORTED", "oscillat
 #: result.json field -> column title.
 METRICS_REPORTED = {
     "l2_relative_error": "L2 rel. error",
+    "residual_mean": "mean abs. residual",
     "peak_memory_mb": "peak MB",
     "wall_time_s": "wall s",
     "sampling_time_s": "sampling s",
@@ -80,15 +81,22 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "steps": members[0].get("steps"),
         }
         for key in METRICS_REPORTED:
-            vals = np.asarray([float(m.get(key, math.nan)) for m in members])
+            # null (no reference solution, or a field older runs lack) counts as missing
+            vals = np.asarray([_number(m.get(key)) for m in members])
             entry[f"{key}_mean"] = float(np.mean(vals))
             entry[f"{key}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
         out.append(entry)
     return out
 
 
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _fmt(mean: float, std: float, key: str) -> str:
-    if key == "l2_relative_error" or key == "oscillation":
+    if math.isnan(mean):
+        return "-"
+    if key in ("l2_relative_error", "residual_mean", "oscillation"):
         return f"{mean:.3e} ± {std:.1e}"
     if key == "residual_evals":
         return f"{mean:,.0f}"

@@ -13,24 +13,30 @@ from torch import Tensor, nn
 from glfpinn.domains import Domain
 from glfpinn.nn import MLP, Constrained
 
-__all__ = ["Problem", "Model"]
+__all__ = ["Problem", "Model", "RUN_DEFAULTS"]
 
 #: A network mapping points (n, dim) to u (n, 1) or (n,).
 Model = Callable[[Tensor], Tensor]
 
+#: What a run uses when neither it nor its problem's ``defaults`` say otherwise: the one home of
+#: these defaults (the trainer, the config and the bench all ask :meth:`Problem.run_default`).
+RUN_DEFAULTS: dict[str, Any] = {"n_points": 2000, "resample_every": 500, "hidden": (64, 64, 64)}
+
 
 class Problem(abc.ABC):
-    """A benchmark PDE.
+    """A PDE to train on.
 
     ``residual(model, x)`` is L u - f at interior points, differentiable with respect to the
-    model's parameters; ``solution(x)`` is the exact or reference solution (float64 numpy, shape
-    (n,)); time, where there is one, is the last coordinate. Initial and boundary conditions are
-    either built into the network (``output_transform``, hard constraints) or penalised by
-    ``condition_loss`` on points from ``condition_points`` (soft constraints).
+    model's parameters; ``solution(x)``, optional, is the exact or reference solution (float64
+    numpy, shape (n,)) on the test set ``test_points()``: a problem without one trains all the
+    same, validated by its residuals. Time, where there is one, is the last coordinate. Initial
+    and boundary conditions are either built into the network (``output_transform``, hard
+    constraints) or penalised by ``condition_loss`` on points from ``condition_points`` (soft
+    constraints).
     """
 
     name: ClassVar[str]
-    #: Defaults a run uses unless told otherwise (points, steps, resample period, network).
+    #: Defaults a run uses unless told otherwise (keys of ``RUN_DEFAULTS``).
     defaults: ClassVar[dict[str, Any]] = {}
 
     dim: int
@@ -48,10 +54,28 @@ class Problem(abc.ABC):
         hidden: tuple[int, ...] = (64, 64, 64),
         activation: str = "tanh",
         generator: torch.Generator | None = None,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
     ) -> nn.Module:
-        """The default network for this problem, wrapped in its hard constraint if it has one."""
-        net = MLP(self.dim, 1, hidden, activation, generator=generator)
-        return Constrained(net, self.output_transform) if self.hard_constrained else net
+        """The default network for this problem (an :class:`MLP`), wrapped by
+        :meth:`wrap_model`."""
+        net = MLP(
+            self.dim,
+            1,
+            hidden,
+            activation,
+            generator=generator,
+            fourier_features=fourier_features,
+            fourier_scale=fourier_scale,
+        )
+        return self.wrap_model(net)
+
+    def wrap_model(self, net: nn.Module) -> nn.Module:
+        """``net`` in this problem's hard constraint, if it has one and ``net`` is not a
+        :class:`Constrained` already; otherwise ``net`` itself."""
+        if self.hard_constrained and not isinstance(net, Constrained):
+            return Constrained(net, self.output_transform)
+        return net
 
     @abc.abstractmethod
     def residual(self, model: Model, x: Tensor) -> Tensor:
@@ -67,16 +91,28 @@ class Problem(abc.ABC):
         """Mean squared violation of the soft conditions, or None under hard constraints."""
         return None
 
-    @abc.abstractmethod
-    def solution(self, x: np.ndarray | Tensor) -> np.ndarray:
-        """Exact or reference solution at ``x`` (n, dim), float64, shape (n,)."""
+    def run_default(self, key: str) -> Any:
+        """This problem's default for ``key`` (``n_points``, ``resample_every``, ``hidden``)."""
+        return self.defaults.get(key, RUN_DEFAULTS[key])
 
-    @abc.abstractmethod
+    def solution(self, x: np.ndarray | Tensor) -> np.ndarray:
+        """Exact or reference solution at ``x`` (n, dim), float64, shape (n,); optional."""
+        raise NotImplementedError(f"{self.name} has no reference solution")
+
     def test_points(self) -> np.ndarray:
         """The fixed test set (float64, (n, dim)) on which the L2 relative error is measured."""
+        raise NotImplementedError(f"{self.name} has no reference solution")
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether the problem defines both ``solution`` and ``test_points``."""
+        cls = type(self)
+        return cls.solution is not Problem.solution and cls.test_points is not Problem.test_points
 
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Test points and the solution there (computed once per problem instance)."""
+        if not self.has_reference:
+            raise ValueError(f"problem {self.name!r} has no reference solution to test against")
         if not hasattr(self, "_test_set"):
             x = self.test_points()
             self._test_set = (x, np.asarray(self.solution(x), dtype=np.float64).reshape(-1))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
+from glfpinn._checks import check_keys
 from glfpinn._registry import Registry
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.glf import GLF
@@ -54,6 +57,33 @@ for _name, _factory, _doc in [
     ("pacmann", PACMANN, "PACMANN: move every point up the gradient of the squared residual"),
 ]:
     _registry.register(_name, _factory, _doc)
+
+
+def _mix_from_config(parts: Sequence[Any]) -> Mix:
+    """``Mix`` from config data: parts given as ``{sampler: name, fraction: f, params: {...}}``
+    (or as ``(sampler, fraction)`` pairs from Python); parts may be mixes themselves."""
+    if not isinstance(parts, Sequence) or isinstance(parts, str):
+        raise ValueError(f"parts={parts!r} must be a list of {{sampler, fraction, params}}")
+    built = []
+    for part in parts:
+        if isinstance(part, Mapping):
+            check_keys("mix part key", part, ("sampler", "fraction", "params"))
+            if "sampler" not in part or "fraction" not in part:
+                raise ValueError(f"mix part {dict(part)!r} needs a sampler and a fraction")
+            params = part.get("params") or {}
+            if not isinstance(params, Mapping):
+                raise ValueError(f"mix part params={params!r} must be a mapping")
+            built.append((get(part["sampler"], **params), part["fraction"]))
+        else:
+            built.append(part)
+    return Mix(built)
+
+
+_registry.register(
+    "mix",
+    _mix_from_config,
+    "Mix: samplers sharing the points in fixed fractions (sampler_params.parts)",
+)
 
 names = _registry.names
 describe = _registry.describe

@@ -24,7 +24,6 @@ __all__ = [
     "SamplingContext",
     "Resampled",
     "SamplerState",
-    "check_positive",
     "into_domain",
 ]
 
@@ -87,14 +86,6 @@ class Resampled:
     state: SamplerState = field(default_factory=dict)
     weights: Tensor | None = None
     info: dict[str, float] = field(default_factory=dict)
-
-
-def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    """One-line ValueError for a hyperparameter outside its range."""
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or value != value:  # value != value catches NaN
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {bound}")
 
 
 class Sampler(abc.ABC):

@@ -23,7 +23,8 @@ from typing import final
 import torch
 from torch import Tensor
 
-from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_positive
+from glfpinn._checks import check_positive
+from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.select import (
     effective_sample_size,
     importance_weights,

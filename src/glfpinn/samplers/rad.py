@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import final
 
-from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_positive
+from glfpinn._checks import check_positive
+from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.select import (
     effective_sample_size,
     importance_weights,

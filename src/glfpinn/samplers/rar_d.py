@@ -20,7 +20,8 @@ from typing import final
 
 import torch
 
-from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext, check_positive
+from glfpinn._checks import check_positive
+from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext
 from glfpinn.samplers.refinement import Refinement
 from glfpinn.samplers.select import effective_sample_size, rad_weights, weighted_draw
 

@@ -17,7 +17,8 @@ from typing import final
 
 import torch
 
-from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext, check_positive
+from glfpinn._checks import check_positive
+from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext
 from glfpinn.samplers.refinement import Refinement
 
 __all__ = ["RARG"]

@@ -32,12 +32,12 @@ from typing import final
 import torch
 from torch import Tensor
 
+from glfpinn._checks import check_positive
 from glfpinn.samplers.base import (
     Resampled,
     Sampler,
     SamplerState,
     SamplingContext,
-    check_positive,
     into_domain,
 )
 

@@ -1,10 +1,21 @@
 import math
+import warnings
 
 import pytest
 import torch
 
-from glfpinn import GLF, RAD, Every, Resampled, Sampler, Trainer, UniformResample, problems
-from glfpinn.callbacks import Callback
+from glfpinn import (
+    GLF,
+    RAD,
+    Callback,
+    Every,
+    NonFiniteLossError,
+    Resampled,
+    Sampler,
+    Trainer,
+    UniformResample,
+    problems,
+)
 from tests.helpers import Poisson1D
 
 
@@ -44,7 +55,7 @@ def test_resampling_follows_the_schedule_and_keeps_optimizer_state():
     assert [r["step"] for r in rec.resamples] == [25, 50, 75]
     assert [m["step"] for m in rec.evals] == [20, 40, 60, 80, 100]
     # Adam's step counter survives the three point swaps: never reset.
-    state = next(iter(tr.adam.state.values()))
+    state = next(iter(tr.state.optimizers[0].state.values()))
     assert int(state["step"]) == 100
 
 
@@ -58,7 +69,7 @@ def test_sampler_receives_the_last_steps_residuals_for_free():
 
     tr = _trainer(Spy(), schedule=Every(10), steps=11)
     tr.fit()
-    assert tr.costs["residual_evals"] == 0
+    assert tr.state.costs.residual_evals == 0
     assert seen["residuals"].shape == (64,)
     assert bool((seen["residuals"] >= 0).all())
 
@@ -86,8 +97,6 @@ def test_training_does_not_touch_global_rng_state():
 
 
 def test_a_nan_loss_stops_training_with_a_clear_error():
-    from glfpinn.train import NonFiniteLossError
-
     tr = _trainer(lr=1e30, steps=50)
     with pytest.raises(NonFiniteLossError, match="at step"):
         tr.fit()
@@ -96,8 +105,7 @@ def test_a_nan_loss_stops_training_with_a_clear_error():
 def test_state_dict_round_trip_resumes_exactly():
     full = _trainer(schedule=Every(15), steps=60).fit()
     first = _trainer(schedule=Every(15), steps=60)
-    first.total_steps = 30
-    first.fit()
+    first.fit(until=30)
     state = first.state_dict()
     second = _trainer(schedule=Every(15), steps=60)
     second.load_state_dict(state)
@@ -143,7 +151,7 @@ def test_allen_cahn_short_training_lowers_the_residual_loss():
 
 
 def test_duplicate_fraction_counts_repeated_rows():
-    from glfpinn.train import duplicate_fraction
+    from glfpinn.training.trainer import duplicate_fraction
 
     x = torch.rand(100, 5, generator=torch.Generator().manual_seed(0))
     assert duplicate_fraction(x) == 0.0
@@ -181,10 +189,10 @@ def test_a_failing_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     def broken(*args):
         raise RuntimeError("backend exploded")
 
-    monkeypatch.setattr(trainer, "_compiled_loss", broken)
+    monkeypatch.setattr(trainer.training_loss, "compiled", broken)
     with pytest.warns(RuntimeWarning, match="torch.compile failed .*backend exploded"):
         loss = trainer.optimizer_step()
-    assert math.isfinite(loss) and trainer._compiled_loss is None
+    assert math.isfinite(loss) and trainer.training_loss.compiled is None
 
 
 class _NaNOnCall:
@@ -199,31 +207,30 @@ class _NaNOnCall:
     def residual(self, model, x):
         r = self.problem.residual(model, x)
         self.calls += 1
-        return r * float("nan") if self.calls in self.bad_calls or "all" in self.bad_calls else r
+        return r * float("nan") if self.calls in self.bad_calls else r
 
 
 def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
-    """The first L-BFGS iteration after 5 Adam steps: calls 1-5 are Adam's, call 6 the
-    iteration's first evaluation, call 7 its first line-search probe, which is made NaN."""
-    wrapped = _NaNOnCall(Poisson1D(), bad_calls=[7])
+    """The first L-BFGS iteration after 5 Adam steps: call 1 is the initial validation, calls
+    2-6 are Adam's, call 7 the iteration's first evaluation, call 8 its first line-search probe,
+    which is made NaN."""
+    wrapped = _NaNOnCall(Poisson1D(), bad_calls=[8])
     tr = Trainer(wrapped, GLF(alpha=1e-3), steps=5, lbfgs_steps=3, eval_every=100)
-    for _ in range(5):
-        tr.optimizer_step()
-    tr.step = 5  # fit() counts steps; here the stage is chosen by hand
+    tr.fit(until=5)
     with pytest.warns(RuntimeWarning, match="L-BFGS line search met a non-finite loss at step 5"):
         loss = tr.optimizer_step()
-    assert math.isfinite(loss) and tr.costs["lbfgs_restarts"] == 1
+    assert math.isfinite(loss) and tr.state.costs.lbfgs_restarts == 1
     assert all(bool(torch.isfinite(p).all()) for p in tr.model.parameters())
-    state = tr.lbfgs.state[tr.lbfgs.param_groups[0]["params"][0]]
+    lbfgs = tr.state.optimizers[1]
+    state = lbfgs.state[lbfgs.param_groups[0]["params"][0]]
     assert state["n_iter"] == 1  # the history was cleared and one iteration made
 
 
 def test_a_persistent_non_finite_loss_in_lbfgs_still_stops_training():
-    from glfpinn.train import NonFiniteLossError
-
-    wrapped = _NaNOnCall(Poisson1D(), bad_calls=["all"])
+    # call 1: the initial validation, call 2: the one Adam step; every later call is NaN
+    wrapped = _NaNOnCall(Poisson1D(), bad_calls=range(3, 100))
     tr = Trainer(wrapped, GLF(alpha=1e-3), steps=1, lbfgs_steps=3, eval_every=100)
-    tr.step = 1  # straight into the L-BFGS stage
+    tr.fit(until=1)  # straight into the L-BFGS stage
     with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning):
         tr.optimizer_step()
 
@@ -241,14 +248,14 @@ class _BackwardFails(torch.autograd.Function):
 def test_a_compile_failure_in_the_backward_also_falls_back(monkeypatch):
     trainer = _trainer(compile=True)
 
-    def compiled_loss(points, weights):
-        loss, r = trainer._loss_terms(points, weights)
+    def compiled_loss(points, weights, condition_points):
+        loss, r = trainer.training_loss.eager(points, weights, condition_points)
         return _BackwardFails.apply(loss), r
 
-    monkeypatch.setattr(trainer, "_compiled_loss", compiled_loss)
+    monkeypatch.setattr(trainer.training_loss, "compiled", compiled_loss)
     with pytest.warns(RuntimeWarning, match="backward compiler exploded"):
         loss = trainer.optimizer_step()
-    assert math.isfinite(loss) and trainer._compiled_loss is None
+    assert math.isfinite(loss) and trainer.training_loss.compiled is None
 
 
 def test_resume_uses_the_adam_implementation_of_its_own_mode():
@@ -258,6 +265,63 @@ def test_resume_uses_the_adam_implementation_of_its_own_mode():
     eager.optimizer_step()
     compiled = _trainer(steps=5, compile=True)
     compiled.load_state_dict(eager.state_dict())
-    assert all(g["fused"] for g in compiled.adam.param_groups)
+    assert all(g["fused"] for g in compiled.state.optimizers[0].param_groups)
     eager.load_state_dict(compiled.state_dict())
-    assert not any(g["fused"] for g in eager.adam.param_groups)
+    assert not any(g["fused"] for g in eager.state.optimizers[0].param_groups)
+
+
+def _sequential_copy(mlp):
+    """An nn.Sequential computing exactly what ``mlp`` (a glfpinn MLP) computes."""
+    layers = []
+    for i, linear in enumerate(mlp.layers):
+        copy = torch.nn.Linear(linear.in_features, linear.out_features)
+        copy.load_state_dict(linear.state_dict())
+        layers += [copy] if i == len(mlp.layers) - 1 else [copy, torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers)
+
+
+def test_an_nn_sequential_trains_on_the_fast_path_like_the_mlp():
+    """reaction-diffusion's residual takes the Taylor engine in eager mode; a Sequential of the
+    same layers is recognised (no warning) and trains to the same numbers."""
+    from glfpinn import ops
+
+    problem = problems.get("reaction-diffusion-20d", space_dim=3)
+    mlp = problem.build_model((16, 16), generator=torch.Generator().manual_seed(5))
+    seq = _sequential_copy(mlp)
+    assert ops.supports_taylor(seq)
+    kw = dict(steps=30, n_points=128, n_condition=64, eval_every=15, schedule=Every(10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the generic-path warning would fail the test
+        from_seq = Trainer(problem, GLF(), model=seq, **kw).fit()
+    from_mlp = Trainer(problem, GLF(), model=mlp, **kw).fit()
+    assert from_seq.final_loss == pytest.approx(from_mlp.final_loss, rel=1e-4)
+    assert from_seq.l2_relative_error == pytest.approx(from_mlp.l2_relative_error, rel=1e-4)
+
+
+def test_any_other_module_trains_on_the_generic_path_with_a_one_time_warning():
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = torch.nn.Linear(1, 8)
+            self.out = torch.nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.out(torch.tanh(self.inner(x))) + x
+
+    with pytest.warns(UserWarning, match="the model Residual is not one the fast derivative"):
+        first = Trainer(Poisson1D(), GLF(), model=Residual(), steps=20, lr=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per module type
+        Trainer(Poisson1D(), GLF(), model=Residual(), steps=20)
+    result = first.fit()
+    assert result.l2_relative_error < result.initial_l2_relative_error
+
+
+def test_a_hard_constrained_problem_wraps_a_plain_model_in_its_transform():
+    from glfpinn.nn import Constrained
+
+    seq = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    tr = Trainer(Poisson1D(), GLF(), model=seq, steps=5)
+    assert isinstance(tr.model, Constrained) and tr.model.net is seq
+    u = tr.model(torch.tensor([[0.0], [1.0]]))
+    assert torch.equal(u.reshape(-1), torch.zeros(2))  # u = x (1 - x) NN(x) vanishes at the ends

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import final
 
-from glfpinn.samplers.base import check_positive
+from glfpinn._checks import check_positive
 
 __all__ = ["Schedule", "Every", "Never"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from glfpinn.train import Trainer, TrainResult
+    from glfpinn.training.result import TrainResult
+    from glfpinn.training.trainer import Trainer
 
 __all__ = ["Callback", "ProgressBar"]
 
@@ -30,25 +31,30 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over optimizer steps showing the loss and the last L2 error."""
+    """A tqdm bar over optimizer steps showing the loss and the last L2 error (or, for a
+    problem without a reference solution, the mean validation residual)."""
 
     def __init__(self, refresh_every: int = 50) -> None:
         self.refresh_every = refresh_every
         self._bar = None
-        self._l2 = float("nan")
+        self._shown: dict[str, str] = {}
 
     def on_train_start(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm  # lazily: the library works without a terminal
 
-        self._bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step")
+        if self._bar is not None:  # a later fit() of a run trained in pieces
+            self._bar.close()
+        self._bar = tqdm(total=trainer.total_steps, initial=trainer.state.step, unit="step")
 
     def on_train_batch_end(self, trainer: Trainer, step: int, loss: float) -> None:
         if self._bar is not None and (step + 1) % self.refresh_every == 0:
             self._bar.update(step + 1 - self._bar.n)
-            self._bar.set_postfix(loss=f"{loss:.3e}", l2=f"{self._l2:.3e}", refresh=False)
+            self._bar.set_postfix(loss=f"{loss:.3e}", **self._shown, refresh=False)
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        self._l2 = metrics["l2_relative_error"]
+        l2 = metrics.get("l2_relative_error")
+        key, value = ("l2", l2) if l2 is not None else ("residual", metrics.get("residual_mean"))
+        self._shown = {key: f"{value:.3e}"}
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         if self._bar is not None:

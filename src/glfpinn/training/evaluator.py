@@ -1,0 +1,121 @@
+"""Validation: how good the network is, with or without a reference solution.
+
+Always: the mean and max |residual| on a held-out set of interior points, drawn once from the
+run's seed (its own stream, so it changes neither the training points nor the network's
+initialisation). Where the problem has a reference solution: the relative L2 error on its test
+set. And any user metrics, callables ``model -> float``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import final
+
+import torch
+from torch import Tensor, nn
+
+from glfpinn import ops
+from glfpinn._checks import check_int
+from glfpinn.problems.base import Problem
+from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
+
+__all__ = ["Evaluator", "EvaluationSet", "predict", "DEFAULT_N_VALIDATION"]
+
+Metric = Callable[[nn.Module], float]
+#: Held-out interior points for the residual validation.
+DEFAULT_N_VALIDATION = 1000
+#: Rows per forward pass when predicting: bounds memory on large test sets.
+PREDICT_CHUNK = 65536
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor) -> Tensor:
+    """``u`` at ``x`` (n, dim) as ``(n,)``, in chunks, without a graph."""
+    return ops.chunked(lambda c: model(c).reshape(-1), x, PREDICT_CHUNK)
+
+
+@final
+class Evaluator:
+    """What a run measures at each evaluation.
+
+    Args:
+        n_validation: held-out interior points for the residual statistics (>= 1).
+        metrics: optional ``{name: metric}``, each ``metric(model) -> float``, reported under
+            its name in metrics.jsonl and result.json.
+        chunk_size: rows per residual evaluation on the held-out set.
+    """
+
+    def __init__(
+        self,
+        n_validation: int = DEFAULT_N_VALIDATION,
+        metrics: Mapping[str, Metric] | None = None,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> None:
+        self.n_validation = check_int("n_validation", n_validation, minimum=1)
+        self.metrics = dict(metrics or {})
+        self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+        reserved = {"step", "loss", "elapsed_s", "l2_relative_error"} | set(RESIDUAL_KEYS)
+        for name, fn in self.metrics.items():
+            if name in reserved or not callable(fn):
+                raise ValueError(
+                    f"metric {name!r} must be a callable under a name other than {sorted(reserved)}"
+                )
+
+    def prepare(
+        self,
+        problem: Problem,
+        model: nn.Module,
+        generator: torch.Generator,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> EvaluationSet:
+        """The fixed sets the run is measured on: held-out points from ``generator`` and, with a
+        reference, the problem's test set."""
+        held_out = problem.domain.sample(self.n_validation, generator, dtype=dtype).to(device)
+        x_test = u_test = None
+        if problem.has_reference:
+            x, u = problem.test_set()
+            x_test = torch.as_tensor(x, dtype=dtype, device=device)
+            u_test = torch.as_tensor(u, dtype=torch.float64, device=device)
+        scorer = Scorer(lambda x: problem.residual(model, x), self.chunk_size)
+        return EvaluationSet(model, scorer, held_out, x_test, u_test, self.metrics)
+
+    def __repr__(self) -> str:
+        return (
+            f"Evaluator(n_validation={self.n_validation}, metrics={sorted(self.metrics)}, "
+            f"chunk_size={self.chunk_size})"
+        )
+
+
+RESIDUAL_KEYS = ("residual_mean", "residual_max")
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """An :class:`Evaluator` bound to a run's model and fixed point sets."""
+
+    model: nn.Module
+    scorer: Scorer
+    held_out: Tensor
+    x_test: Tensor | None
+    u_test: Tensor | None
+    metrics: Mapping[str, Metric]
+
+    def __call__(self) -> dict[str, float | None]:
+        """``l2_relative_error`` (None without a reference), ``residual_mean``,
+        ``residual_max`` and the user metrics."""
+        out: dict[str, float | None] = {"l2_relative_error": self.l2_relative_error()}
+        r = self.scorer(self.held_out)
+        out["residual_mean"] = float(r.mean())
+        out["residual_max"] = float(r.max())
+        for name, metric in self.metrics.items():
+            out[name] = float(metric(self.model))
+        return out
+
+    def l2_relative_error(self) -> float | None:
+        if self.x_test is None or self.u_test is None:
+            return None
+        u = predict(self.model, self.x_test).to(torch.float64)
+        err = torch.linalg.vector_norm(u - self.u_test)
+        return float(err / torch.linalg.vector_norm(self.u_test))

@@ -1,0 +1,92 @@
+"""The training loss, eager or under ``torch.compile`` with a fallback to eager.
+
+loss = w_residual * mean(weights * r^2) + w_conditions * condition_loss, where ``weights`` are a
+sampler's per-point loss weights (None: all 1) and ``condition_loss`` the problem's soft
+initial and boundary terms (None under hard constraints).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TypeVar, final
+
+import torch
+from torch import Tensor, nn
+
+from glfpinn._checks import check_keys, check_positive
+from glfpinn.problems.base import Problem
+
+__all__ = ["TrainingLoss", "NonFiniteLossError", "LOSS_TERMS"]
+
+T = TypeVar("T")
+#: ``(points, weights, condition points) -> (loss, residuals)``
+LossFn = Callable[[Tensor, "Tensor | None", dict[str, Tensor]], tuple[Tensor, Tensor]]
+#: The terms a ``loss_weights`` mapping may weight.
+LOSS_TERMS = ("residual", "conditions")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or a residual became NaN or Inf; the last good checkpoint is kept."""
+
+
+@final
+class TrainingLoss:
+    """The loss of ``problem`` for ``model``.
+
+    Args:
+        loss_weights: optional ``{"residual": w_r, "conditions": w_c}`` (each >= 0, 1 by
+            default); a problem's own weights between its conditions are its parameters.
+        compile: compute it under ``torch.compile`` (forward and backward fused; residuals built
+            on :func:`glfpinn.ops.gradient_and_axis_jet` then take its first-order Taylor
+            engine). If compiling fails, in the forward or, when the compiler builds it lazily,
+            in the backward, a warning says why and this and every later step run eagerly.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        model: nn.Module,
+        loss_weights: Mapping[str, float] | None = None,
+        compile: bool = False,
+    ) -> None:
+        weights = dict(loss_weights or {})
+        check_keys("loss term", weights, LOSS_TERMS)
+        for name, value in weights.items():
+            check_positive(f"loss_weights.{name}", value, allow_zero=True)
+        self.problem = problem
+        self.model = model
+        self.residual_weight = float(weights.get("residual", 1.0))
+        self.conditions_weight = float(weights.get("conditions", 1.0))
+        self.compiled: LossFn | None = torch.compile(self.eager) if compile else None
+
+    def eager(
+        self, points: Tensor, weights: Tensor | None, condition_points: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        r = self.problem.residual(self.model, points)
+        sq = r**2
+        loss = (sq * weights).mean() if weights is not None else sq.mean()
+        # weights of 1 multiply nothing, so default runs keep their exact floating-point results
+        if self.residual_weight != 1.0:
+            loss = self.residual_weight * loss
+        cond = self.problem.condition_loss(self.model, condition_points)
+        if cond is not None:
+            loss = loss + (cond if self.conditions_weight == 1.0 else self.conditions_weight * cond)
+        return loss, r
+
+    def run(self, work: Callable[[LossFn], T]) -> T:
+        """``work(loss function)``, compiled when asked and while compiling works."""
+        if self.compiled is not None:
+            try:
+                return work(self.compiled)
+            except (NonFiniteLossError, torch.OutOfMemoryError):
+                raise
+            except Exception as err:  # noqa: BLE001 - any compiler failure: go on eagerly
+                self.compiled = None
+                warnings.warn(
+                    f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
+                    "training continues without it",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        return work(self.eager)

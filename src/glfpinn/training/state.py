@@ -1,0 +1,107 @@
+"""Everything that evolves during a run, in one object; a checkpoint is its ``state_dict``."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from glfpinn.samplers.base import SamplerState
+from glfpinn.training.costs import Costs
+
+__all__ = ["TrainState"]
+
+
+@dataclass
+class TrainState:
+    """The evolving part of a run: enough to resume it exactly.
+
+    The network's parameters and the optimizers' moments, the training points and the sampler's
+    loss weights and state, the condition points, the sampling generator, the residuals of the
+    last step (which the next resample gets for free), the last loss and evaluation, the costs
+    and the wall-clock time.
+    """
+
+    model: nn.Module
+    optimizers: list[Optimizer]
+    schedulers: list[Any]
+    points: Tensor
+    sampler_state: SamplerState
+    condition_points: dict[str, Tensor]
+    generator: torch.Generator
+    weights: Tensor | None = None
+    step: int = 0
+    last_residuals: Tensor | None = None
+    last_loss: float = math.nan
+    #: the first evaluation (before any step) and the latest one
+    initial_metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    costs: Costs = field(default_factory=Costs)
+    #: wall-clock seconds of the run before the current ``fit`` call
+    elapsed_before: float = 0.0
+    _running_since: float | None = None
+
+    # ------------------------------------------------------------------------------ clock
+    def start_clock(self) -> None:
+        self._running_since = time.perf_counter()
+
+    def stop_clock(self) -> None:
+        self.elapsed_before = self.elapsed()
+        self._running_since = None
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds spent in ``fit``, over every call and every resumed process."""
+        running = 0.0 if self._running_since is None else time.perf_counter() - self._running_since
+        return self.elapsed_before + running
+
+    # ------------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "schedulers": [None if s is None else s.state_dict() for s in self.schedulers],
+            "points": self.points,
+            "weights": self.weights,
+            "sampler_state": self.sampler_state,
+            "condition_points": self.condition_points,
+            "generator": self.generator.get_state(),
+            "last_residuals": self.last_residuals,
+            "last_loss": self.last_loss,
+            "initial_metrics": dict(self.initial_metrics),
+            "metrics": dict(self.metrics),
+            "elapsed_s": self.elapsed(),
+            "costs": self.costs.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["optimizers"]) != len(self.optimizers):
+            raise ValueError(
+                f"the checkpoint has {len(state['optimizers'])} optimizer stages, "
+                f"the run {len(self.optimizers)}"
+            )
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(opt_state)
+        for sched, sched_state in zip(self.schedulers, state["schedulers"], strict=True):
+            if sched is not None and sched_state is not None:
+                sched.load_state_dict(sched_state)
+        device, dtype = self.points.device, self.points.dtype
+        self.points = state["points"].to(device, dtype)
+        self.weights = state["weights"]
+        self.sampler_state = state["sampler_state"]
+        self.condition_points = state["condition_points"]
+        self.generator.set_state(state["generator"])
+        self.last_residuals = state["last_residuals"]
+        self.last_loss = float(state["last_loss"])
+        self.initial_metrics = dict(state["initial_metrics"])
+        self.metrics = dict(state["metrics"])
+        self.elapsed_before = float(state["elapsed_s"])
+        self._running_since = None
+        self.costs.load_state_dict(state["costs"])

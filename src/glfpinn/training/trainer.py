@@ -1,0 +1,430 @@
+"""The training loop: the parts handed to one entry point.
+
+``Trainer(problem, sampler, ...)`` assembles orthogonal parts, each replaceable on its own (the
+way diffrax's ``diffeqsolve`` takes a solver, a step-size controller and ``SaveAt``):
+
+- the sampler (what to train on) and the schedule (when to resample);
+- the optimization plan (stages of optimizer + scheduler + steps, :mod:`.plan`);
+- the loss (:mod:`.loss`, eager or compiled);
+- the scorer (counted residuals at new points, :mod:`.scorer`);
+- the evaluator (reference error, residual validation, user metrics, :mod:`.evaluator`);
+- callbacks (:mod:`.callbacks`).
+
+Everything that evolves lives in one :class:`~glfpinn.training.state.TrainState`. The trainer
+owns the collocation points: at a resample it hands the sampler the residuals its last step
+computed anyway (free), swaps in the new points and keeps every optimizer's state.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, final
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from glfpinn import ops
+from glfpinn._allocator import retain_freed_memory
+from glfpinn._checks import check_int, check_positive
+from glfpinn.nn import Constrained
+from glfpinn.problems.base import Problem
+from glfpinn.samplers.base import Sampler, SamplingContext
+from glfpinn.training.callbacks import Callback, ProgressBar
+from glfpinn.training.costs import peak_memory_mb, reset_peak_memory
+from glfpinn.training.evaluator import Evaluator
+from glfpinn.training.loss import LossFn, NonFiniteLossError, TrainingLoss
+from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage, set_fused, take_step
+from glfpinn.training.result import TrainResult
+from glfpinn.training.schedules import Every, Schedule
+from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
+from glfpinn.training.state import TrainState
+
+__all__ = [
+    "Trainer",
+    "train",
+    "resolve_device",
+    "duplicate_fraction",
+    "DTYPES",
+    "DEFAULT_EVAL_EVERY",
+    "DEFAULT_N_CONDITION",
+]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: Steps between evaluations.
+DEFAULT_EVAL_EVERY = 100
+#: Points for the soft initial and boundary conditions.
+DEFAULT_N_CONDITION = 1000
+#: Module types already warned about taking the generic derivative path (warned once each).
+_WARNED_GENERIC: set[type] = set()
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when present; anything else must be a device torch knows."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device (cpu, cuda, auto)"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} asked for, but CUDA is not available here; use cpu")
+    return dev
+
+
+def _seeds(seed: int) -> tuple[int, int, int]:
+    """Independent streams for the network's initialisation, for sampling and for the held-out
+    validation points (a prefix of the same SeedSequence, so the first two never changed)."""
+    a, b, c = np.random.SeedSequence(seed).generate_state(3)
+    return int(a), int(b), int(c)
+
+
+def duplicate_fraction(points: Tensor) -> float:
+    """Fraction of rows that repeat an earlier row. Rows are compared through one float64
+    projection on fixed irrational weights (a 1-D unique is ~10x cheaper than unique(dim=0));
+    distinct rows colliding exactly would need a measure-zero coincidence."""
+    if points.shape[0] == 0:
+        return 0.0
+    weights = torch.arange(1, points.shape[1] + 1, dtype=torch.float64, device=points.device)
+    keys = points.to(torch.float64) @ torch.sqrt(weights + 1.0)
+    return 1.0 - torch.unique(keys).shape[0] / points.shape[0]
+
+
+def _warn_if_generic(model: nn.Module) -> None:
+    net = model.net if isinstance(model, Constrained) else model
+    if ops.supports_taylor(model) or type(net) in _WARNED_GENERIC:
+        return
+    _WARNED_GENERIC.add(type(net))
+    warnings.warn(
+        f"the model {type(net).__name__} is not one the fast derivative engines know (an MLP "
+        "or nn.Sequential of nn.Linear and tanh/sin/silu/gelu, optionally in Constrained); "
+        "its derivatives take the generic path, which can be several times slower",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _plan(
+    plan: OptimizationPlan | Sequence[Stage] | None,
+    steps: int | None,
+    lbfgs_steps: int | None,
+    lr: float | None,
+) -> OptimizationPlan:
+    if plan is None:
+        if steps is None:
+            raise ValueError("give steps (Adam steps) or a plan of optimizer stages")
+        lr = DEFAULT_LR if lr is None else lr
+        check_positive("lr", lr)
+        return OptimizationPlan.adam_then_lbfgs(steps, lbfgs_steps or 0, lr)
+    given = [name for name, v in (("steps", steps), ("lbfgs_steps", lbfgs_steps), ("lr", lr)) if v]
+    if given:
+        raise ValueError(f"{', '.join(given)} given with a plan; put them in the plan's stages")
+    return plan if isinstance(plan, OptimizationPlan) else OptimizationPlan(plan)
+
+
+@final
+class Trainer:
+    """Trains ``problem``'s network on points chosen by ``sampler``.
+
+    Args:
+        steps, lbfgs_steps, lr: the default plan, ``steps`` Adam steps at ``lr`` then
+            ``lbfgs_steps`` L-BFGS iterations; or give ``plan`` instead (an
+            :class:`OptimizationPlan` or a list of :class:`Stage`).
+        model: any ``nn.Module`` mapping (n, dim) to (n, 1) or (n,). A hard-constrained
+            problem wraps it in its output transform unless it is a ``Constrained`` already.
+            Without it, the problem's MLP of widths ``hidden`` (default: the problem's) with
+            ``activation`` and optional ``fourier_features`` (scale ``fourier_scale``) is built,
+            its initialisation drawn from the seed.
+        n_points: interior collocation points (default: the problem's).
+        schedule: when to resample (default: every ``resample_every`` of the problem).
+        eval_every: steps between evaluations (and at the last step).
+        evaluator: what an evaluation measures (default :class:`Evaluator()`).
+        loss_weights: ``{"residual": w_r, "conditions": w_c}``.
+        score_chunk: points per chunk when a sampler scores new points (bounds memory).
+        compile: compute the training loss under ``torch.compile`` (see :class:`TrainingLoss`).
+        retain_memory: on the CPU, have the allocator keep freed memory for reuse instead of
+            page-faulting it back every step (process-wide; see ``glfpinn._allocator``).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        sampler: Sampler,
+        *,
+        steps: int | None = None,
+        lbfgs_steps: int | None = None,
+        lr: float | None = None,
+        plan: OptimizationPlan | Sequence[Stage] | None = None,
+        model: nn.Module | None = None,
+        hidden: Sequence[int] | None = None,
+        activation: str = "tanh",
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+        n_points: int | None = None,
+        schedule: Schedule | None = None,
+        eval_every: int = DEFAULT_EVAL_EVERY,
+        evaluator: Evaluator | None = None,
+        loss_weights: Mapping[str, float] | None = None,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = "float32",
+        compile: bool = False,
+        retain_memory: bool = True,
+        n_condition: int = DEFAULT_N_CONDITION,
+        score_chunk: int = DEFAULT_CHUNK,
+        callbacks: Sequence[Callback] = (),
+        progress: bool = False,
+        sampler_name: str | None = None,
+    ) -> None:
+        self.plan = _plan(plan, steps, lbfgs_steps, lr)
+        check_positive("eval_every", eval_every)
+        check_positive("n_condition", n_condition)
+        if isinstance(dtype, str):
+            if dtype not in DTYPES:
+                raise ValueError(f"dtype={dtype!r} is unknown; allowed: {', '.join(DTYPES)}")
+            dtype = DTYPES[dtype]
+        if n_points is None:
+            n_points = problem.run_default("n_points")
+        n_points = check_int("n_points", n_points, minimum=1)
+        self.problem = problem
+        self.sampler = sampler
+        self.sampler_name = sampler_name or type(sampler).__name__.lower()
+        self.device = resolve_device(device)
+        reset_peak_memory(self.device)
+        self.dtype = dtype
+        self.schedule = schedule or Every(problem.run_default("resample_every"))
+        self.eval_every = int(eval_every)
+        self.evaluator = evaluator or Evaluator()
+        self.seed = int(seed)
+        self.compile = bool(compile)
+        self.callbacks: list[Callback] = list(callbacks)
+        if progress:
+            self.callbacks.append(ProgressBar())
+        #: A callback sets this to end training after the current step (early stopping).
+        self.should_stop = False
+
+        init_seed, sample_seed, validation_seed = _seeds(self.seed)
+        if model is None:
+            model = problem.build_model(
+                tuple(hidden or problem.run_default("hidden")),
+                activation,
+                generator=torch.Generator().manual_seed(init_seed),
+                fourier_features=fourier_features,
+                fourier_scale=fourier_scale,
+            )
+        else:
+            model = problem.wrap_model(model)
+        _warn_if_generic(model)
+        model = model.to(self.device, self.dtype)
+        self.training_loss = TrainingLoss(problem, model, loss_weights, self.compile)
+        if retain_memory and self.device.type == "cpu":
+            retain_freed_memory()
+        generator = torch.Generator(self.device).manual_seed(sample_seed)
+        points = sampler.initial_points(n_points, problem.domain, generator, dtype)
+        # fused (one kernel for all parameters) goes with compile, the performance mode; the
+        # eager default keeps the foreach implementation its recorded results were made with
+        optimizers, schedulers = self.plan.build(list(model.parameters()), fused=self.compile)
+        self.state = TrainState(
+            model=model,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            points=points,
+            sampler_state=sampler.init_state(points),
+            condition_points=problem.condition_points(n_condition, generator, dtype),
+            generator=generator,
+        )
+        self.scorer = Scorer(lambda x: problem.residual(model, x), score_chunk, self.state.costs)
+        self.validation = self.evaluator.prepare(
+            problem,
+            model,
+            torch.Generator(self.device).manual_seed(validation_seed),
+            dtype,
+            self.device,
+        )
+
+    @property
+    def model(self) -> nn.Module:
+        return self.state.model
+
+    @property
+    def total_steps(self) -> int:
+        return self.plan.total_steps
+
+    # ------------------------------------------------------------------------- the loop
+    def loss(self) -> tuple[Tensor, Tensor]:
+        """Training loss at the current points and the residuals it computed."""
+        s = self.state
+        return self.training_loss.run(lambda fn: fn(s.points, s.weights, s.condition_points))
+
+    def resample(self) -> dict[str, Any]:
+        """Ask the sampler for the next points (the schedule decides when)."""
+        s = self.state
+        t0 = time.perf_counter()
+        evals0, scoring0 = s.costs.residual_evals, s.costs.scoring_time_s
+        ctx = SamplingContext(
+            points=s.points,
+            residuals=s.last_residuals,
+            residual_fn=self.scorer,
+            domain=self.problem.domain,
+            step=s.step,
+            generator=s.generator,
+            residual_grad_fn=self.scorer.with_grad,
+        )
+        out = self.sampler.resample(ctx, s.sampler_state)
+        pts = out.points.detach()
+        if pts.ndim != 2 or pts.shape[1] != self.problem.dim or not bool(torch.isfinite(pts).all()):
+            raise RuntimeError(
+                f"sampler {self.sampler!r} returned invalid points of shape {tuple(pts.shape)}"
+            )
+        s.points = pts.to(self.device, self.dtype)
+        s.weights = None if out.weights is None else out.weights.detach().to(s.points)
+        s.sampler_state = out.state
+        s.last_residuals = None
+        elapsed = time.perf_counter() - t0
+        s.costs.sampling_time_s += elapsed
+        s.costs.resamples += 1
+        info = {
+            "step": s.step,
+            "n_points": int(pts.shape[0]),
+            "duplicate_fraction": duplicate_fraction(pts),
+            "residual_evals": s.costs.residual_evals - evals0,
+            "scoring_time_s": s.costs.scoring_time_s - scoring0,
+            "time_s": elapsed,
+            **out.info,
+        }
+        for cb in self.callbacks:
+            cb.on_resample(self, info)
+        return info
+
+    def optimizer_step(self) -> float:
+        """One step of the plan's current stage at the current points; returns the loss."""
+        s = self.state
+        index = self.plan.stage_at(s.step)
+        optimizer = s.optimizers[index]
+        residuals: list[Tensor] = []
+
+        def forward_backward(loss_fn: LossFn) -> Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss, r = loss_fn(s.points, s.weights, s.condition_points)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"the loss became {loss.item()} at step {s.step}; "
+                    "lower the learning rate or check the problem's parameters"
+                )
+            loss.backward()
+            residuals.append(r.detach())
+            return loss
+
+        def closure() -> Tensor:
+            return self.training_loss.run(forward_backward)
+
+        def count_restart() -> None:
+            s.costs.lbfgs_restarts += 1
+
+        loss = take_step(optimizer, s.schedulers[index], closure, count_restart, s.step)
+        s.costs.train_residual_evals += sum(int(r.shape[0]) for r in residuals)
+        s.last_residuals = residuals[-1].abs()
+        return float(loss.detach())
+
+    def evaluate(self) -> dict[str, Any]:
+        """The evaluator's measures now: l2_relative_error (None without a reference),
+        residual_mean, residual_max and the user metrics."""
+        return self.validation()
+
+    def fit(self, until: int | None = None) -> TrainResult:
+        """Train to the end of the plan, or only up to step ``until`` (a later call goes on
+        from there: ``fit(until=k)`` then ``fit()`` is the same run as one ``fit()``).
+
+        Callbacks' ``on_train_end`` (which writes result.json in a run directory) fires only when
+        the plan is done or a callback stopped training.
+        """
+        s = self.state
+        end = (
+            self.total_steps if until is None else min(check_int("until", until), self.total_steps)
+        )
+        s.start_clock()
+        try:
+            if not s.initial_metrics:
+                s.initial_metrics = self.evaluate()
+                s.metrics = dict(s.initial_metrics)
+            for cb in self.callbacks:
+                cb.on_train_start(self)
+            while s.step < end and not self.should_stop:
+                self._step()
+        finally:
+            s.stop_clock()
+        result = self.result()
+        if s.step >= self.total_steps or self.should_stop:
+            for cb in self.callbacks:
+                cb.on_train_end(self, result)
+        return result
+
+    def _step(self) -> None:
+        s = self.state
+        if self.schedule.due(s.step):
+            self.resample()
+        s.last_loss = self.optimizer_step()
+        s.step += 1
+        for cb in self.callbacks:
+            cb.on_train_batch_end(self, s.step - 1, s.last_loss)
+        if s.step % self.eval_every == 0 or s.step == self.total_steps:
+            s.metrics = self.evaluate()
+            metrics = {"step": s.step, "loss": s.last_loss, **s.metrics, "elapsed_s": s.elapsed()}
+            for cb in self.callbacks:
+                cb.on_validation_end(self, metrics)
+
+    def result(self) -> TrainResult:
+        import glfpinn
+
+        s, m = self.state, self.state.metrics
+        return TrainResult(
+            problem=self.problem.name,
+            sampler=self.sampler_name,
+            sampler_repr=repr(self.sampler),
+            seed=self.seed,
+            steps=s.step,
+            stages=self.plan.describe(),
+            n_points=int(s.points.shape[0]),
+            l2_relative_error=m.get("l2_relative_error"),
+            initial_l2_relative_error=s.initial_metrics.get("l2_relative_error"),
+            residual_mean=m.get("residual_mean", float("nan")),
+            residual_max=m.get("residual_max", float("nan")),
+            metrics={k: m[k] for k in self.evaluator.metrics if k in m},
+            final_loss=s.last_loss,
+            wall_time_s=s.elapsed(),
+            sampling_time_s=s.costs.sampling_time_s,
+            scoring_time_s=s.costs.scoring_time_s,
+            residual_evals=s.costs.residual_evals,
+            train_residual_evals=s.costs.train_residual_evals,
+            resamples=s.costs.resamples,
+            lbfgs_restarts=s.costs.lbfgs_restarts,
+            peak_memory_mb=peak_memory_mb(self.device),
+            device=str(self.device),
+            dtype=str(self.dtype).removeprefix("torch."),
+            glfpinn_version=glfpinn.__version__,
+            torch_version=torch.__version__,
+        )
+
+    # ------------------------------------------------------------------- checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that evolves during training (the state's, plus callbacks')."""
+        return {
+            **self.state.state_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state.load_state_dict(state)
+        for stage, optimizer in zip(self.plan.stages, self.state.optimizers, strict=True):
+            set_fused(optimizer, stage, self.compile)
+        for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
+            cb.load_state_dict(cb_state)
+
+
+def train(problem: Problem, sampler: Sampler, **kwargs: Any) -> TrainResult:
+    """Train ``problem`` with ``sampler``; the keyword arguments are :class:`Trainer`'s."""
+    return Trainer(problem, sampler, **kwargs).fit()

@@ -121,3 +121,18 @@ def test_stage_options_may_hold_lists_with_commas():
         "betas": [0.9, 0.99],
         "lr": 1e-3,
     }
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({"model_params": {"width": 3}}, "model_params given without a model"),
+        ({"model": "glfpinn:MLP", "hidden": [8]}, "hidden describe the built-in MLP"),
+        ({"model": "glfpinn:MLP", "activation": "sin"}, "activation describe the built-in MLP"),
+        ({"model": "mlp"}, "must be an import path"),
+        ({"model": "glfpinn:__version__"}, "is not callable"),
+    ],
+)
+def test_bad_model_settings_are_named(data, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        RunConfig.from_dict(data)

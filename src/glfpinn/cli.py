@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--n-validation", type=int, help="held-out points for residual validation")
     tr.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
     tr.add_argument("--activation", help="tanh, sin, silu or gelu")
+    tr.add_argument(
+        "--model",
+        help="your own network: a factory problem -> nn.Module by import path, "
+        "package.module:make or path/to/file.py:make (--set model_params.KEY=V for arguments)",
+    )
     tr.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
     tr.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")
     tr.add_argument(
@@ -157,6 +162,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         "n_validation": args.n_validation,
         "hidden": args.hidden,
         "activation": args.activation,
+        "model": args.model,
         "fourier_features": args.fourier_features,
         "fourier_scale": args.fourier_scale,
         "stages": [parse_stage(text) for text in args.stage] if args.stage else None,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
 
 import yaml
 
+from glfpinn.plugins import is_import_path, load_object
 from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
 from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage
 from glfpinn.training.scorer import DEFAULT_CHUNK
@@ -71,10 +74,15 @@ class RunConfig:
     device: str = "cpu"
     dtype: str = "float32"
     compile: bool = False
+    #: the network: the built-in MLP (``hidden``, ``activation``: tanh, Fourier features) ...
     hidden: list[int] | None = None
-    activation: str = "tanh"
+    activation: str | None = None
     fourier_features: int = 0
     fourier_scale: float = 1.0
+    #: ... or a factory ``problem -> nn.Module`` by import path (``pkg.mod:make``,
+    #: ``file.py:make``), called as ``make(problem, **model_params)``
+    model: str | None = None
+    model_params: dict[str, Any] = field(default_factory=dict)
     n_condition: int = DEFAULT_N_CONDITION
     score_chunk: int = DEFAULT_CHUNK
     checkpoint_every: int = 1000
@@ -94,7 +102,30 @@ class RunConfig:
         cfg = cls(**data)
         cfg._check_types()
         cfg.plan()  # names, option keys and step counts: refused now, not after training
+        cfg.model_factory()
         return cfg
+
+    def model_factory(self) -> Callable[[Any], Any] | None:
+        """The ``model`` factory with ``model_params`` bound, or None for the built-in MLP."""
+        if self.model is None:
+            if self.model_params:
+                raise ValueError("model_params given without a model")
+            return None
+        mlp = [k for k in ("hidden", "activation") if getattr(self, k) is not None]
+        mlp += ["fourier_features"] if self.fourier_features else []
+        if mlp:
+            raise ValueError(
+                f"{', '.join(mlp)} describe the built-in MLP; leave them out with model"
+            )
+        if not is_import_path(self.model):
+            raise ValueError(
+                f"model={self.model!r} must be an import path like package.module:make "
+                "or path/to/file.py:make"
+            )
+        factory = load_object(self.model, "model")
+        if not callable(factory):
+            raise ValueError(f"model {self.model!r} is not callable")
+        return functools.partial(factory, **self.model_params) if self.model_params else factory
 
     def plan(self) -> OptimizationPlan:
         """The optimization plan: the stages if given, else Adam (then L-BFGS)."""
@@ -121,9 +152,11 @@ class RunConfig:
             if isinstance(value, bool) or not isinstance(value, kinds):
                 raise ValueError(f"{name}={value!r} must be {label}")
 
-        for name in ("problem", "sampler", "device", "dtype", "activation"):
+        for name in ("problem", "sampler", "device", "dtype"):
             need(name, (str,), "a string")
-        for name in ("problem_params", "sampler_params", "loss_weights"):
+        need("activation", (str,), "a string", optional=True)
+        need("model", (str,), "an import path like package.module:make", optional=True)
+        for name in ("problem_params", "sampler_params", "loss_weights", "model_params"):
             need(name, (dict,), "a mapping")
         for name in ("eval_every", "seed", "n_condition", "score_chunk", "n_validation"):
             need(name, (int,), "an integer")

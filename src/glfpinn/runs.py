@@ -153,6 +153,7 @@ def build_trainer(
         device=cfg.device,
         dtype=cfg.dtype,
         compile=cfg.compile,
+        model=cfg.model_factory(),
         hidden=cfg.hidden,
         activation=cfg.activation,
         fourier_features=cfg.fourier_features,

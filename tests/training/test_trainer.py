@@ -325,3 +325,20 @@ def test_a_hard_constrained_problem_wraps_a_plain_model_in_its_transform():
     assert isinstance(tr.model, Constrained) and tr.model.net is seq
     u = tr.model(torch.tensor([[0.0], [1.0]]))
     assert torch.equal(u.reshape(-1), torch.zeros(2))  # u = x (1 - x) NN(x) vanishes at the ends
+
+
+def test_a_model_factory_is_built_from_the_runs_seed_without_touching_global_rng():
+    def factory(problem):
+        return torch.nn.Sequential(
+            torch.nn.Linear(problem.dim, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+        )
+
+    before = torch.random.get_rng_state()
+    a, b, c = (Trainer(Poisson1D(), GLF(), model=factory, steps=5, seed=s) for s in (0, 0, 1))
+    assert torch.equal(before, torch.random.get_rng_state())
+    wa, wb, wc = (t.model.net[0].weight for t in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    with pytest.raises(ValueError, match="returned int, not a Module"):
+        Trainer(Poisson1D(), GLF(), model=lambda problem: 3, steps=5)
+    with pytest.raises(ValueError, match="hidden describe the built-in MLP"):
+        Trainer(Poisson1D(), GLF(), model=factory, hidden=(4,), steps=5)

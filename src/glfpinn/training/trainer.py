@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, final
 
 import numpy as np
@@ -108,6 +108,24 @@ def _warn_if_generic(model: nn.Module) -> None:
     )
 
 
+def _build_seeded(
+    factory: Callable[[Problem], nn.Module], problem: Problem, seed: int
+) -> nn.Module:
+    """``factory(problem)`` with torch's global RNG seeded from the run for the call and restored
+    after it: a factory that lets ``nn.Linear`` initialise itself is reproducible from the run's
+    seed and leaves the caller's random state as it was."""
+    if not callable(factory):
+        raise ValueError(f"model={factory!r} must be an nn.Module or a callable problem -> module")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = factory(problem)
+    if not isinstance(net, nn.Module):
+        raise ValueError(
+            f"the model factory {factory!r} returned {type(net).__name__}, not a Module"
+        )
+    return net
+
+
 def _plan(
     plan: OptimizationPlan | Sequence[Stage] | None,
     steps: int | None,
@@ -134,11 +152,13 @@ class Trainer:
         steps, lbfgs_steps, lr: the default plan, ``steps`` Adam steps at ``lr`` then
             ``lbfgs_steps`` L-BFGS iterations; or give ``plan`` instead (an
             :class:`OptimizationPlan` or a list of :class:`Stage`).
-        model: any ``nn.Module`` mapping (n, dim) to (n, 1) or (n,). A hard-constrained
-            problem wraps it in its output transform unless it is a ``Constrained`` already.
-            Without it, the problem's MLP of widths ``hidden`` (default: the problem's) with
-            ``activation`` and optional ``fourier_features`` (scale ``fourier_scale``) is built,
-            its initialisation drawn from the seed.
+        model: any ``nn.Module`` mapping (n, dim) to (n, 1) or (n,), or a factory
+            ``problem -> module`` (called with torch's RNG seeded from ``seed`` and restored
+            afterwards, so its default initialisation is the run's). A hard-constrained problem
+            wraps it in its output transform unless it is a ``Constrained`` already. Without
+            it, the problem's MLP of widths ``hidden`` (default: the problem's) with
+            ``activation`` (tanh) and optional ``fourier_features`` (scale ``fourier_scale``) is
+            built, its initialisation drawn from the seed.
         n_points: interior collocation points (default: the problem's).
         schedule: when to resample (default: every ``resample_every`` of the problem).
         eval_every: steps between evaluations (and at the last step).
@@ -159,9 +179,9 @@ class Trainer:
         lbfgs_steps: int | None = None,
         lr: float | None = None,
         plan: OptimizationPlan | Sequence[Stage] | None = None,
-        model: nn.Module | None = None,
+        model: nn.Module | Callable[[Problem], nn.Module] | None = None,
         hidden: Sequence[int] | None = None,
-        activation: str = "tanh",
+        activation: str | None = None,
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
         n_points: int | None = None,
@@ -208,15 +228,28 @@ class Trainer:
         self.should_stop = False
 
         init_seed, sample_seed, validation_seed = _seeds(self.seed)
+        mlp_options = {
+            "hidden": hidden,
+            "activation": activation,
+            "fourier_features": fourier_features,
+        }
         if model is None:
             model = problem.build_model(
                 tuple(hidden or problem.run_default("hidden")),
-                activation,
+                activation or "tanh",
                 generator=torch.Generator().manual_seed(init_seed),
                 fourier_features=fourier_features,
                 fourier_scale=fourier_scale,
             )
         else:
+            given = [name for name, value in mlp_options.items() if value]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} describe the built-in MLP and cannot go with model=; "
+                    "build them into the model"
+                )
+            if not isinstance(model, nn.Module):
+                model = _build_seeded(model, problem, init_seed)
             model = problem.wrap_model(model)
         _warn_if_generic(model)
         model = model.to(self.device, self.dtype)

@@ -13,7 +13,7 @@ import ctypes.util
 import resource
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -23,6 +23,7 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
+@final
 @dataclass
 class Costs:
     """Counters that only grow during a run; saved in checkpoints."""

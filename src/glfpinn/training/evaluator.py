@@ -91,6 +91,7 @@ class Evaluator:
 RESIDUAL_KEYS = ("residual_mean", "residual_max")
 
 
+@final
 @dataclass(frozen=True)
 class EvaluationSet:
     """An :class:`Evaluator` bound to a run's model and fixed point sets."""

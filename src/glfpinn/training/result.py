@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, final
 
 __all__ = ["TrainResult"]
 
 
+@final
 @dataclass
 class TrainResult:
     problem: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,7 @@ from glfpinn.training.costs import Costs
 __all__ = ["TrainState"]
 
 
+@final
 @dataclass
 class TrainState:
     """The evolving part of a run: enough to resume it exactly.

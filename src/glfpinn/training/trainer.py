@@ -18,24 +18,22 @@ computed anyway (free), swaps in the new points and keeps every optimizer's stat
 from __future__ import annotations
 
 import time
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, final
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from glfpinn import ops
 from glfpinn._allocator import retain_freed_memory
 from glfpinn._checks import check_int, check_positive
-from glfpinn.nn import Constrained
 from glfpinn.problems.base import Problem
 from glfpinn.samplers.base import Sampler, SamplingContext
 from glfpinn.training.callbacks import Callback, ProgressBar
 from glfpinn.training.costs import peak_memory_mb, reset_peak_memory
 from glfpinn.training.evaluator import Evaluator
 from glfpinn.training.loss import LossFn, NonFiniteLossError, TrainingLoss
+from glfpinn.training.network import ModelSpec, build_network
 from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage, set_fused, take_step
 from glfpinn.training.result import TrainResult
 from glfpinn.training.schedules import Every, Schedule
@@ -57,8 +55,6 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEFAULT_EVAL_EVERY = 100
 #: Points for the soft initial and boundary conditions.
 DEFAULT_N_CONDITION = 1000
-#: Module types already warned about taking the generic derivative path (warned once each).
-_WARNED_GENERIC: set[type] = set()
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -92,38 +88,6 @@ def duplicate_fraction(points: Tensor) -> float:
     weights = torch.arange(1, points.shape[1] + 1, dtype=torch.float64, device=points.device)
     keys = points.to(torch.float64) @ torch.sqrt(weights + 1.0)
     return 1.0 - torch.unique(keys).shape[0] / points.shape[0]
-
-
-def _warn_if_generic(model: nn.Module) -> None:
-    net = model.net if isinstance(model, Constrained) else model
-    if ops.supports_taylor(model) or type(net) in _WARNED_GENERIC:
-        return
-    _WARNED_GENERIC.add(type(net))
-    warnings.warn(
-        f"the model {type(net).__name__} is not one the fast derivative engines know (an MLP "
-        "or nn.Sequential of nn.Linear and tanh/sin/silu/gelu, optionally in Constrained); "
-        "its derivatives take the generic path, which can be several times slower",
-        UserWarning,
-        stacklevel=3,
-    )
-
-
-def _build_seeded(
-    factory: Callable[[Problem], nn.Module], problem: Problem, seed: int
-) -> nn.Module:
-    """``factory(problem)`` with torch's global RNG seeded from the run for the call and restored
-    after it: a factory that lets ``nn.Linear`` initialise itself is reproducible from the run's
-    seed and leaves the caller's random state as it was."""
-    if not callable(factory):
-        raise ValueError(f"model={factory!r} must be an nn.Module or a callable problem -> module")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = factory(problem)
-    if not isinstance(net, nn.Module):
-        raise ValueError(
-            f"the model factory {factory!r} returned {type(net).__name__}, not a Module"
-        )
-    return net
 
 
 def _plan(
@@ -179,7 +143,7 @@ class Trainer:
         lbfgs_steps: int | None = None,
         lr: float | None = None,
         plan: OptimizationPlan | Sequence[Stage] | None = None,
-        model: nn.Module | Callable[[Problem], nn.Module] | None = None,
+        model: ModelSpec | None = None,
         hidden: Sequence[int] | None = None,
         activation: str | None = None,
         fourier_features: int = 0,
@@ -228,30 +192,15 @@ class Trainer:
         self.should_stop = False
 
         init_seed, sample_seed, validation_seed = _seeds(self.seed)
-        mlp_options = {
-            "hidden": hidden,
-            "activation": activation,
-            "fourier_features": fourier_features,
-        }
-        if model is None:
-            model = problem.build_model(
-                tuple(hidden or problem.run_default("hidden")),
-                activation or "tanh",
-                generator=torch.Generator().manual_seed(init_seed),
-                fourier_features=fourier_features,
-                fourier_scale=fourier_scale,
-            )
-        else:
-            given = [name for name, value in mlp_options.items() if value]
-            if given:
-                raise ValueError(
-                    f"{', '.join(given)} describe the built-in MLP and cannot go with model=; "
-                    "build them into the model"
-                )
-            if not isinstance(model, nn.Module):
-                model = _build_seeded(model, problem, init_seed)
-            model = problem.wrap_model(model)
-        _warn_if_generic(model)
+        model = build_network(
+            problem,
+            model,
+            init_seed,
+            hidden=hidden,
+            activation=activation,
+            fourier_features=fourier_features,
+            fourier_scale=fourier_scale,
+        )
         model = model.to(self.device, self.dtype)
         self.training_loss = TrainingLoss(problem, model, loss_weights, self.compile)
         if retain_memory and self.device.type == "cpu":

@@ -11,6 +11,7 @@ from glfpinn.testing import bump, make_context
 __all__ = [
     "ALL_PROBLEMS",
     "ALL_SAMPLERS",
+    "MY_PDE",
     "Poisson1D",
     "Poisson1DNoReference",
     "bump",
@@ -59,3 +60,40 @@ class Poisson1D(Poisson1DNoReference):
         import numpy as np
 
         return np.linspace(0, 1, 101)[:, None]
+
+
+#: A user's problem as it would sit in a file of its own (written to my_pde.py by the tests).
+MY_PDE = '''
+import numpy as np
+import torch
+
+from glfpinn import Box, Problem, ops
+
+
+class MyPDE(Problem):
+    """-u'' = pi^2 sin(pi x) on [0, 1], u(0) = u(1) = 0, soft boundary."""
+
+    name = "my-pde"
+    defaults = {"n_points": 64, "resample_every": 10, "hidden": (8, 8)}
+
+    def __init__(self, source_scale=1.0):
+        self.source_scale = source_scale
+        self.dim = 1
+        self.domain = Box([0.0], [1.0])
+
+    def residual(self, model, x):
+        u_xx = ops.axis_derivatives(model, x, order=2)[:, 0]
+        return u_xx + self.source_scale * torch.pi**2 * torch.sin(torch.pi * x[:, 0])
+
+    def condition_points(self, n, generator, dtype):
+        return {"boundary": torch.tensor([[0.0], [1.0]], dtype=dtype)}
+
+    def condition_loss(self, model, points):
+        return (model(points["boundary"]) ** 2).mean()
+
+    def solution(self, x):
+        return self.source_scale * np.sin(np.pi * np.asarray(x, dtype=np.float64)[:, 0])
+
+    def test_points(self):
+        return np.linspace(0, 1, 51)[:, None]
+'''

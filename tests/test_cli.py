@@ -75,7 +75,7 @@ def _run_cli(*args):
     "args, fragment",
     [
         (["train", "--problem", "allen-kahn", "--out", "x"], "did you mean 'allen-cahn'"),
-        (["train", "--sampler", "glff", "--out", "x"], "known: "),
+        (["train", "--sampler", "glff", "--out", "x"], "allowed: "),
         (["train", "--steps", "0", "--out", "x"], "steps=0"),
         (["train", "--alpha", "-1", "--out", "x"], "alpha=-1.0"),
         (["train", "--sampler", "rad", "--alpha", "1e-3", "--out", "x"], "alpha"),
@@ -297,3 +297,13 @@ def test_a_model_factory_from_the_command_line_is_seeded_by_the_run(tmp_path):
     assert results[0]["final_loss"] == results[1]["final_loss"] != results[2]["final_loss"]
     state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
     assert "net.0.weight" in state  # burgers wrapped the Sequential in its hard constraint
+
+
+def test_plot_draws_a_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--problem", "burgers", "--out", str(out), *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert {p.rsplit("/", 1)[-1] for p in printed} >= {"solution.png", "error.png", "residual.png"}
+    assert all((out / "plots" / p.rsplit("/", 1)[-1]).exists() for p in printed)

@@ -16,7 +16,7 @@ def _run(name):
 
 
 def test_every_example_is_tested():
-    assert {p.stem for p in EXAMPLES} == {"training_parts", "no_reference"}
+    assert {p.stem for p in EXAMPLES} == {"training_parts", "no_reference", "own_loop"}
 
 
 def test_training_parts_example(capsys):
@@ -40,3 +40,11 @@ def test_no_reference_example():
 def test_examples_have_a_docstring_with_the_command(path):
     text = path.read_text()
     assert text.startswith('"""') and f"python examples/{path.name}" in text
+
+
+def test_own_loop_example():
+    """GLF in a plain PyTorch loop: the held-out loss (a fixed set) falls; the training loss is
+    on points GLF moves to hard regions, so it may rise across a resample."""
+    out = _run("own_loop")
+    assert out["resamples"] == 2 and out["points"].shape == (500, 2)
+    assert out["final_held_out_loss"] < out["initial_held_out_loss"]

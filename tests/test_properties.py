@@ -38,7 +38,9 @@ def contexts(draw):
     raw = torch.rand(n, generator=gen, dtype=torch.float64) * scale
     residuals = raw.to(dtype).clamp(max=torch.finfo(dtype).max)
     fn = Scorer(lambda x: scale * torch.sigmoid(x.sum(dim=1)))
-    return SamplingContext(points, residuals, fn, domain, 10, gen, fn.with_grad)
+    return SamplingContext(
+        points, residuals, domain, 10, gen, residual_fn=fn, residual_grad_fn=fn.with_grad
+    )
 
 
 @pytest.mark.parametrize("name", ALL_SAMPLERS)

@@ -11,6 +11,7 @@ from glfpinn import ops, problems, samplers, testing, training
 from glfpinn.domains import Box, Domain, LShape
 from glfpinn.nn import MLP, Constrained, FourierFeatures, Sin
 from glfpinn.problems import Problem
+from glfpinn.runs import Run, load_run, record, train
 from glfpinn.samplers import (
     GLF,
     PACMANN,
@@ -40,7 +41,6 @@ from glfpinn.training import (
     Trainer,
     TrainResult,
     TrainState,
-    train,
 )
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "OptimizationPlan",
     "Problem",
     "ProgressBar",
+    "Run",
     "Resampled",
     "Sampler",
     "SamplingContext",
@@ -79,8 +80,10 @@ __all__ = [
     "Uniform",
     "UniformResample",
     "__version__",
+    "load_run",
     "ops",
     "problems",
+    "record",
     "samplers",
     "testing",
     "train",

@@ -1,4 +1,5 @@
-"""The command line: ``glfpinn train | bench | report | plot | list`` (also ``python -m glfpinn``).
+"""The command line: ``glfpinn train | bench | report | plot | predict | list`` (also
+``python -m glfpinn``).
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -124,8 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     re.add_argument("dir")
     re.add_argument("--no-plots", action="store_true")
 
-    pl = sub.add_parser("plot", help="only the PNG plots of a bench directory")
+    pl = sub.add_parser("plot", help="PNG plots of a run directory, or of a bench directory")
     pl.add_argument("dir")
+    pl.add_argument("--out", help="folder for the PNGs (default: DIR/plots)")
+
+    pr = sub.add_parser("predict", help="the trained network at new points")
+    pr.add_argument("dir", help="run directory")
+    pr.add_argument("--points", required=True, help=".npy or .csv file of points (n, dim)")
+    pr.add_argument("--out", required=True, help=".npy or .csv file for u (n,)")
     return parser
 
 
@@ -261,10 +268,32 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from glfpinn.bench import write_plots
+    from pathlib import Path
 
-    for path in write_plots(args.dir):
+    from glfpinn.runs import CONFIG
+
+    if (Path(args.dir) / CONFIG).exists():
+        from glfpinn.runs.plots import plot_run
+
+        paths = plot_run(args.dir, args.out)
+    else:
+        from glfpinn.bench import write_plots
+
+        if args.out:
+            raise ValueError("--out applies to a run directory; a bench's plots go into DIR/plots")
+        paths = write_plots(args.dir)
+    for path in paths:
         print(path)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from glfpinn._points import read_points, write_values
+    from glfpinn.runs import load_run
+
+    run = load_run(args.dir)
+    write_values(args.out, run.predict(read_points(args.points, run.problem.dim)))
+    print(args.out)
     return 0
 
 
@@ -275,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": _cmd_bench,
         "report": _cmd_report,
         "plot": _cmd_plot,
+        "predict": _cmd_predict,
     }
     try:
         args = _parser().parse_args(argv)

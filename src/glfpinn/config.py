@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from glfpinn.plugins import is_import_path, load_object
+from glfpinn.plugins import absolute_import_path, is_import_path, load_object
 from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
 from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage
 from glfpinn.training.scorer import DEFAULT_CHUNK
@@ -101,6 +101,10 @@ class RunConfig:
                 raise ValueError(f"unknown config key {key!r}{hint}")
         cfg = cls(**data)
         cfg._check_types()
+        # a run directory records where a user's class lives, wherever it is resumed from
+        for key in ("problem", "sampler", "model"):
+            if getattr(cfg, key) is not None:
+                setattr(cfg, key, absolute_import_path(getattr(cfg, key)))
         cfg.plan()  # names, option keys and step counts: refused now, not after training
         cfg.model_factory()
         return cfg

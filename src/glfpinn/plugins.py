@@ -14,12 +14,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_object", "is_import_path"]
+__all__ = ["load_object", "is_import_path", "absolute_import_path", "import_path_of"]
 
 
 def is_import_path(spec: str) -> bool:
     """Whether ``spec`` has the ``module:Name`` or ``file.py:Name`` form (not a registry name)."""
     return isinstance(spec, str) and ":" in spec
+
+
+def absolute_import_path(spec: str) -> str:
+    """``spec`` with a file path made absolute (``./my_pde.py:MyPDE`` -> ``/home/.../my_pde.py:
+    MyPDE``), so that a run directory that records it finds the class again from any working
+    folder; registry names and module paths are returned unchanged."""
+    if not is_import_path(spec):
+        return spec
+    where, _, name = spec.rpartition(":")
+    if not where.endswith(".py"):
+        return spec
+    return f"{Path(where).expanduser().resolve()}:{name}"
 
 
 def load_object(spec: str, what: str = "object") -> Any:
@@ -72,3 +84,18 @@ def _load_file(path: str, spec: str, what: str) -> Any:
             f"{what} {spec!r}: running {path!r} failed ({type(err).__name__}: {err})"
         ) from None
     return module
+
+
+def import_path_of(obj: Any) -> str | None:
+    """The import path that :func:`load_object` turns back into ``obj`` (a class or function):
+    ``module:QualName``, or ``/abs/file.py:QualName`` for a class from a loaded file or from the
+    script being run. None for what no path can reach (a class defined inside a function)."""
+    qualname = getattr(obj, "__qualname__", None)
+    module_name = getattr(obj, "__module__", None)
+    if not qualname or not module_name or "<locals>" in qualname:
+        return None
+    module = sys.modules.get(module_name)
+    if module_name == "__main__" or module_name.startswith("glfpinn_plugin_"):
+        file = getattr(module, "__file__", None)
+        return f"{Path(file).resolve()}:{qualname}" if file else None
+    return f"{module_name}:{qualname}"

@@ -5,11 +5,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from glfpinn.bench import collect, load_bench, run_bench, write_plots, write_report
 from glfpinn.cli import main
+from tests.helpers import MY_PDE
 
 BENCH = """
 profile: test
@@ -116,12 +118,45 @@ def test_killed_bench_finishes_the_rest_without_redoing_finished_cells(bench_fil
         json.loads(r.read_text())
 
 
-@pytest.mark.skipif(shutil.which("ray") is None, reason="Ray is an optional extra")
-def test_ray_executor_on_a_local_cluster(bench_file, tmp_path):
+#: The ray command: on PATH, or beside this interpreter (a virtual environment not activated).
+RAY = shutil.which("ray") or shutil.which("ray", path=str(Path(sys.executable).parent))
+
+PLUGIN_BENCH = """
+profile: test
+note: a user's problem from a file, by import path
+base: {{steps: 20, eval_every: 10, n_points: 64, resample_every: 10, checkpoint_every: 10}}
+experiments:
+  mine:
+    problems: {{pde: {{problem: {path}:MyPDE, problem_params: {{source_scale: 2.0}}}}}}
+    samplers:
+      glf: {{sampler: glf}}
+      rad: {{sampler: rad, sampler_params: {{n_candidates: 500}}}}
+    seeds: [0]
+"""
+
+
+@pytest.fixture
+def plugin_bench_file(tmp_path):
+    (tmp_path / "my_pde.py").write_text(MY_PDE)
+    path = tmp_path / "plugin.yaml"
+    path.write_text(PLUGIN_BENCH.format(path=tmp_path / "my_pde.py"))
+    return path
+
+
+def test_a_problem_by_import_path_runs_in_a_bench_on_local_workers(plugin_bench_file, tmp_path):
+    out = tmp_path / "out"
+    assert main(["bench", str(plugin_bench_file), "--out", str(out), "--workers", "2"]) == 0
+    results = sorted(out.glob("mine/pde/*/seed0/result.json"))
+    assert [r.parent.parent.name for r in results] == ["glf", "rad"]
+    assert all(json.loads(r.read_text())["problem"] == "my-pde" for r in results)
+
+
+@pytest.mark.skipif(RAY is None, reason="Ray is an optional extra")
+def test_ray_executor_on_a_local_cluster(bench_file, plugin_bench_file, tmp_path):
     env_port = "6399"
     start = subprocess.run(
         [
-            "ray",
+            RAY,
             "start",
             "--head",
             "--node-ip-address=127.0.0.1",
@@ -151,8 +186,12 @@ def test_ray_executor_on_a_local_cluster(bench_file, tmp_path):
         )
         assert code == 0
         assert len(list(out.glob("*/*/*/seed*/result.json"))) == 4
+        mine = tmp_path / "mine"
+        address = ["--executor", "ray", "--ray-address", f"127.0.0.1:{env_port}"]
+        assert main(["bench", str(plugin_bench_file), "--out", str(mine), *address]) == 0
+        assert len(list(mine.glob("mine/pde/*/seed0/result.json"))) == 2
     finally:
-        subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
 
 
 @pytest.mark.parametrize("name", ["quick", "paper"])

@@ -12,7 +12,8 @@ def _spread_test_context(n: int = 400):
     ctx, fn = make_context(box, n=n)
     points = torch.zeros(n, 2)
     residuals = torch.cat([torch.ones(n // 2), torch.full((n // 2,), 0.01)])
-    return type(ctx)(points, residuals, fn, box, 0, torch.Generator().manual_seed(0)), fn
+    gen = torch.Generator().manual_seed(0)
+    return type(ctx)(points, residuals, box, 0, gen, residual_fn=fn), fn
 
 
 def test_spread_is_inversely_proportional_to_the_residual():
@@ -53,7 +54,7 @@ def test_selection_frequencies_follow_the_inherited_weights():
     ctx, fn = make_context(box, n=n)
     residuals = torch.cat([torch.full((50,), 3.0), torch.ones(50)])
     gen = torch.Generator().manual_seed(0)
-    ctx = type(ctx)(ctx.points, residuals, fn, box, 0, gen)
+    ctx = type(ctx)(ctx.points, residuals, box, 0, gen, residual_fn=fn)
     sampler = GLF(M=3, alpha=1e-3, k=1.0, c=0.0, replace=True)
     hits_hard = 0
     trials = 400

@@ -101,7 +101,7 @@ def test_moments_restart_when_the_number_of_points_changes():
 
 def test_needs_a_residual_gradient():
     ctx, fn = make_context(n=10)
-    ctx = type(ctx)(ctx.points, ctx.residuals, fn, ctx.domain, 0, ctx.generator)
+    ctx = type(ctx)(ctx.points, ctx.residuals, ctx.domain, 0, ctx.generator, residual_fn=fn)
     with pytest.raises(ValueError, match="residual_grad_fn"):
         PACMANN().resample(ctx, {})
 

@@ -82,7 +82,7 @@ def test_segments_crossing_the_l_shapes_hole_are_reflected_inside():
     pts[1] = torch.tensor([-0.1, -0.6], dtype=torch.float64)
     r = torch.full((50,), 0.01, dtype=torch.float64)
     r[:2] = 1.0
-    ctx = SamplingContext(pts, r, Scorer(bump), lshape, 0, gen)
+    ctx = SamplingContext(pts, r, lshape, 0, gen, residual_fn=Scorer(bump))
     out = RSmote(top_fraction=0.04, k_neighbors=1, replace_fraction=0.9).resample(ctx, {})
     assert bool(lshape.contains(out.points).all())
     assert out.info["reflected_fraction"] > 0.2

@@ -211,10 +211,10 @@ class _NaNOnCall:
 
 
 def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
-    """The first L-BFGS iteration after 5 Adam steps: call 1 is the initial validation, calls
-    2-6 are Adam's, call 7 the iteration's first evaluation, call 8 its first line-search probe,
-    which is made NaN."""
-    wrapped = _NaNOnCall(Poisson1D(), bad_calls=[8])
+    """The first L-BFGS iteration after 5 Adam steps: call 1 is the problem's contract check,
+    call 2 the initial validation, calls 3-7 are Adam's, call 8 the iteration's first
+    evaluation, call 9 its first line-search probe, which is made NaN."""
+    wrapped = _NaNOnCall(Poisson1D(), bad_calls=[9])
     tr = Trainer(wrapped, GLF(alpha=1e-3), steps=5, lbfgs_steps=3, eval_every=100)
     tr.fit(until=5)
     with pytest.warns(RuntimeWarning, match="L-BFGS line search met a non-finite loss at step 5"):
@@ -227,8 +227,9 @@ def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
 
 
 def test_a_persistent_non_finite_loss_in_lbfgs_still_stops_training():
-    # call 1: the initial validation, call 2: the one Adam step; every later call is NaN
-    wrapped = _NaNOnCall(Poisson1D(), bad_calls=range(3, 100))
+    # call 1: the contract check, 2: the initial validation, 3: the one Adam step; every later
+    # call is NaN
+    wrapped = _NaNOnCall(Poisson1D(), bad_calls=range(4, 100))
     tr = Trainer(wrapped, GLF(alpha=1e-3), steps=1, lbfgs_steps=3, eval_every=100)
     tr.fit(until=1)  # straight into the L-BFGS stage
     with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from glfpinn._registry import Registry
 from glfpinn.problems.allen_cahn import AllenCahn
-from glfpinn.problems.base import Model, Problem
+from glfpinn.problems.base import Model, Problem, check_problem, check_problem_class
 from glfpinn.problems.burgers import Burgers
 from glfpinn.problems.dispersive import Dispersive
 from glfpinn.problems.laplace import Laplace
@@ -18,13 +21,17 @@ __all__ = [
     "Model",
     "Problem",
     "ReactionDiffusion",
+    "check_problem",
     "describe",
     "get",
     "names",
     "register",
+    "registry",
 ]
 
-_registry: Registry[Problem] = Registry("problem")
+_registry: Registry[Problem] = Registry("problem", group="glfpinn.problems")
+#: The table behind ``get``, ``names`` and ``register`` (for tools that map classes to names).
+registry = _registry
 _registry.register(
     "allen-cahn", AllenCahn, "Allen-Cahn in (x, t), hard-constrained; Chebyshev reference"
 )
@@ -47,7 +54,16 @@ _registry.register(
 
 names = _registry.names
 describe = _registry.describe
-#: A problem by name with its parameters, e.g. ``get("reaction-diffusion-20d", space_dim=5)``.
-get = _registry.get
-#: Make a user's problem available to the CLI, configs and benches: ``register(name, cls, doc)``.
-register = _registry.register
+
+
+def get(name: str, **params: Any) -> Problem:
+    """A problem by registry name or import path (``pkg.module:Class``, ``file.py:Class``) with
+    its parameters, e.g. ``get("reaction-diffusion-20d", space_dim=5)``; its contract is checked
+    (:func:`check_problem`) before it is returned."""
+    return check_problem(_registry.get(name, **params))
+
+
+def register(name: str, cls: Callable[..., Problem], description: str) -> None:
+    """Make a user's problem available by ``name`` to the CLI, configs and benches."""
+    check_problem_class(cls)
+    _registry.register(name, cls, description)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -13,7 +14,7 @@ from torch import Tensor, nn
 from glfpinn.domains import Domain
 from glfpinn.nn import MLP, Constrained
 
-__all__ = ["Problem", "Model", "RUN_DEFAULTS"]
+__all__ = ["Problem", "Model", "RUN_DEFAULTS", "check_problem", "check_problem_class"]
 
 #: A network mapping points (n, dim) to u (n, 1) or (n,).
 Model = Callable[[Tensor], Tensor]
@@ -118,5 +119,72 @@ class Problem(abc.ABC):
             self._test_set = (x, np.asarray(self.solution(x), dtype=np.float64).reshape(-1))
         return self._test_set
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments, read back from the attributes of the same names (as
+        scikit-learn estimators do), so a run can record how to build this problem again."""
+        params = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        out = {}
+        for p in params:
+            if p.kind not in plain:
+                continue
+            if not hasattr(self, p.name):
+                raise ValueError(
+                    f"problem {self.name!r}: constructor argument {p.name!r} is not stored "
+                    f"as self.{p.name}, so the run cannot record it"
+                )
+            out[p.name] = getattr(self, p.name)
+        return out
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim})"
+
+
+def check_problem_class(cls: type) -> None:
+    """What registration can check before any instance exists: a Problem subclass with a name."""
+    if not (isinstance(cls, type) and issubclass(cls, Problem)):
+        return  # a factory function: checked once it has built its problem
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"problem class {cls.__name__} has no name; set the class attribute name = '...'"
+        )
+
+
+def check_problem(problem: Problem, model: nn.Module | None = None, n: int = 4) -> Problem:
+    """The contract every problem keeps (duck-typed: any object with these works), checked
+    before any training: a ``name``, an integer
+    ``dim``, a :class:`Domain` of that dimension, and a residual of shape ``(n,)`` on ``n`` points
+    of the domain (for ``model``, or a small network). Each failure is a one-line ValueError."""
+    check_problem_class(type(problem))
+    name = getattr(problem, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"problem {type(problem).__name__} has no name; set name = '...'")
+    dim = getattr(problem, "dim", None)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"problem {name!r}: dim={dim!r} must be an integer >= 1 (set self.dim)")
+    domain = getattr(problem, "domain", None)
+    if not isinstance(domain, Domain):
+        raise ValueError(
+            f"problem {name!r}: domain={domain!r} must be a glfpinn Domain (Box, LShape, ...)"
+        )
+    if domain.dim != dim:
+        raise ValueError(f"problem {name!r}: its domain has dimension {domain.dim}, dim is {dim}")
+    generator = torch.Generator().manual_seed(0)
+    net = model if model is not None else problem.build_model((8,), generator=generator)
+    like = next(iter(net.parameters()), torch.empty(0))
+    x = domain.sample(n, generator, dtype=like.dtype).to(like.device)
+    try:
+        with torch.enable_grad():
+            r = problem.residual(net, x)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's residual, in one line
+        raise ValueError(
+            f"problem {name!r}: residual(model, x) failed on {n} points of its domain "
+            f"({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(r, Tensor) or tuple(r.shape) != (n,):
+        shape = tuple(r.shape) if isinstance(r, Tensor) else type(r).__name__
+        raise ValueError(
+            f"problem {name!r}: residual(model, x) must return shape (n,) = ({n},), got {shape}"
+        )
+    return problem

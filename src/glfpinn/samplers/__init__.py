@@ -38,9 +38,12 @@ __all__ = [
     "get",
     "names",
     "register",
+    "registry",
 ]
 
-_registry: Registry[Sampler] = Registry("sampler")
+_registry: Registry[Sampler] = Registry("sampler", group="glfpinn.samplers")
+#: The table behind ``get``, ``names`` and ``register`` (for tools that map classes to names).
+registry = _registry
 for _name, _factory, _doc in [
     ("uniform", Uniform, "fixed uniform points, never resampled"),
     ("uniform-resample", UniformResample, "fresh uniform points at every resample"),
@@ -87,7 +90,8 @@ _registry.register(
 
 names = _registry.names
 describe = _registry.describe
-#: A sampler by name with hyperparameters, e.g. ``get("glf", alpha=1e-3)``.
+#: A sampler by registry name or import path (``pkg.module:Class``, ``file.py:Class``) with
+#: hyperparameters, e.g. ``get("glf", alpha=1e-3)``.
 get = _registry.get
 #: Make a user's sampler available to the CLI, configs and benches: ``register(name, cls, doc)``.
 register = _registry.register

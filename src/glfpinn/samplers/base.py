@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import torch
@@ -30,23 +30,33 @@ __all__ = [
 SamplerState = dict[str, Any]
 
 
+#: How to build the residual functions a scoring sampler needs, for its error message.
+_SCORER_HINT = "glfpinn.Scorer(lambda x: problem.residual(model, x))"
+
+
 @dataclass(frozen=True)
 class SamplingContext:
     """Everything a sampler may use at a resampling step.
 
     ``residuals`` are |L u - f| at ``points`` as computed by the last training step (detached):
-    free for the sampler. ``residual_fn`` scores new points (|residual|, shape (n,)); it is
-    chunked, runs without building a graph, and is counted and timed by the trainer, so methods
+    free for the sampler. ``residual_fn`` scores new points (|residual|, shape (n,)); the trainer
+    passes a :class:`glfpinn.Scorer`, chunked, without a graph, counted and timed, so methods
     that need exact residuals (RAD, GLF-D) pay visibly for them. ``residual_grad_fn`` returns
     (|r|, d(r^2)/dx) for methods that move points along the residual's gradient (PACMANN).
+
+    Both functions are optional, keyword-only: a sampler that only reads the free residuals
+    (GLF, R3, RSmote, the uniform ones) runs in a hand-written loop from points, residuals,
+    domain, step and generator alone. Samplers reach them through :meth:`score`,
+    :meth:`score_with_grad` and :meth:`current_residuals`, which say what is missing.
     """
 
     points: Tensor
     residuals: Tensor | None
-    residual_fn: Callable[[Tensor], Tensor]
     domain: Domain
     step: int
     generator: torch.Generator
+    _: KW_ONLY
+    residual_fn: Callable[[Tensor], Tensor] | None = None
     residual_grad_fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
 
     def __post_init__(self) -> None:
@@ -67,19 +77,48 @@ class SamplingContext:
     def n(self) -> int:
         return int(self.points.shape[0])
 
-    def current_residuals(self) -> Tensor:
+    def score(self, x: Tensor, who: str) -> Tensor:
+        """|residual| at new points ``x``, shape (n,), by ``residual_fn``; ``who`` (the
+        sampler's name) is named in the error when the context has none."""
+        if self.residual_fn is None:
+            raise ValueError(
+                f"{who} scores new points: give the SamplingContext a residual_fn "
+                f"(e.g. {_SCORER_HINT})"
+            )
+        # A user's own function may return signed residuals still attached to the graph.
+        return self.residual_fn(x).detach().abs()
+
+    def score_with_grad(self, x: Tensor, who: str) -> tuple[Tensor, Tensor]:
+        """(|residual|, d(r^2)/dx) at ``x`` by ``residual_grad_fn``; ``who`` as in :meth:`score`."""
+        if self.residual_grad_fn is None:
+            raise ValueError(
+                f"{who} moves points along d(r^2)/dx: give the SamplingContext a "
+                f"residual_grad_fn (e.g. {_SCORER_HINT}.with_grad)"
+            )
+        return self.residual_grad_fn(x)
+
+    def current_residuals(self, who: str = "this sampler") -> Tensor:
         """Residuals at the current points: the free ones if given, else scored now."""
         if self.residuals is not None:
             return self.residuals
-        return self.residual_fn(self.points)
+        if self.residual_fn is None:
+            raise ValueError(
+                f"{who} needs residuals at the current points: give the SamplingContext "
+                f"residuals (|r| of the last training step) or a residual_fn (e.g. {_SCORER_HINT})"
+            )
+        return self.score(self.points, who)
 
 
 @dataclass
 class Resampled:
     """A sampler's answer: the next points, its new state, optional loss weights, diagnostics.
 
-    ``weights``, when given, multiply each point's squared residual in the loss (importance
-    weights 1/(N p) make the loss an unbiased estimate of the uniform one).
+    ``weights`` is None (every point weighs 1) or one weight per row of ``points``, shape (n,),
+    multiplying that point's squared residual in the loss: mean_i(w_i r_i^2). The built-in
+    samplers give them only when asked for importance weights: w_i ∝ 1/(N p_i) for a point drawn
+    with probability p_i, normalised to mean 1, so that a draw from uniform candidates (RAD) still
+    trains on an estimate of the uniform-density loss. A hand-written loop swaps them in with
+    the points and uses both until the next resample.
     """
 
     points: Tensor

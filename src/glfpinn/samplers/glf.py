@@ -139,13 +139,13 @@ class GLF(Sampler):
         return ctx.domain.reflect(cand.reshape(-1, x.shape[1]), ctx.generator)
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
-        r = ctx.current_residuals().detach().abs()
+        r = ctx.current_residuals(type(self).__name__).detach().abs()
         h = self.scales(r, ctx)
         cand = self.candidates(ctx, h)
         if self.surrogate == "inherit":
             r_cand = r.repeat_interleave(self.M)
         elif self.surrogate == "exact":
-            r_cand = ctx.residual_fn(cand)
+            r_cand = ctx.score(cand, f"{type(self).__name__}(surrogate='exact')")
         else:
             r_cand = _idw(ctx.points, r, cand, self.neighbors)
         if self.pool == "candidates+anchors":

@@ -127,16 +127,12 @@ class PACMANN(Sampler):
         return y, outside
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
-        if ctx.residual_grad_fn is None:
-            raise ValueError(
-                "PACMANN needs ctx.residual_grad_fn (|r| and d(r^2)/dx); this context has none"
-            )
         x0 = ctx.points
         x = x0
         m, v, t = self._moments(state, x)
         escaped = torch.zeros(ctx.n, dtype=torch.bool, device=x.device)
         for _ in range(self.n_moves):
-            _, grad = ctx.residual_grad_fn(x)
+            _, grad = ctx.score_with_grad(x, type(self).__name__)
             g = _clean(grad).to(x.device)
             if self.optimizer == "adam":
                 t += 1

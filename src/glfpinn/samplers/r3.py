@@ -46,7 +46,7 @@ class R3(Sampler):
         return r > r.mean()
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
-        keep = self.retained(ctx.current_residuals()).to(ctx.points.device)
+        keep = self.retained(ctx.current_residuals(type(self).__name__)).to(ctx.points.device)
         n_new = ctx.n - int(keep.sum())
         fresh = ctx.domain.sample(n_new, ctx.generator, method=self.method, dtype=ctx.points.dtype)
         pts = torch.cat([ctx.points[keep], fresh.to(ctx.points.device)])

@@ -50,7 +50,7 @@ class RAD(Sampler):
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         cand = ctx.domain.sample(self.n_candidates, ctx.generator, dtype=ctx.points.dtype)
         cand = cand.to(ctx.points.device)
-        w = rad_weights(ctx.residual_fn(cand), self.k, self.c)
+        w = rad_weights(ctx.score(cand, type(self).__name__), self.k, self.c)
         idx = weighted_draw(w, ctx.n, ctx.generator, replace=self.replace)
         pts = cand[idx.to(cand.device)]
         info = {"ess": effective_sample_size(w)}

@@ -40,7 +40,7 @@ class Refinement(Sampler):
         """A fresh uniform candidate set on the points' device and its exact |residuals|."""
         cand = ctx.domain.sample(self.n_candidates, ctx.generator, dtype=ctx.points.dtype)
         cand = cand.to(ctx.points.device)
-        return cand, ctx.residual_fn(cand).detach().abs()
+        return cand, ctx.score(cand, type(self).__name__)
 
     @abc.abstractmethod
     def resample(self, ctx, state): ...

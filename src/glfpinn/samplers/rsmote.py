@@ -126,7 +126,7 @@ class RSmote(Sampler):
         return pts, base, nb
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
-        r = ctx.current_residuals().detach().abs().to(ctx.points.device)
+        r = ctx.current_residuals(type(self).__name__).detach().abs().to(ctx.points.device)
         order = torch.sort(r, descending=True, stable=True).indices
         n_top, n_syn, n_uni = self.counts(ctx.n)
         n_rep = n_syn + n_uni

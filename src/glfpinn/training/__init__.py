@@ -17,7 +17,7 @@ from glfpinn.training.result import TrainResult
 from glfpinn.training.schedules import Every, Never, Schedule
 from glfpinn.training.scorer import Scorer
 from glfpinn.training.state import TrainState
-from glfpinn.training.trainer import Trainer, train
+from glfpinn.training.trainer import Trainer
 
 __all__ = [
     "Callback",
@@ -39,5 +39,4 @@ __all__ = [
     "peak_memory_mb",
     "predict",
     "reset_peak_memory",
-    "train",
 ]

@@ -60,6 +60,11 @@ class TrainingLoss:
         self.conditions_weight = float(weights.get("conditions", 1.0))
         self.compiled: LossFn | None = torch.compile(self.eager) if compile else None
 
+    def weights(self) -> dict[str, float]:
+        """The loss weights that differ from 1, as ``loss_weights`` takes them."""
+        pairs = (("residual", self.residual_weight), ("conditions", self.conditions_weight))
+        return {name: value for name, value in pairs if value != 1.0}
+
     def eager(
         self, points: Tensor, weights: Tensor | None, condition_points: dict[str, Tensor]
     ) -> tuple[Tensor, Tensor]:

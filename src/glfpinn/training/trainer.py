@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from glfpinn._allocator import retain_freed_memory
 from glfpinn._checks import check_int, check_positive
-from glfpinn.problems.base import Problem
+from glfpinn.problems.base import Problem, check_problem
 from glfpinn.samplers.base import Sampler, SamplingContext
 from glfpinn.training.callbacks import Callback, ProgressBar
 from glfpinn.training.costs import peak_memory_mb, reset_peak_memory
@@ -42,7 +42,6 @@ from glfpinn.training.state import TrainState
 
 __all__ = [
     "Trainer",
-    "train",
     "resolve_device",
     "duplicate_fraction",
     "DTYPES",
@@ -174,7 +173,7 @@ class Trainer:
         if n_points is None:
             n_points = problem.run_default("n_points")
         n_points = check_int("n_points", n_points, minimum=1)
-        self.problem = problem
+        self.problem = check_problem(problem)  # a broken contract fails here, not at the end
         self.sampler = sampler
         self.sampler_name = sampler_name or type(sampler).__name__.lower()
         self.device = resolve_device(device)
@@ -192,6 +191,9 @@ class Trainer:
         self.should_stop = False
 
         init_seed, sample_seed, validation_seed = _seeds(self.seed)
+        #: the model argument as given (None, a module or a factory), for run records
+        self.model_spec = model
+        self.n_condition = int(n_condition)
         model = build_network(
             problem,
             model,
@@ -405,8 +407,3 @@ class Trainer:
             set_fused(optimizer, stage, self.compile)
         for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
             cb.load_state_dict(cb_state)
-
-
-def train(problem: Problem, sampler: Sampler, **kwargs: Any) -> TrainResult:
-    """Train ``problem`` with ``sampler``; the keyword arguments are :class:`Trainer`'s."""
-    return Trainer(problem, sampler, **kwargs).fit()

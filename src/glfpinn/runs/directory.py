@@ -1,8 +1,6 @@
-"""Run directories: config.yaml, metrics.jsonl, result.json and checkpoint.pt, written atomically.
-
-A run killed at any moment leaves only whole files behind; ``run(..., mode="resume")`` continues
-it from its last checkpoint and, on the CPU, ends with the same result as an uninterrupted run.
-"""
+"""The files of a run directory and the callbacks that write them as a run trains:
+config.yaml, metrics.jsonl, result.json, checkpoint.pt, prediction.npz and snapshots/, each
+written atomically (a run killed at any moment leaves only whole files behind)."""
 
 from __future__ import annotations
 
@@ -14,14 +12,23 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import yaml
 
-from glfpinn import problems, samplers
 from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text, json_line
-from glfpinn.config import RunConfig, yaml_load
-from glfpinn.training import Callback, Evaluator, Every, Trainer, TrainResult, predict
+from glfpinn.training import Callback, Trainer, TrainResult, predict
 
-__all__ = ["RunDirectory", "build_trainer", "run", "read_result", "RunMode"]
+__all__ = [
+    "RunDirectory",
+    "Snapshots",
+    "read_result",
+    "prepare",
+    "RunMode",
+    "CONFIG",
+    "METRICS",
+    "RESULT",
+    "CHECKPOINT",
+    "PREDICTION",
+    "SNAPSHOTS",
+]
 
 CONFIG, METRICS, RESULT, CHECKPOINT = "config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt"
 PREDICTION, SNAPSHOTS = "prediction.npz", "snapshots"
@@ -134,38 +141,6 @@ def _prediction(trainer: Trainer) -> dict[str, np.ndarray]:
     return {"x": np.asarray(x), "u": u.double().cpu().numpy(), "u_ref": np.asarray(u_ref)}
 
 
-def build_trainer(
-    cfg: RunConfig, callbacks: list[Callback] | None = None, progress: bool = False
-) -> Trainer:
-    """The trainer a config describes."""
-    problem = problems.get(cfg.problem, **cfg.problem_params)
-    sampler = samplers.get(cfg.sampler, **cfg.sampler_params)
-    return Trainer(
-        problem,
-        sampler,
-        plan=cfg.plan(),
-        n_points=cfg.n_points,
-        schedule=None if cfg.resample_every is None else Every(cfg.resample_every),
-        eval_every=cfg.eval_every,
-        evaluator=Evaluator(n_validation=cfg.n_validation),
-        loss_weights=cfg.loss_weights,
-        seed=cfg.seed,
-        device=cfg.device,
-        dtype=cfg.dtype,
-        compile=cfg.compile,
-        model=cfg.model_factory(),
-        hidden=cfg.hidden,
-        activation=cfg.activation,
-        fourier_features=cfg.fourier_features,
-        fourier_scale=cfg.fourier_scale,
-        n_condition=cfg.n_condition,
-        score_chunk=cfg.score_chunk,
-        callbacks=callbacks or [],
-        progress=progress,
-        sampler_name=cfg.sampler,
-    )
-
-
 def _check_writable(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -178,6 +153,24 @@ def _check_writable(path: Path) -> None:
         ) from None
 
 
+def prepare(path: Path, mode: RunMode) -> None:
+    """Make ``path`` ready for a run in ``mode``: ``"new"`` refuses a directory that is not
+    empty, ``"overwrite"`` removes a previous run's files, ``"resume"`` needs a run there."""
+    if mode not in ("new", "resume", "overwrite"):
+        raise ValueError(f"mode={mode!r} is not allowed; allowed: new, resume, overwrite")
+    if mode == "new" and path.exists() and any(path.iterdir()):
+        raise ValueError(
+            f"output directory {str(path)!r} already exists and is not empty; "
+            "pass --resume to continue it or --overwrite to replace it"
+        )
+    if mode == "resume" and not (path / CONFIG).exists():
+        raise ValueError(f"cannot resume {str(path)!r}: it holds no run ({CONFIG} missing)")
+    _check_writable(path)
+    if mode == "overwrite":
+        for name in (CONFIG, METRICS, RESULT, CHECKPOINT, PREDICTION):
+            (path / name).unlink(missing_ok=True)
+
+
 def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
     """A finished run's result.json, or None if the run has not finished."""
     file = Path(path) / RESULT
@@ -187,52 +180,3 @@ def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
         return json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         return None
-
-
-def run(
-    cfg: RunConfig | None,
-    out: str | os.PathLike,
-    *,
-    mode: RunMode = "new",
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Train the run ``cfg`` describes into ``out`` and return its result.json contents.
-
-    ``mode="new"`` refuses a directory that already holds a run; ``"overwrite"`` replaces it;
-    ``"resume"`` continues it from its checkpoint with the config stored there (``cfg`` may be
-    None), returns a finished run's result without training, and starts a run whose checkpoint
-    was never written from scratch.
-    """
-    path = Path(out)
-    has_run = (path / CONFIG).exists()
-    if mode == "new" and path.exists() and any(path.iterdir()):
-        raise ValueError(
-            f"output directory {str(path)!r} already exists and is not empty; "
-            "pass --resume to continue it or --overwrite to replace it"
-        )
-    if mode == "resume":
-        if not has_run:
-            raise ValueError(f"cannot resume {str(path)!r}: it holds no run ({CONFIG} missing)")
-        stored = yaml_load((path / CONFIG).read_text(encoding="utf-8"))
-        cfg = RunConfig.from_dict(stored)
-        finished = read_result(path)
-        if finished is not None:
-            return finished
-    if cfg is None:
-        raise ValueError("a config is needed to start a run")
-    _check_writable(path)
-    if mode == "overwrite":
-        for name in (CONFIG, METRICS, RESULT, CHECKPOINT, PREDICTION):
-            (path / name).unlink(missing_ok=True)
-
-    directory = RunDirectory(path, cfg.checkpoint_every)
-    callbacks: list[Callback] = [directory]
-    if cfg.snapshot_every:
-        callbacks.append(Snapshots(path, cfg.snapshot_every))
-    trainer = build_trainer(cfg, callbacks, progress=progress)
-    if mode == "resume" and (path / CHECKPOINT).exists():
-        directory.load_checkpoint(trainer)
-    else:
-        atomic_write_text(path / CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        (path / METRICS).unlink(missing_ok=True)
-    return trainer.fit().to_dict()

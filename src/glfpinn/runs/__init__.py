@@ -1,0 +1,187 @@
+"""Run directories: training into one, resuming one, loading one back.
+
+``glfpinn train --out DIR`` (``run``), ``glfpinn.train(..., out=DIR)`` and
+``record(trainer, DIR).fit()`` all write the same files (``directory``): config.yaml,
+metrics.jsonl, result.json, checkpoint.pt and, where a 2-D view exists, prediction.npz. A run
+killed at any moment resumes from its last checkpoint (``mode="resume"``) and, on the CPU, ends
+with the same result as an uninterrupted run. ``load_run(DIR)`` gives back the problem, the
+trained network and the result, and predicts at new points.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from glfpinn import problems, samplers
+from glfpinn._io import atomic_write_text
+from glfpinn.config import RunConfig, yaml_load
+from glfpinn.problems.base import Problem
+from glfpinn.runs.describe import describe_trainer
+from glfpinn.runs.directory import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    RESULT,
+    RunDirectory,
+    RunMode,
+    Snapshots,
+    prepare,
+    read_result,
+)
+from glfpinn.runs.load import Run, load_run
+from glfpinn.samplers.base import Sampler
+from glfpinn.training import Evaluator, Every, Trainer, TrainResult
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "METRICS",
+    "RESULT",
+    "Run",
+    "RunDirectory",
+    "RunMode",
+    "Snapshots",
+    "build_trainer",
+    "load_run",
+    "read_result",
+    "record",
+    "run",
+    "train",
+]
+
+
+def build_trainer(cfg: RunConfig, progress: bool = False) -> Trainer:
+    """The trainer a config describes."""
+    problem = problems.get(cfg.problem, **cfg.problem_params)
+    sampler = samplers.get(cfg.sampler, **cfg.sampler_params)
+    return Trainer(
+        problem,
+        sampler,
+        plan=cfg.plan(),
+        n_points=cfg.n_points,
+        schedule=None if cfg.resample_every is None else Every(cfg.resample_every),
+        eval_every=cfg.eval_every,
+        evaluator=Evaluator(n_validation=cfg.n_validation),
+        loss_weights=cfg.loss_weights,
+        seed=cfg.seed,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        compile=cfg.compile,
+        model=cfg.model_factory(),
+        hidden=cfg.hidden,
+        activation=cfg.activation,
+        fourier_features=cfg.fourier_features,
+        fourier_scale=cfg.fourier_scale,
+        n_condition=cfg.n_condition,
+        score_chunk=cfg.score_chunk,
+        progress=progress,
+        sampler_name=cfg.sampler,
+    )
+
+
+def record(
+    trainer: Trainer,
+    out: str | os.PathLike,
+    *,
+    mode: RunMode = "new",
+    checkpoint_every: int = 1000,
+    snapshot_every: int = 0,
+    config: dict[str, Any] | None = None,
+) -> Trainer:
+    """Have ``trainer`` write its run into ``out`` as it trains; returns it, so
+    ``record(trainer, DIR).fit()`` trains into DIR.
+
+    ``mode="new"`` refuses a directory that is not empty, ``"overwrite"`` replaces the run
+    there, ``"resume"`` loads its checkpoint into ``trainer`` (built as the run was), or starts
+    from scratch if none was written yet. config.yaml holds ``config`` (a run config's data), or
+    what :func:`~glfpinn.runs.describe.describe_trainer` can record of a trainer built in Python,
+    with what it could not record as comments.
+    """
+    path = Path(out)
+    prepare(path, mode)
+    directory = RunDirectory(path, checkpoint_every)
+    trainer.callbacks.append(directory)
+    if snapshot_every:
+        trainer.callbacks.append(Snapshots(path, snapshot_every))
+    if mode == "resume" and (path / CHECKPOINT).exists():
+        directory.load_checkpoint(trainer)
+        return trainer
+    notes: list[str] = []
+    if config is None:
+        config, notes = describe_trainer(trainer, checkpoint_every, snapshot_every)
+        try:
+            RunConfig.from_dict(config)
+        except (ValueError, TypeError) as err:
+            notes.append(f"this config does not rebuild the run ({err})")
+    header = "".join(f"# not recorded: {note}\n" for note in notes)
+    atomic_write_text(path / CONFIG, header + yaml.safe_dump(config, sort_keys=False))
+    (path / METRICS).unlink(missing_ok=True)
+    return trainer
+
+
+def run(
+    cfg: RunConfig | None,
+    out: str | os.PathLike,
+    *,
+    mode: RunMode = "new",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train the run ``cfg`` describes into ``out`` and return its result.json contents.
+
+    ``mode="resume"`` continues the run in ``out`` with the config stored there (``cfg`` may be
+    None) and returns a finished run's result without training; see :func:`record`.
+    """
+    path = Path(out)
+    prepare(path, mode)  # before building anything: a bad directory fails at once
+    if mode == "resume":
+        cfg = RunConfig.from_dict(yaml_load((path / CONFIG).read_text(encoding="utf-8")))
+        finished = read_result(path)
+        if finished is not None:
+            return finished
+    if cfg is None:
+        raise ValueError("a config is needed to start a run")
+    trainer = build_trainer(cfg, progress=progress)
+    record(
+        trainer,
+        path,
+        mode=mode,
+        checkpoint_every=cfg.checkpoint_every,
+        snapshot_every=cfg.snapshot_every,
+        config=cfg.to_dict(),
+    )
+    return trainer.fit().to_dict()
+
+
+def train(
+    problem: Problem,
+    sampler: Sampler,
+    *,
+    out: str | os.PathLike | None = None,
+    mode: RunMode = "new",
+    checkpoint_every: int = 1000,
+    snapshot_every: int = 0,
+    **kwargs: Any,
+) -> TrainResult:
+    """Train ``problem`` with ``sampler``; the keyword arguments are :class:`Trainer`'s.
+
+    With ``out``, the run goes into that directory exactly as ``glfpinn train --out`` writes it
+    (``mode`` as in :func:`record`; resuming a finished run returns its stored result).
+    """
+    if out is not None and mode == "resume":
+        finished = read_result(out)
+        if finished is not None:
+            return TrainResult(**finished)
+    trainer = Trainer(problem, sampler, **kwargs)
+    if out is not None:
+        record(
+            trainer,
+            out,
+            mode=mode,
+            checkpoint_every=checkpoint_every,
+            snapshot_every=snapshot_every,
+        )
+    return trainer.fit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from glfpinn import problems, samplers
+from glfpinn import Callback, problems, samplers
 from glfpinn.domains import Box
 from glfpinn.testing import bump, make_context
 
@@ -12,6 +12,7 @@ __all__ = [
     "ALL_PROBLEMS",
     "ALL_SAMPLERS",
     "MY_PDE",
+    "Evaluations",
     "Poisson1D",
     "Poisson1DNoReference",
     "bump",
@@ -97,3 +98,13 @@ class MyPDE(Problem):
     def test_points(self):
         return np.linspace(0, 1, 51)[:, None]
 '''
+
+
+class Evaluations(Callback):
+    """Records every evaluation's metrics, as a run directory would write them."""
+
+    def __init__(self):
+        self.records = []
+
+    def on_validation_end(self, trainer, metrics):
+        self.records.append(metrics)

@@ -10,13 +10,20 @@ import pytest
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
 
 
-def _run(name):
+def _run(name, **kwargs):
     path = next(p for p in EXAMPLES if p.stem == name)
-    return runpy.run_path(str(path), run_name="example")["main"](tiny=True)
+    return runpy.run_path(str(path), run_name="example")["main"](tiny=True, **kwargs)
 
 
 def test_every_example_is_tested():
-    assert {p.stem for p in EXAMPLES} == {"training_parts", "no_reference", "own_loop"}
+    assert {p.stem for p in EXAMPLES} == {
+        "training_parts",
+        "no_reference",
+        "own_loop",
+        "inverse_heat",
+        "own_pde",
+        "own_bench",
+    }
 
 
 def test_training_parts_example(capsys):
@@ -48,3 +55,24 @@ def test_own_loop_example():
     out = _run("own_loop")
     assert out["resamples"] == 2 and out["points"].shape == (500, 2)
     assert out["final_held_out_loss"] < out["initial_held_out_loss"]
+
+
+def test_inverse_heat_example():
+    out = _run("inverse_heat")
+    k = out["result"].unknowns["diffusivity"]
+    assert abs(k / out["problem"].true_diffusivity - 1) < 0.03  # see tests/training/test_inverse.py
+
+
+def test_own_pde_example(tmp_path):
+    out = _run("own_pde", out=str(tmp_path / "run"))
+    assert out["result"].l2_relative_error < out["result"].initial_l2_relative_error
+    assert out["u"].shape == (2,) and out["run"].problem.boundary_weight == 10.0
+    assert {p.name for p in out["plots"]} >= {"solution.png", "error.png", "residual.png"}
+
+
+def test_own_bench_example(tmp_path):
+    out = _run("own_bench", out=str(tmp_path / "bench"))
+    assert out["code"] == 0
+    results = sorted(out["out"].glob("poisson/p2/*/seed0/result.json"))
+    assert [r.parent.parent.name for r in results] == ["glf", "rad", "uniform-resample"]
+    assert (out["out"] / "results.md").exists()

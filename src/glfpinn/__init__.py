@@ -11,7 +11,7 @@ from glfpinn import ops, problems, samplers, testing, training
 from glfpinn.domains import Box, Domain, LShape
 from glfpinn.nn import MLP, Constrained, FourierFeatures, Sin
 from glfpinn.problems import Problem
-from glfpinn.runs import Run, load_run, record, train
+from glfpinn.runs import Run, load_run, plot_run, record, train
 from glfpinn.samplers import (
     GLF,
     PACMANN,
@@ -81,6 +81,7 @@ __all__ = [
     "UniformResample",
     "__version__",
     "load_run",
+    "plot_run",
     "ops",
     "problems",
     "record",

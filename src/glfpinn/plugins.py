@@ -88,14 +88,29 @@ def _load_file(path: str, spec: str, what: str) -> Any:
 
 def import_path_of(obj: Any) -> str | None:
     """The import path that :func:`load_object` turns back into ``obj`` (a class or function):
-    ``module:QualName``, or ``/abs/file.py:QualName`` for a class from a loaded file or from the
-    script being run. None for what no path can reach (a class defined inside a function)."""
+    ``module:QualName`` for an importable module, else ``/abs/file.py:QualName`` for one defined
+    in a file (a loaded plugin, the script being run, a ``runpy`` run). None for what no path can
+    reach (a class defined inside a function)."""
     qualname = getattr(obj, "__qualname__", None)
     module_name = getattr(obj, "__module__", None)
     if not qualname or not module_name or "<locals>" in qualname:
         return None
     module = sys.modules.get(module_name)
-    if module_name == "__main__" or module_name.startswith("glfpinn_plugin_"):
-        file = getattr(module, "__file__", None)
-        return f"{Path(file).resolve()}:{qualname}" if file else None
-    return f"{module_name}:{qualname}"
+    importable = (
+        module is not None
+        and module_name != "__main__"
+        and not module_name.startswith("glfpinn_plugin_")
+        and getattr(module, "__spec__", None) is not None
+    )
+    if importable:
+        return f"{module_name}:{qualname}"
+    file = getattr(module, "__file__", None) or _defining_file(obj)
+    return f"{Path(file).resolve()}:{qualname}" if file and Path(file).is_file() else None
+
+
+def _defining_file(obj: Any) -> str | None:
+    """The source file of a function, or of the first method a class defines itself."""
+    code = getattr(obj, "__code__", None)
+    if code is None and isinstance(obj, type):
+        code = next((f.__code__ for f in vars(obj).values() if hasattr(f, "__code__")), None)
+    return None if code is None else code.co_filename

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from glfpinn.cli import main
+from tests.helpers import MY_PDE
 
 ARGS = [
     "--problem",
@@ -36,12 +37,18 @@ def _result(path):
     return json.loads((path / "result.json").read_text())
 
 
-def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize("problem", ["allen-cahn", "my_pde.py:MyPDE"])
+def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, problem):
+    """Also for a user's problem in a file of its own, found again by the resumed process."""
+    (tmp_path / "my_pde.py").write_text(MY_PDE)
+    monkeypatch.chdir(tmp_path)
+    args = [*ARGS]
+    args[args.index("allen-cahn")] = problem
     full, killed = tmp_path / "full", tmp_path / "killed"
-    assert main(["train", "--out", str(full), *ARGS]) == 0
+    assert main(["train", "--out", str(full), *args]) == 0
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "glfpinn", "train", "--out", str(killed), *ARGS],
+        [sys.executable, "-m", "glfpinn", "train", "--out", str(killed), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -3,20 +3,12 @@ import math
 import pytest
 import torch
 
-from glfpinn import GLF, Callback, Evaluator, Every, Trainer, UniformResample
-from tests.helpers import Poisson1D, Poisson1DNoReference
-
-
-class _Evals(Callback):
-    def __init__(self):
-        self.records = []
-
-    def on_validation_end(self, trainer, metrics):
-        self.records.append(metrics)
+from glfpinn import GLF, Evaluator, Every, Trainer, UniformResample
+from tests.helpers import Evaluations, Poisson1D, Poisson1DNoReference
 
 
 def test_a_problem_without_a_reference_trains_and_reports_residual_validation():
-    evals = _Evals()
+    evals = Evaluations()
     tr = Trainer(
         Poisson1DNoReference(),
         GLF(alpha=1e-3),
@@ -71,7 +63,7 @@ def test_held_out_points_come_from_the_seed_and_leave_training_unchanged():
 
 
 def test_user_metrics_are_reported_at_every_evaluation():
-    evals = _Evals()
+    evals = Evaluations()
     at_half = Evaluator(metrics={"u_half": lambda model: float(model(torch.tensor([[0.5]])))})
     tr = Trainer(
         Poisson1D(), GLF(), steps=40, lr=1e-2, eval_every=20, evaluator=at_half, callbacks=[evals]

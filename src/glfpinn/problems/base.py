@@ -46,6 +46,11 @@ class Problem(abc.ABC):
     #: Whether the conditions are built into the network through ``output_transform``.
     hard_constrained: ClassVar[bool] = False
 
+    #: An inverse problem's unknown coefficients, name -> initial guess: trainable scalars that
+    #: ``residual`` reads with :meth:`unknown` and that train with the network, through the same
+    #: optimizer stages; set it on the class or, to make the guesses parameters, in ``__init__``.
+    unknowns: dict[str, float] = {}
+
     def output_transform(self, x: Tensor, y: Tensor) -> Tensor:
         """Hard constraint u = transform(x, NN(x)), for problems with ``hard_constrained``."""
         raise NotImplementedError(f"{self.name} imposes its conditions softly")
@@ -90,6 +95,28 @@ class Problem(abc.ABC):
 
     def condition_loss(self, model: Model, points: dict[str, Tensor]) -> Tensor | None:
         """Mean squared violation of the soft conditions, or None under hard constraints."""
+        return None
+
+    def unknown_parameters(self) -> nn.ParameterDict:
+        """The trainable coefficients, created from ``unknowns`` on first use (float32; the
+        trainer moves them to the run's dtype and device, in place)."""
+        if "_unknown_parameters" not in self.__dict__:
+            self._unknown_parameters = nn.ParameterDict(
+                {k: nn.Parameter(torch.tensor(float(v))) for k, v in self.unknowns.items()}
+            )
+        return self._unknown_parameters
+
+    def unknown(self, name: str) -> Tensor:
+        """The current value of the unknown coefficient ``name`` (a trainable 0-d tensor)."""
+        params = self.unknown_parameters()
+        if name not in params:
+            known = ", ".join(params) or "none"
+            raise ValueError(f"problem {self.name!r} has no unknown {name!r}; unknowns: {known}")
+        return params[name]
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Measurements of u for an inverse problem: points ``(m, dim)`` and values ``(m,)``
+        (noisy or not), fitted by the loss's data term; None (the default) for none."""
         return None
 
     def run_default(self, key: str) -> Any:

@@ -33,6 +33,7 @@ from glfpinn.runs.directory import (
     read_result,
 )
 from glfpinn.runs.load import Run, load_run
+from glfpinn.runs.plots import plot_run
 from glfpinn.samplers.base import Sampler
 from glfpinn.training import Evaluator, Every, Trainer, TrainResult
 
@@ -47,6 +48,7 @@ __all__ = [
     "Snapshots",
     "build_trainer",
     "load_run",
+    "plot_run",
     "read_result",
     "record",
     "run",

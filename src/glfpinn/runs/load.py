@@ -108,6 +108,9 @@ def load_run(
             f"({type(err).__name__}); pass model= with the run's architecture"
         ) from None
     net.eval()
+    with torch.no_grad():  # the problem's residual then uses the learned coefficients
+        for name, value in state.get("unknowns", {}).items():
+            problem.unknown_parameters()[name].copy_(value)
     return Run(
         path=root,
         config=cfg,
@@ -115,5 +118,5 @@ def load_run(
         model=net,
         result=read_result(root),
         points=state["points"],
-        unknowns=dict(state.get("unknowns", {})),
+        unknowns={name: float(value) for name, value in state.get("unknowns", {}).items()},
     )

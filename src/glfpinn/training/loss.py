@@ -1,8 +1,9 @@
 """The training loss, eager or under ``torch.compile`` with a fallback to eager.
 
-loss = w_residual * mean(weights * r^2) + w_conditions * condition_loss, where ``weights`` are a
-sampler's per-point loss weights (None: all 1) and ``condition_loss`` the problem's soft
-initial and boundary terms (None under hard constraints).
+loss = w_residual * mean(weights * r^2) + w_conditions * condition_loss + w_data * data_loss,
+where ``weights`` are a sampler's per-point loss weights (None: all 1), ``condition_loss`` the
+problem's soft initial and boundary terms (None under hard constraints) and ``data_loss`` the
+mean squared misfit to the problem's observations (inverse problems; none otherwise).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TypeVar, final
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -23,7 +25,7 @@ T = TypeVar("T")
 #: ``(points, weights, condition points) -> (loss, residuals)``
 LossFn = Callable[[Tensor, "Tensor | None", dict[str, Tensor]], tuple[Tensor, Tensor]]
 #: The terms a ``loss_weights`` mapping may weight.
-LOSS_TERMS = ("residual", "conditions")
+LOSS_TERMS = ("residual", "conditions", "data")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -35,8 +37,9 @@ class TrainingLoss:
     """The loss of ``problem`` for ``model``.
 
     Args:
-        loss_weights: optional ``{"residual": w_r, "conditions": w_c}`` (each >= 0, 1 by
-            default); a problem's own weights between its conditions are its parameters.
+        loss_weights: optional ``{"residual": w_r, "conditions": w_c, "data": w_d}`` (each
+            >= 0, 1 by default); a problem's own weights between its conditions are its
+            parameters.
         compile: compute it under ``torch.compile`` (forward and backward fused; residuals built
             on :func:`glfpinn.ops.gradient_and_axis_jet` then take its first-order Taylor
             engine). If compiling fails, in the forward or, when the compiler builds it lazily,
@@ -58,11 +61,29 @@ class TrainingLoss:
         self.model = model
         self.residual_weight = float(weights.get("residual", 1.0))
         self.conditions_weight = float(weights.get("conditions", 1.0))
+        self.data_weight = float(weights.get("data", 1.0))
+        self.observed_x: Tensor | None = None
+        self.observed_u: Tensor | None = None
+        observed = problem.observations()
+        if observed is not None:
+            x, u = (np.asarray(a, dtype=np.float64) for a in observed)
+            if x.ndim != 2 or x.shape[1] != problem.dim or u.shape != (x.shape[0],):
+                raise ValueError(
+                    f"problem {problem.name!r}: observations() must give points (m, "
+                    f"{problem.dim}) and values (m,); got {x.shape} and {u.shape}"
+                )
+            param = next(iter(model.parameters()))
+            self.observed_x = torch.as_tensor(x, dtype=param.dtype, device=param.device)
+            self.observed_u = torch.as_tensor(u, dtype=param.dtype, device=param.device)
         self.compiled: LossFn | None = torch.compile(self.eager) if compile else None
 
     def weights(self) -> dict[str, float]:
         """The loss weights that differ from 1, as ``loss_weights`` takes them."""
-        pairs = (("residual", self.residual_weight), ("conditions", self.conditions_weight))
+        pairs = (
+            ("residual", self.residual_weight),
+            ("conditions", self.conditions_weight),
+            ("data", self.data_weight),
+        )
         return {name: value for name, value in pairs if value != 1.0}
 
     def eager(
@@ -77,6 +98,9 @@ class TrainingLoss:
         cond = self.problem.condition_loss(self.model, condition_points)
         if cond is not None:
             loss = loss + (cond if self.conditions_weight == 1.0 else self.conditions_weight * cond)
+        if self.observed_x is not None:
+            misfit = self.model(self.observed_x).reshape(-1) - self.observed_u
+            loss = loss + self.data_weight * (misfit**2).mean()
         return loss, r
 
     def run(self, work: Callable[[LossFn], T]) -> T:

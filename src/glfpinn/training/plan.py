@@ -201,7 +201,7 @@ class Stage:
             if held != {id(p) for p in params}:
                 raise ValueError(
                     f"the {type(self.optimizer).__name__} instance given as a stage does not "
-                    "hold exactly the model's parameters"
+                    "hold exactly the model's parameters (and the problem's unknowns)"
                 )
             return self.optimizer
         cls = self._optimizer_class()

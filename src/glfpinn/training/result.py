@@ -41,6 +41,8 @@ class TrainResult:
     lbfgs_restarts: int = 0
     #: the user metrics of the last evaluation
     metrics: dict[str, float] = field(default_factory=dict)
+    #: an inverse problem's learned coefficients
+    unknowns: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

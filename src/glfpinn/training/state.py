@@ -22,10 +22,10 @@ __all__ = ["TrainState"]
 class TrainState:
     """The evolving part of a run: enough to resume it exactly.
 
-    The network's parameters and the optimizers' moments, the training points and the sampler's
-    loss weights and state, the condition points, the sampling generator, the residuals of the
-    last step (which the next resample gets for free), the last loss and evaluation, the costs
-    and the wall-clock time.
+    The network's parameters, an inverse problem's unknowns and the optimizers' moments, the
+    training points and the sampler's loss weights and state, the condition points, the sampling
+    generator, the residuals of the last step (which the next resample gets for free), the last
+    loss and evaluation, the costs and the wall-clock time.
     """
 
     model: nn.Module
@@ -36,6 +36,8 @@ class TrainState:
     condition_points: dict[str, Tensor]
     generator: torch.Generator
     weights: Tensor | None = None
+    #: an inverse problem's trainable coefficients (empty for a forward problem)
+    unknowns: nn.ParameterDict = field(default_factory=nn.ParameterDict)
     step: int = 0
     last_residuals: Tensor | None = None
     last_loss: float = math.nan
@@ -60,11 +62,15 @@ class TrainState:
         running = 0.0 if self._running_since is None else time.perf_counter() - self._running_since
         return self.elapsed_before + running
 
+    def unknown_values(self) -> dict[str, float]:
+        return {name: float(value.detach()) for name, value in self.unknowns.items()}
+
     # ------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step,
             "model": self.model.state_dict(),
+            "unknowns": {name: value.detach().clone() for name, value in self.unknowns.items()},
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "schedulers": [None if s is None else s.state_dict() for s in self.schedulers],
             "points": self.points,
@@ -88,6 +94,9 @@ class TrainState:
             )
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
+        with torch.no_grad():
+            for name, value in state.get("unknowns", {}).items():
+                self.unknowns[name].copy_(value)
         for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
         for sched, sched_state in zip(self.schedulers, state["schedulers"], strict=True):

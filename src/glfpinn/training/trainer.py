@@ -204,6 +204,9 @@ class Trainer:
             fourier_scale=fourier_scale,
         )
         model = model.to(self.device, self.dtype)
+        # an inverse problem's coefficients train with the network (in place: the problem's
+        # residual keeps reading the same tensors)
+        unknowns = problem.unknown_parameters().to(self.device, self.dtype)
         self.training_loss = TrainingLoss(problem, model, loss_weights, self.compile)
         if retain_memory and self.device.type == "cpu":
             retain_freed_memory()
@@ -211,7 +214,8 @@ class Trainer:
         points = sampler.initial_points(n_points, problem.domain, generator, dtype)
         # fused (one kernel for all parameters) goes with compile, the performance mode; the
         # eager default keeps the foreach implementation its recorded results were made with
-        optimizers, schedulers = self.plan.build(list(model.parameters()), fused=self.compile)
+        params = [*model.parameters(), *unknowns.values()]
+        optimizers, schedulers = self.plan.build(params, fused=self.compile)
         self.state = TrainState(
             model=model,
             optimizers=optimizers,
@@ -220,6 +224,7 @@ class Trainer:
             sampler_state=sampler.init_state(points),
             condition_points=problem.condition_points(n_condition, generator, dtype),
             generator=generator,
+            unknowns=unknowns,
         )
         self.scorer = Scorer(lambda x: problem.residual(model, x), score_chunk, self.state.costs)
         self.validation = self.evaluator.prepare(
@@ -316,8 +321,11 @@ class Trainer:
 
     def evaluate(self) -> dict[str, Any]:
         """The evaluator's measures now: l2_relative_error (None without a reference),
-        residual_mean, residual_max and the user metrics."""
-        return self.validation()
+        residual_mean, residual_max, the user metrics and an inverse problem's unknowns."""
+        out = self.validation()
+        if self.state.unknowns:
+            out["unknowns"] = self.state.unknown_values()
+        return out
 
     def fit(self, until: int | None = None) -> TrainResult:
         """Train to the end of the plan, or only up to step ``until`` (a later call goes on
@@ -378,6 +386,7 @@ class Trainer:
             residual_mean=m.get("residual_mean", float("nan")),
             residual_max=m.get("residual_max", float("nan")),
             metrics={k: m[k] for k in self.evaluator.metrics if k in m},
+            unknowns=s.unknown_values(),
             final_loss=s.last_loss,
             wall_time_s=s.elapsed(),
             sampling_time_s=s.costs.sampling_time_s,

@@ -307,3 +307,165 @@ def test_plot_draws_a_run_directory(tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert {p.rsplit("/", 1)[-1] for p in printed} >= {"solution.png", "error.png", "residual.png"}
     assert all((out / "plots" / p.rsplit("/", 1)[-1]).exists() for p in printed)
+
+
+def _one_line(proc_or_err: str) -> str:
+    lines = proc_or_err.strip().splitlines()
+    assert len(lines) == 1, proc_or_err[-2000:]
+    assert "Traceback" not in proc_or_err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "--out", "taken.txt"], ["'taken.txt", "Not a directory"]),
+        (["train", "--out", "/dev/null"], ["'/dev/null", "Not a directory"]),
+        (["train", "--out", "a" * 300], ["File name too long"]),
+        (
+            ["train", "--config", "folder", "--out", "x"],
+            ["'folder' cannot be read (Is a directory)"],
+        ),
+        (
+            ["train", "--device", "meta", "--out", "x"],
+            ["device='meta' is not allowed; allowed: cpu, cuda, cuda:N, auto"],
+        ),
+        (["train", "--k", "inf", "--out", "x"], ["k=inf is not allowed"]),
+        (["train", "--sampler", "rad", "--k", "inf", "--out", "x"], ["k=inf is not allowed"]),
+        (["train", "--set", "sampler_params.M=2.5", "--out", "x"], ["M=2.5 is not allowed"]),
+        (["train", "--steps", "9" * 5000, "--out", "x"], ["argument --steps: invalid int value"]),
+        (["plot", "x"], ["'x' is not a run or bench directory"]),
+    ],
+)
+def test_bad_paths_and_values_exit_2_with_one_bounded_line(tmp_path, args, fragments):
+    (tmp_path / "taken.txt").write_text("not a run directory\n")
+    (tmp_path / "folder").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "glfpinn", *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    line = _one_line(proc.stderr)
+    assert line.startswith("glfpinn: error: ") and len(line) <= 500
+    assert all(fragment in line for fragment in fragments), line
+    assert not (tmp_path / "x").exists()  # refused before a run directory was made
+
+
+def test_a_point_set_too_large_for_memory_exits_1_with_one_line(tmp_path):
+    import resource
+
+    def cap_memory():  # 16 GiB of address space: the 800 GB point set cannot be allocated
+        resource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "glfpinn", "train", "--n-points", str(10**11), "--out", "run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=cap_memory,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    line = _one_line(proc.stderr)
+    assert line.startswith("glfpinn: out of memory: ")
+    assert line.endswith("lower n_points, n_candidates or score_chunk")
+
+
+def test_a_full_disk_exits_1_naming_the_file_and_leaves_no_temporary_file(
+    tmp_path, capsys, monkeypatch
+):
+    import errno
+    import os
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)  # every atomic write fsyncs before its rename
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *SMALL]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"glfpinn: failed: '{out}{os.sep}")
+    assert line.endswith("': No space left on device")
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (MemoryError(), "glfpinn: out of memory: lower n_points, n_candidates or score_chunk"),
+        (RuntimeError("boom\nand more"), "glfpinn: failed: RuntimeError: boom and more"),
+        (OSError(5, "Input/output error", "x.pt"), "glfpinn: failed: 'x.pt': Input/output error"),
+        (RecursionError("maximum recursion depth exceeded"), "glfpinn: failed: RecursionError"),
+    ],
+)
+def test_runtime_failures_exit_1_with_one_line(tmp_path, capsys, monkeypatch, error, expected):
+    import glfpinn.runs
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(glfpinn.runs, "run", fail)
+    assert main(["train", "--out", str(tmp_path / "run"), *SMALL]) == 1
+    assert _one_line(capsys.readouterr().err).startswith(expected)
+
+
+def test_sigterm_during_set_up_exits_143_and_the_handler_is_restored(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+    import time
+
+    import glfpinn.runs
+
+    def terminate_me(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(glfpinn.runs, "run", terminate_me)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["train", "--out", str(tmp_path / "run"), *SMALL]) == 143
+    assert _one_line(capsys.readouterr().err) == "glfpinn: terminated"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_while_training_exits_143_with_one_line_and_no_temporary_file(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--steps", "1000000", "--n-points", "64"]
+    args += ["--set", "hidden=[8]", "--checkpoint-every", "5", "--eval-every", "100000", "--quiet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glfpinn", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.pt").exists():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        time.sleep(0.2)  # a few more checkpoints: the signal may land inside a write
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err[-2000:]
+    assert _one_line(err) == "glfpinn: terminated"
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    assert (out / "checkpoint.pt").stat().st_size > 0
+
+
+def test_resume_refuses_changed_flags_and_accepts_a_longer_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--problem", "burgers", "--out", str(out), *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out), "--lr", "0.1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "resume it without changing lr" in err and len(err.strip().splitlines()) == 1
+    assert main(["train", "--resume", "--out", str(out), "--set", "steps=60", "--quiet"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["steps"] == 60 and "steps: 60" in (out / "config.yaml").read_text()

@@ -14,11 +14,20 @@ from glfpinn.config import RunConfig, apply_overrides
         ({"checkpoint_every": -1}, "checkpoint_every=-1 must be >= 0"),
         ({"samplr": "glf"}, "did you mean 'sampler'"),
         ({"compile": "yes"}, "compile='yes' must be true or false"),
+        ({"device": "meta"}, "device='meta' is not allowed; allowed: cpu, cuda, cuda:N, auto"),
+        ({"device": "cuda:x"}, "device='cuda:x' is not allowed"),
+        ({"sampler_params": {"M": 2.5}}, "M=2.5 is not allowed; M must be an integer >= 1"),
+        ({"sampler": "rad", "sampler_params": {"k": float("inf")}}, "k=inf is not allowed"),
     ],
 )
 def test_bad_values_are_named(data, fragment):
     with pytest.raises(ValueError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         RunConfig.from_dict(data)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0", "cuda:12", "auto"])
+def test_the_devices_a_run_may_name(device):
+    assert RunConfig.from_dict({"device": device}).device == device
 
 
 def test_dotted_overrides_parse_yaml_scalars_and_nest():

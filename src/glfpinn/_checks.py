@@ -3,34 +3,101 @@ what is allowed (the CLI prints them as they are and exits with status 2)."""
 
 from __future__ import annotations
 
+import math
+import numbers
+import reprlib
 from collections.abc import Iterable, Mapping
 from difflib import get_close_matches
 from typing import Any
 
-__all__ = ["check_positive", "check_int", "check_keys", "unknown"]
+__all__ = [
+    "check_positive",
+    "check_int",
+    "check_bool",
+    "check_choice",
+    "check_keys",
+    "unknown",
+    "short_repr",
+    "shorten",
+]
+
+#: The longest value an error message shows; the rest is cut out of its middle.
+REPR_LIMIT = 80
+
+# reprlib stops at a fixed depth and a fixed number of items per container, so even a value
+# whose full repr is astronomically long (a YAML "billion laughs") costs microseconds here.
+_repr = reprlib.Repr()
+_repr.maxlevel = 3
+_repr.maxdict = _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = 4
+_repr.maxstring = _repr.maxother = REPR_LIMIT
+_repr.maxlong = 40
 
 
-def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    """One-line ValueError for a hyperparameter outside its range."""
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or value != value:  # value != value catches NaN
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {bound}")
+def shorten(text: str, limit: int = REPR_LIMIT) -> str:
+    """``text`` if it has at most ``limit`` characters, else its two ends around ``...``."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) // 2
+    return f"{text[:head]}...{text[len(text) - (limit - 3 - head) :]}"
+
+
+def short_repr(value: Any, limit: int = REPR_LIMIT) -> str:
+    """``repr(value)``, at most ``limit`` characters, computed in bounded time and memory."""
+    if isinstance(value, str):  # reprlib would cut a string before quoting it; keep repr's own
+        return shorten(repr(shorten(value, 2 * limit)), limit)
+    return shorten(_repr.repr(value), limit)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """One-line ValueError unless ``value`` is a finite real number > 0 (>= 0 with
+    ``allow_zero``); bools, NaN and infinities are refused."""
+    bound = ">= 0" if allow_zero else "> 0"
+    ok = _is_real(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ValueError(
+            f"{name}={short_repr(value)} is not allowed; {name} must be a finite number {bound}"
+        )
 
 
 def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
-    """``value`` as an int if it is an integer (not a bool) >= ``minimum``; else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be an integer >= {minimum}")
+    """``value`` as an int if it is an integer (not a bool, not a float, even 3.0) >=
+    ``minimum``; else a one-line ValueError."""
+    if (
+        isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum  # type: ignore[operator]
+    ):
+        raise ValueError(
+            f"{name}={short_repr(value)} is not allowed; {name} must be an integer >= {minimum}"
+        )
     return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is True or False: a flag given as ``"no"`` would otherwise be true."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={short_repr(value)} is not allowed; {name} must be true or false")
+    return value
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """``value`` if it is one of the strings ``allowed``; else a one-line ValueError."""
+    allowed = tuple(allowed)
+    if not (isinstance(value, str) and value in allowed):
+        raise ValueError(f"{name}={short_repr(value)} is unknown; allowed: {', '.join(allowed)}")
+    return value
 
 
 def unknown(kind: str, name: object, allowed: Iterable[str]) -> ValueError:
     """The error for a name outside ``allowed``, with the closest match as a hint."""
     allowed = list(allowed)
-    close = get_close_matches(str(name), allowed, n=1)
+    # Only a name of sensible length can be a typo; difflib on a huge one would take a while.
+    typo = isinstance(name, str) and len(name) <= REPR_LIMIT
+    close = get_close_matches(str(name), allowed, n=1) if typo else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ValueError(f"{kind} {name!r} is unknown{hint}; allowed: {', '.join(allowed)}")
+    return ValueError(f"{kind} {short_repr(name)} is unknown{hint}; allowed: {', '.join(allowed)}")
 
 
 def check_keys(kind: str, given: Mapping[str, Any], allowed: Iterable[str]) -> None:

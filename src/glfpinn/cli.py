@@ -1,18 +1,53 @@
 """The command line: ``glfpinn train | bench | report | plot | predict | list`` (also
 ``python -m glfpinn``).
 
-Bad input ends with one line on stderr and exit status 2, never a traceback.
+Every failure ends with one line on stderr, never a traceback, and an exit status that says
+whose it was: 2 for bad input (a value, a file or a path the user gave), 1 for a failure while
+running (out of memory, a full disk, a diverged run), 130 for Ctrl-C and 143 for SIGTERM, which
+unwinds exactly like Ctrl-C (temporary files removed) while the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
-__all__ = ["main"]
+import yaml
+
+from glfpinn._checks import short_repr, shorten
+
+__all__ = ["main", "Terminated"]
+
+#: The longest error line printed; a longer message keeps its two ends.
+MESSAGE_LIMIT = 500
+
+#: File-system errors that come from a path the user gave (exit 2); any other (a full disk, an
+#: I/O error) is a failure while running (exit 1).
+_BAD_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EEXIST,
+        errno.EROFS,
+        errno.ELOOP,
+    }
+)
+
+#: How allocators word running out of memory (torch's CPU allocator raises a plain
+#: RuntimeError: "DefaultCPUAllocator: can't allocate memory" / "not enough memory").
+_OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory")
+_MEMORY_HINT = "lower n_points, n_candidates or score_chunk"
 
 #: CLI flag -> sampler hyperparameter, passed on only when given.
 _SAMPLER_FLAGS = {
@@ -141,19 +176,21 @@ def _widths(text: str) -> list[int]:
         widths = [int(w) for w in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of widths like 64,64,64"
+            f"{short_repr(text)} is not a list of widths like 64,64,64"
         ) from None
     return widths
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from glfpinn.config import (
-        RunConfig,
-        apply_overrides,
-        load_yaml,
-        parse_assignment,
-        parse_stage,
-    )
+    from glfpinn.config import RunConfig
+
+    return RunConfig.from_dict(_given_settings(args))
+
+
+def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings the flags, --config and --set give, without defaults: a new run's
+    config, or what a resume is asked to change."""
+    from glfpinn.config import apply_overrides, load_yaml, parse_assignment, parse_stage
 
     data: dict[str, Any] = load_yaml(args.config) if args.config else {}
     direct = {
@@ -193,7 +230,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         params = dict(data.get("sampler_params") or {})
         params.update({k: v for k, v in given.items() if v is not None})
         data["sampler_params"] = params
-    return RunConfig.from_dict(apply_overrides(data, args.set))
+    return apply_overrides(data, args.set)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -202,9 +239,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from glfpinn.training import NonFiniteLossError
 
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
-    cfg = None if args.resume and not args.config else _train_config(args)
     try:
-        result = run(cfg, args.out, mode=mode, progress=not args.quiet)
+        if args.resume:  # the stored config, with what the flags may change (steps, ...)
+            result = run(
+                None, args.out, mode=mode, progress=not args.quiet, changes=_given_settings(args)
+            )
+        else:
+            result = run(_train_config(args), args.out, mode=mode, progress=not args.quiet)
     except NonFiniteLossError as err:
         print(f"glfpinn: training stopped: {err}", file=sys.stderr)
         return 1
@@ -272,6 +313,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     from glfpinn.runs import CONFIG
 
+    if not Path(args.dir).is_dir():  # else a bench's plots of nothing: no output, status 0
+        raise ValueError(f"{short_repr(args.dir)} is not a run or bench directory")
     if (Path(args.dir) / CONFIG).exists():
         from glfpinn.runs.plots import plot_run
 
@@ -297,6 +340,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the program is, so it unwinds like Ctrl-C: every ``finally`` and
+    ``except BaseException`` runs (atomic writes remove their temporary file) on the way out."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _say(prefix: str, message: object) -> None:
+    """One line on stderr, however long or multi-line the message."""
+    text = " ".join(str(message).split()) or type(message).__name__
+    print(shorten(f"glfpinn: {prefix}: {text}", MESSAGE_LIMIT), file=sys.stderr)
+
+
+def _os_error(err: OSError) -> int:
+    where = f"{short_repr(err.filename)}: " if err.filename is not None else ""
+    bad_path = err.errno in _BAD_PATH_ERRNOS
+    _say("error" if bad_path else "failed", f"{where}{err.strerror or err}")
+    return 2 if bad_path else 1
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    torch = sys.modules.get("torch")  # not imported: the error cannot be torch's
+    if torch is not None and isinstance(err, torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and any(s in str(err) for s in _OUT_OF_MEMORY)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "train": _cmd_train,
@@ -306,12 +378,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plot": _cmd_plot,
         "predict": _cmd_predict,
     }
+    # Python installs signal handlers only from the main thread; main() called from another
+    # thread (a test, an embedding program) leaves SIGTERM to its host.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         args = _parser().parse_args(argv)
         return commands[args.command](args)
-    except (UsageError, ValueError, TypeError) as err:
-        print(f"glfpinn: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        # The trainer defers a signal to the end of its step and raises its own
+        # KeyboardInterrupt carrying ``signum``; anywhere else SIGTERM raises Terminated.
+        if isinstance(err, Terminated) or getattr(err, "signum", None) == signal.SIGTERM:
+            print("glfpinn: terminated", file=sys.stderr)
+            return 143
         print("glfpinn: interrupted", file=sys.stderr)
         return 130
+    except (UsageError, ValueError, TypeError, yaml.YAMLError) as err:
+        _say("error", err)
+        return 2
+    except OSError as err:
+        return _os_error(err)
+    except MemoryError:
+        _say("out of memory", _MEMORY_HINT)
+        return 1
+    except Exception as err:  # whatever else went wrong while running: still one line
+        if _out_of_memory(err):
+            _say("out of memory", f"{err}; {_MEMORY_HINT}")
+        else:
+            _say("failed", f"{type(err).__name__}: {err}")
+        return 1
+    finally:
+        if on_main_thread:
+            # None: the previous handler was not Python's; the default is the closest match.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -13,7 +13,10 @@ from typing import Any
 
 import yaml
 
+from glfpinn import samplers
+from glfpinn._checks import REPR_LIMIT, short_repr, shorten
 from glfpinn.plugins import absolute_import_path, is_import_path, load_object
+from glfpinn.samplers import Sampler
 from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
 from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage
 from glfpinn.training.scorer import DEFAULT_CHUNK
@@ -26,12 +29,67 @@ __all__ = [
     "yaml_load",
     "parse_assignment",
     "parse_stage",
+    "YAMLLimitError",
 ]
+
+
+#: The deepest nesting a YAML file may have (every real config stays under 10 levels): deeper
+#: files are refused before PyYAML's recursive composer runs out of stack.
+MAX_YAML_DEPTH = 50
+#: The most values (scalars, lists and mappings) a YAML file may hold, counting every alias as a
+#: full copy of what it names: a few hundred bytes of nested aliases (a "billion laughs") stand
+#: for billions of values, which any later walk over them (a repr, a copy) would enumerate.
+MAX_YAML_NODES = 100_000
+#: The largest config file read at all.
+MAX_YAML_BYTES = 8 * 1024 * 1024
+
+
+class YAMLLimitError(yaml.MarkedYAMLError):
+    """A YAML document past :data:`MAX_YAML_DEPTH` or :data:`MAX_YAML_NODES`; ``problem`` says
+    which, ``problem_mark`` where."""
 
 
 class _Loader(yaml.SafeLoader):
     """Safe loading, plus floats written without a dot (``1e-3``), which YAML 1.1 reads as
-    strings: every PINN config writes alpha that way."""
+    strings: every PINN config writes alpha that way. Nesting depth, the number of values with
+    aliases expanded, and recursive aliases are checked while the document is composed, before
+    anything is constructed."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        #: id(node) -> the number of values under it, aliases expanded; the nodes stay alive
+        #: in the document being composed, so their ids are not reused meanwhile.
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:  # the alias points into a node still being composed
+                raise YAMLLimitError(problem="has a recursive alias", problem_mark=mark)
+            return node
+        if self._depth >= MAX_YAML_DEPTH:
+            raise YAMLLimitError(
+                problem=f"nests deeper than {MAX_YAML_DEPTH} levels", problem_mark=mark
+            )
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else []
+        size = 1 + sum(self._sizes[id(child)] for child in children)
+        if size > MAX_YAML_NODES:
+            raise YAMLLimitError(
+                problem=f"holds more than {MAX_YAML_NODES} values with its aliases expanded",
+                problem_mark=mark,
+            )
+        self._sizes[id(node)] = size
+        return node
 
 
 _Loader.add_implicit_resolver(
@@ -42,9 +100,16 @@ _Loader.add_implicit_resolver(
 
 
 def yaml_load(stream: Any) -> Any:
-    """``yaml.safe_load`` that also reads ``1e-3`` as a float; never constructs objects."""
+    """``yaml.safe_load`` that also reads ``1e-3`` as a float; never constructs objects.
+    A document nested deeper than :data:`MAX_YAML_DEPTH`, holding more than
+    :data:`MAX_YAML_NODES` values once its aliases are expanded, or with a recursive alias
+    raises :class:`YAMLLimitError` (a ``yaml.YAMLError``)."""
     return yaml.load(stream, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
 
+
+#: The devices a run may name (``cuda:N`` for any N; ``auto`` picks CUDA when present).
+DEVICES = "cpu, cuda, cuda:N, auto"
+_DEVICE = re.compile(r"cpu|cuda|cuda:[0-9]+|auto")
 
 #: Adam steps of a run whose config gives neither ``steps`` nor ``stages``.
 DEFAULT_ADAM_STEPS = 20_000
@@ -96,9 +161,10 @@ class RunConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for key in data:
             if key not in fields:
-                close = get_close_matches(str(key), fields, n=1)
+                typo = isinstance(key, str) and len(key) <= REPR_LIMIT  # difflib is slow on long
+                close = get_close_matches(key, fields, n=1) if typo else []
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown config key {key!r}{hint}")
+                raise ValueError(f"unknown config key {short_repr(key)}{hint}")
         cfg = cls(**data)
         cfg._check_types()
         # a run directory records where a user's class lives, wherever it is resumed from
@@ -107,7 +173,13 @@ class RunConfig:
                 setattr(cfg, key, absolute_import_path(getattr(cfg, key)))
         cfg.plan()  # names, option keys and step counts: refused now, not after training
         cfg.model_factory()
+        cfg.build_sampler()  # hyperparameters: refused before a run directory is made
         return cfg
+
+    def build_sampler(self) -> Sampler:
+        """The sampler ``sampler`` names, built with ``sampler_params`` (constructors only
+        check and store hyperparameters, so this is cheap)."""
+        return samplers.get(self.sampler, **self.sampler_params)
 
     def model_factory(self) -> Callable[[Any], Any] | None:
         """The ``model`` factory with ``model_params`` bound, or None for the built-in MLP."""
@@ -123,12 +195,12 @@ class RunConfig:
             )
         if not is_import_path(self.model):
             raise ValueError(
-                f"model={self.model!r} must be an import path like package.module:make "
+                f"model={short_repr(self.model)} must be an import path like package.module:make "
                 "or path/to/file.py:make"
             )
         factory = load_object(self.model, "model")
         if not callable(factory):
-            raise ValueError(f"model {self.model!r} is not callable")
+            raise ValueError(f"model {short_repr(self.model)} is not callable")
         return functools.partial(factory, **self.model_params) if self.model_params else factory
 
     def plan(self) -> OptimizationPlan:
@@ -154,10 +226,12 @@ class RunConfig:
             if optional and value is None:
                 return
             if isinstance(value, bool) or not isinstance(value, kinds):
-                raise ValueError(f"{name}={value!r} must be {label}")
+                raise ValueError(f"{name}={short_repr(value)} must be {label}")
 
         for name in ("problem", "sampler", "device", "dtype"):
             need(name, (str,), "a string")
+        if not _DEVICE.fullmatch(self.device):  # torch accepts "meta", which cannot train
+            raise ValueError(f"device={short_repr(self.device)} is not allowed; allowed: {DEVICES}")
         need("activation", (str,), "a string", optional=True)
         need("model", (str,), "an import path like package.module:make", optional=True)
         for name in ("problem_params", "sampler_params", "loss_weights", "model_params"):
@@ -173,37 +247,53 @@ class RunConfig:
         need("stages", (list,), "a list of stages", optional=True)
         for name, value in self.loss_weights.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"loss_weights.{name}={value!r} must be a number")
+                raise ValueError(
+                    f"loss_weights.{shorten(str(name))}={short_repr(value)} must be a number"
+                )
         if not isinstance(self.compile, bool):
-            raise ValueError(f"compile={self.compile!r} must be true or false")
+            raise ValueError(f"compile={short_repr(self.compile)} must be true or false")
         need("hidden", (list, tuple), "a list of layer widths", optional=True)
         if self.hidden is not None and not all(
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden
         ):
-            raise ValueError(f"hidden={self.hidden!r} must list positive integer widths")
+            raise ValueError(f"hidden={short_repr(self.hidden)} must list positive integer widths")
         for name in ("checkpoint_every", "snapshot_every", "fourier_features"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 0 (0: never)")
+                raise ValueError(
+                    f"{name}={short_repr(getattr(self, name))} must be >= 0 (0: never)"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """A YAML mapping read with safe loading; empty or malformed files are clear errors."""
+    """A YAML mapping read with safe loading; empty, malformed, unreadable, oversized or
+    overly nested files are one-line ValueErrors."""
+    name = short_repr(str(path))
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml_load(fh)
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
-        raise ValueError(f"config file {str(path)!r} does not exist") from None
+        raise ValueError(f"config file {name} does not exist") from None
+    except OSError as err:  # a directory, no permission, a name too long: the user's path
+        raise ValueError(f"config file {name} cannot be read ({err.strerror})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ValueError(f"config file {name} is larger than {MAX_YAML_BYTES} bytes")
+    try:
+        data = yaml_load(raw)  # bytes: PyYAML detects UTF-8/16 and refuses binary itself
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"config file {str(path)!r} is not valid YAML{where}") from None
+        if isinstance(err, YAMLLimitError):
+            raise ValueError(f"config file {name} {err.problem}{where}") from None
+        raise ValueError(f"config file {name} is not valid YAML{where}") from None
+    except ValueError as err:  # a scalar Python cannot hold: a 5000-digit int, February 30
+        raise ValueError(f"config file {name} holds a value that cannot be read ({err})") from None
     if data is None:
-        raise ValueError(f"config file {str(path)!r} is empty")
+        raise ValueError(f"config file {name} is empty")
     if not isinstance(data, dict):
-        raise ValueError(f"config file {str(path)!r} must hold a mapping of keys to values")
+        raise ValueError(f"config file {name} must hold a mapping of keys to values")
     return data
 
 
@@ -212,24 +302,28 @@ def parse_assignment(item: str, what: str) -> tuple[str, Any]:
     errors name ``what`` the item was (``"override 'x'"``)."""
     key, sep, raw = item.partition("=")
     if not sep or not key:
-        raise ValueError(f"{what}: {item!r} must look like key=value")
+        raise ValueError(f"{what}: {short_repr(item)} must look like key=value")
     try:
         return key, yaml_load(raw)
+    except YAMLLimitError as err:
+        raise ValueError(f"{what}: {short_repr(raw)} {err.problem}") from None
     except yaml.YAMLError:
-        raise ValueError(f"{what}: {raw!r} is not a valid value") from None
+        raise ValueError(f"{what}: {short_repr(raw)} is not a valid value") from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """``["sampler_params.alpha=1e-3", "steps=500"]``: values parsed as YAML scalars."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for item in overrides:
-        key, value = parse_assignment(item, f"override {item!r} (key=value or a.b=value)")
+        key, value = parse_assignment(item, f"override {short_repr(item)} (key=value or a.b=value)")
         *parents, leaf = key.split(".")
         node = out
         for part in parents:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a mapping")
+                raise ValueError(
+                    f"override {short_repr(item)}: {short_repr(part)} is not a mapping"
+                )
             node = child
         node[leaf] = value
     return out
@@ -244,11 +338,11 @@ def parse_stage(text: str) -> dict[str, Any]:
     """
     name, _, rest = text.partition(":")
     if not name.strip():
-        raise ValueError(f"stage {text!r} must look like NAME:steps=N,key=value,...")
+        raise ValueError(f"stage {short_repr(text)} must look like NAME:steps=N,key=value,...")
     stage: dict[str, Any] = {"optimizer": name.strip()}
     scheduler: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in _split_outside_brackets(rest))):
-        key, value = parse_assignment(item, f"stage {text!r}")
+        key, value = parse_assignment(item, f"stage {short_repr(text)}")
         if key == "scheduler":
             scheduler["name"] = value
         elif key.startswith("scheduler."):

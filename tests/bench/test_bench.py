@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import shutil
@@ -61,6 +62,183 @@ def test_bad_bench_files_are_clear_errors(tmp_path, bad, fragment):
         load_bench(path)
 
 
+def _experiment(
+    problem: str = "{problem: allen-cahn}", sampler: str = "{sampler: glf}", seeds: str = "[0]"
+) -> str:
+    """A bench file of one experiment 'e', its problem labelled 'p' and its sampler 's'."""
+    return (
+        f"experiments: {{e: {{problems: {{p: {problem}}}, samplers: {{s: {sampler}}}, "
+        f"seeds: {seeds}}}}}\n"
+    )
+
+
+_DUPLICATE_LABELS = """experiments:
+  e:
+    problems: {p: {problem: allen-cahn}}
+    samplers:
+      glf: {sampler: glf}
+      glf: {sampler: glf, sampler_params: {M: 5}}
+"""
+
+_DUPLICATE_EXPERIMENTS = """experiments:
+  e: {problems: {p: {problem: allen-cahn}}, samplers: {s: {sampler: glf}}}
+  e: {problems: {p: {problem: burgers}}, samplers: {s: {sampler: glf}}}
+"""
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        pytest.param(
+            _experiment("{problem: allen-kahn}"),
+            "experiment 'e', p/s: problem 'allen-kahn' is unknown (did you mean 'allen-cahn'?)",
+            id="unknown-problem",
+        ),
+        pytest.param(
+            _experiment(sampler="{sampler: glff}"),
+            "experiment 'e', p/s: sampler 'glff' is unknown (did you mean 'glf'?)",
+            id="unknown-sampler",
+        ),
+        pytest.param(
+            _experiment("{problem: 'no_such_module:Problem'}"),
+            "experiment 'e', p/s: problem 'no_such_module:Problem': no module named",
+            id="unknown-problem-import-path",
+        ),
+        pytest.param(
+            _experiment("{problem: burgers, problem_params: {nu: 0.1}}"),
+            "experiment 'e', p/s: problem 'burgers': "
+            "Burgers.__init__() got an unexpected keyword argument 'nu'",
+            id="unknown-problem-param",
+        ),
+        pytest.param(
+            _experiment("{problem: dispersive-10d, problem_params: {space_dim: 1}}"),
+            "experiment 'e', p/s: space_dim=1 must be an integer >= 2",
+            id="problem-param-range",
+        ),
+        pytest.param(
+            _DUPLICATE_LABELS,
+            "line 6: key 'glf' is given twice in one mapping (first on line 5)",
+            id="duplicate-label",
+        ),
+        pytest.param(
+            _DUPLICATE_EXPERIMENTS,
+            "line 3: key 'e' is given twice in one mapping (first on line 2)",
+            id="duplicate-experiment",
+        ),
+        pytest.param(
+            _DUPLICATE_LABELS.replace("glf: {sampler: glf}", "GLF: {sampler: glf}", 1),
+            "cells e/p/GLF/seed0 and e/p/glf/seed0 would share a directory on a case-insensitive",
+            id="labels-differing-in-case",
+        ),
+        pytest.param(
+            _experiment(seeds="[0, 1, 0]"),
+            "experiment 'e': seed 0 is listed twice; each seed's cells have one directory",
+            id="duplicate-seed",
+        ),
+        pytest.param(
+            _experiment(seeds="[-1]"),
+            "experiment 'e': seed -1 is not allowed; seeds must be integers from 0 to 2**63 - 1",
+            id="negative-seed",
+        ),
+        pytest.param(
+            _experiment(seeds="[true]"),
+            "experiment 'e': seed True is not allowed",
+            id="bool-seed",
+        ),
+        pytest.param(
+            "base: {eval_every: 0}\n" + _experiment(),
+            "experiment 'e', p/s: eval_every=0 is not allowed",
+            id="eval-every",
+        ),
+        pytest.param(
+            "base: {n_points: 0}\n" + _experiment(), "n_points=0 is not allowed", id="n-points"
+        ),
+        pytest.param(
+            "base: {resample_every: -5}\n" + _experiment(),
+            "resample_every=-5 is not allowed",
+            id="resample-every",
+        ),
+        pytest.param(
+            "base: {n_validation: 0}\n" + _experiment(),
+            "n_validation=0 is not allowed",
+            id="n-validation",
+        ),
+        pytest.param("base: {lr: -0.001}\n" + _experiment(), "lr=-0.001 is not allowed", id="lr"),
+        pytest.param(
+            "base: {dtype: float16}\n" + _experiment(), "dtype='float16' is unknown", id="dtype"
+        ),
+        pytest.param(
+            "base: {activation: relu}\n" + _experiment(),
+            "activation='relu' is unknown",
+            id="activation",
+        ),
+        pytest.param(
+            "base: {loss_weights: {boundary: 2}}\n" + _experiment(),
+            "loss term 'boundary' is unknown",
+            id="loss-term",
+        ),
+        pytest.param(
+            "base: {loss_weights: {data: -1}}\n" + _experiment(),
+            "loss_weights.data=-1 is not allowed",
+            id="loss-weight",
+        ),
+        pytest.param(
+            "base: [steps, 10]\n" + _experiment(),
+            "base must be a mapping of run settings, got list",
+            id="base-not-a-mapping",
+        ),
+        pytest.param(
+            "workers: true\n" + _experiment(),
+            "workers=True must be a positive integer",
+            id="workers-bool",
+        ),
+    ],
+)
+def test_a_bad_bench_is_refused_whole_before_any_worker_starts(tmp_path, capsys, bad, message):
+    path = tmp_path / "b.yaml"
+    path.write_text(bad)
+    with pytest.raises(ValueError) as err:
+        load_bench(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    out = tmp_path / "out"
+    assert main(["bench", str(path), "--out", str(out), "--workers", "1"]) == 2
+    assert capsys.readouterr().err.startswith("glfpinn: error: ")
+    assert not out.exists(), "a refused bench creates nothing"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(_experiment("{problem: " + "x" * 5000 + "}"), id="long-problem-name"),
+        # keys stay under 1024 characters, the longest key PyYAML reads at all
+        pytest.param(_experiment().replace("{s:", "{" + "s" * 1000 + ":", 1), id="long-label"),
+        pytest.param(_experiment(seeds="[" + "9" * 4000 + "]"), id="huge-seed"),
+        pytest.param(_DUPLICATE_LABELS.replace("glf:", "g" * 1000 + ":"), id="long-repeated-key"),
+    ],
+)
+def test_bench_errors_quote_long_values_cut_short(tmp_path, bad):
+    path = tmp_path / "b.yaml"
+    path.write_text(bad)
+    with pytest.raises(ValueError) as err:
+        load_bench(path)
+    assert len(str(err.value)) < 400 + len(str(path))
+
+
+def test_a_yaml_merge_key_may_be_overridden(tmp_path):
+    """``<<: *defaults`` followed by one of the defaults' keys is meant, not a duplicate."""
+    path = tmp_path / "b.yaml"
+    path.write_text(
+        "base: &defaults {steps: 20, eval_every: 10}\n"
+        "experiments:\n"
+        "  e:\n"
+        "    base: {<<: *defaults, steps: 30}\n"
+        "    problems: {p: {problem: allen-cahn}}\n"
+        "    samplers: {s: {sampler: glf}}\n"
+    )
+    (cell,) = load_bench(path).cells
+    assert cell.config.steps == 30 and cell.config.eval_every == 10
+
+
 def test_bench_reuses_finished_cells_and_reports(bench_file, tmp_path):
     out = tmp_path / "out"
     first = run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)
@@ -116,6 +294,112 @@ def test_killed_bench_finishes_the_rest_without_redoing_finished_cells(bench_fil
     assert len(results) == 4
     for r in results:
         json.loads(r.read_text())
+
+
+#: Four cells of about a second each: two running on two workers when the bench is killed, two
+#: queued behind them.
+SLOW_BENCH = """
+profile: test
+base: {steps: 300, eval_every: 50, n_points: 64, hidden: [8, 8], resample_every: 50,
+       checkpoint_every: 50}
+experiments:
+  main:
+    problems: {ac: {problem: allen-cahn}}
+    samplers: {glf: {sampler: glf}, uniform: {sampler: uniform-resample}}
+    seeds: [0, 1]
+"""
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name (state, ppid, ..., start time at [19]), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, with their start times (a pid may be reused)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and int(fields[1]) == pid:
+            found[int(entry.name)] = fields[19]
+    return found
+
+
+def _alive(pid: int, started: str) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[19] == started and fields[0] not in ("Z", "X")
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` with its size and modification time."""
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):  # a temporary file renamed meanwhile
+                st = os.stat(os.path.join(folder, name))
+                found[os.path.join(folder, name)] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers through /proc")
+@pytest.mark.parametrize(
+    "sig",
+    [
+        pytest.param(signal.SIGKILL, id="SIGKILL"),
+        pytest.param(
+            signal.SIGINT,
+            id="SIGINT",
+            # a process started with SIGINT ignored (nohup, a background job) passes that on
+            marks=pytest.mark.skipif(
+                signal.getsignal(signal.SIGINT) == signal.SIG_IGN, reason="SIGINT is ignored"
+            ),
+        ),
+    ],
+)
+def test_a_killed_bench_takes_its_workers_with_it(tmp_path, sig):
+    bench_file = tmp_path / "slow.yaml"
+    bench_file.write_text(SLOW_BENCH)
+    out = tmp_path / "out"
+    command = ["bench", str(bench_file), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glfpinn", *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, for the clean-up below only
+    )
+    try:
+        deadline = time.time() + 120
+        while not any(out.glob("main/ac/*/seed*/metrics.jsonl")):
+            assert proc.poll() is None and time.time() < deadline, "the bench never started a cell"
+            time.sleep(0.05)
+        workers = _children(proc.pid)  # the cell workers and multiprocessing's resource tracker
+        assert len(workers) >= 2
+        # the bench alone (an out-of-memory kill, a kill -INT): its workers are not signalled
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == (130 if sig == signal.SIGINT else -sig)
+        killed = time.time()
+        while any(_alive(*w) for w in workers.items()) and time.time() < killed + 5:
+            time.sleep(0.05)
+        assert not [pid for pid, started in workers.items() if _alive(pid, started)]
+        time.sleep(max(0.0, killed + 2 - time.time()))
+        before = _files(out)
+        time.sleep(3)
+        assert _files(out) == before, "a worker went on writing after its bench died"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # what this test started, should it fail
+    # the bench was stopped in its first two cells: none may have finished since
+    assert not any(out.glob("main/ac/*/seed*/result.json")), "a cell ran on after the bench died"
+
+    assert main(command) == 0
+    for cell in ("glf/seed0", "glf/seed1", "uniform/seed0", "uniform/seed1"):
+        records = (out / "main/ac" / cell / "metrics.jsonl").read_text().splitlines()
+        steps = [r["step"] for r in map(json.loads, records) if r["event"] == "eval"]
+        assert steps == [50, 100, 150, 200, 250, 300], f"{cell}: {steps}"  # each logged once
+        json.loads((out / "main/ac" / cell / "result.json").read_text())
 
 
 #: The ray command: on PATH, or beside this interpreter (a virtual environment not activated).

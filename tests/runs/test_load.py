@@ -1,3 +1,4 @@
+import gc
 import json
 
 import numpy as np
@@ -68,6 +69,8 @@ def test_a_python_run_resumes_to_the_uninterrupted_result(tmp_path):
     first = glfpinn.Trainer(Poisson1D(), GLF(alpha=1e-3), **KW)
     glfpinn.record(first, tmp_path / "cut", checkpoint_every=10).fit(until=20)
     assert not (tmp_path / "cut/result.json").exists()
+    del first  # as if its process had been killed: the run directory's lock goes with it
+    gc.collect()
     resumed = glfpinn.train(Poisson1D(), GLF(alpha=1e-3), out=tmp_path / "cut", mode="resume", **KW)
     assert resumed.final_loss == full.final_loss and resumed.steps == 30
     again = glfpinn.train(Poisson1D(), GLF(alpha=1e-3), out=tmp_path / "cut", mode="resume", **KW)

@@ -1,17 +1,25 @@
 """Running a bench's cells: local worker processes by default, Ray tasks on request.
 
 A finished cell (valid result.json) is never recomputed; an interrupted one resumes from its
-checkpoint; a cell whose stored config differs from the bench's is started again.
+checkpoint; a cell whose stored config differs from the bench's is started again. Local workers
+die with the bench process, however it dies (SIGKILL included): an orphan would go on taking
+queued cells and write into directories that a rerun of the bench is writing too.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +32,13 @@ __all__ = ["run_cell", "run_bench", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 _SHIPPED = (CONFIG, METRICS, RESULT)
+
+#: prctl(2) option: the signal the kernel sends this process when its parent exits.
+_PR_SET_PDEATHSIG = 1
+#: Seconds between a local worker's checks that its bench is alive and not stopping.
+_WATCH_S = 0.5
+#: In a local worker: its bench's process id and the stop pipe's read end (``_worker_init``).
+_bench: tuple[int, Connection] | None = None
 
 
 def run_cell(config: dict[str, Any], path: str, threads: int) -> dict[str, Any]:
@@ -134,21 +149,83 @@ def run_bench(
     return counts
 
 
+def _worker_init(parent: int, stop: Connection) -> None:
+    """Tie a local worker's life to the bench process ``parent`` that started it. ``stop`` is
+    the read end of a pipe whose write end only the bench holds: it reads as closed once the
+    bench died, or closed it to stop its workers."""
+    global _bench
+    _bench = (parent, stop)
+    # Ctrl-C reaches the whole process group: the bench alone decides, and stops its workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        # The kernel kills this worker the moment the bench exits, even by SIGKILL. It tracks
+        # the thread that forked the worker: _run_local's, which outlives the pool.
+        with contextlib.suppress(OSError, AttributeError):  # no prctl: the watchdog remains
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _exit_if_orphaned()  # the bench may have died before prctl took effect
+    threading.Thread(target=_watch, daemon=True, name="glfpinn-bench-watchdog").start()
+
+
+def _exit_if_orphaned(wait: float = 0.0) -> None:
+    """End this worker at once if its bench died (another process adopted it) or closed the
+    stop pipe, waiting up to ``wait`` seconds for that: nothing may be written after it."""
+    assert _bench is not None, "called in a local bench worker only"
+    parent, stop = _bench
+    try:
+        closed = stop.poll(wait)  # True at end of file too
+    except OSError:  # Windows: a named pipe whose other end closed raises instead
+        closed = True
+    if closed or os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch() -> None:
+    """Where prctl is missing (macOS) or the bench stops its workers, end this one within
+    _WATCH_S; runs write atomically, so ending mid-cell leaves a resumable run."""
+    while True:
+        _exit_if_orphaned(wait=_WATCH_S)
+
+
+def _run_cell_here(config: dict[str, Any], path: str, threads: int) -> dict[str, Any]:
+    """``run_cell`` in a local worker, which never starts a cell for a bench that is gone."""
+    _exit_if_orphaned()
+    return run_cell(config, path, threads)
+
+
 def _run_local(jobs, root: Path, n_workers: int, threads: int, report) -> None:
     if not jobs:
         return
     # spawn: a forked child would inherit the parent's torch thread pools in a broken state.
     ctx = mp.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), mp_context=ctx) as pool:
-        futures = {
-            pool.submit(run_cell, cfg, str(root / cell.path), threads): cell for cell, cfg in jobs
-        }
-        for fut in cf.as_completed(futures):
-            cell = futures[fut]
+    stop_read, stop = ctx.Pipe(duplex=False)
+    try:
+        with cf.ProcessPoolExecutor(
+            max_workers=min(n_workers, len(jobs)),
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(os.getpid(), stop_read),
+        ) as pool:
             try:
-                report(cell, fut.result())
-            except Exception as err:  # a failed cell must not stop the others
-                report(cell, err)
+                futures = {
+                    pool.submit(_run_cell_here, cfg, str(root / cell.path), threads): cell
+                    for cell, cfg in jobs
+                }
+                for fut in cf.as_completed(futures):
+                    cell = futures[fut]
+                    try:
+                        report(cell, fut.result())
+                    except Exception as err:  # a failed cell must not stop the others
+                        report(cell, err)
+            except BaseException:
+                # Interrupted (Ctrl-C, or a result that could not be written): stop the running
+                # cells, which resume on the next run, instead of working through the queue
+                # unseen.
+                stop.close()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        stop.close()
+        stop_read.close()
 
 
 def _run_ray(jobs, root: Path, threads: int, address: str | None, report) -> None:

@@ -23,13 +23,69 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glfpinn.config import RunConfig, load_yaml
+import yaml
+
+from glfpinn import problems
+from glfpinn._checks import check_int, check_keys, check_positive, short_repr, shorten
+from glfpinn.config import MAX_YAML_BYTES, RunConfig, _Loader, load_yaml
+from glfpinn.nn import MLP
+from glfpinn.training.loss import LOSS_TERMS
+from glfpinn.training.trainer import DTYPES
 
 __all__ = ["Bench", "Cell", "load_bench"]
 
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+#: A label is one directory name of a cell's path: short, and the same on every filesystem.
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 _TOP_KEYS = {"profile", "note", "base", "experiments", "workers"}
 _EXPERIMENT_KEYS = {"problems", "samplers", "seeds", "base", "note"}
+#: Seeds end up in result.json and results.csv, which tools read as int64.
+_MAX_SEED = 2**63 - 1
+#: The longest error text of another part (a run config, a constructor) a bench error quotes.
+_QUOTED_ERROR_LIMIT = 300
+
+
+class _RepeatedKey(ValueError):
+    """A key given twice in one YAML mapping (the message lacks the file, added by the caller)."""
+
+
+class _UniqueKeyLoader(_Loader):
+    """The config loader, refusing a key given twice in one mapping: YAML silently keeps the
+    last one, so a bench listing a label twice would run only one of the two entries."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *defaults`` and then overriding one default is meant
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base loader refuses it, saying so
+            seen[key] = line
+            if first is not None:
+                raise _RepeatedKey(
+                    f"line {line}: key {short_repr(key)} is given twice in one mapping "
+                    f"(first on line {first}); labels and keys must be unique"
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read(path: str | os.PathLike) -> dict[str, Any]:
+    """The bench file's mapping. ``load_yaml`` reads it with the project's limits and messages;
+    a second, strict parse of the same file looks for repeated keys, which that one lets pass."""
+    data = load_yaml(path)
+    name = short_repr(str(path))
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_YAML_BYTES + 1)
+    try:
+        yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - derives from SafeLoader
+    except _RepeatedKey as err:
+        raise ValueError(f"bench file {name} {err}") from None
+    except yaml.YAMLError:  # load_yaml parsed it a moment ago
+        raise ValueError(f"bench file {name} changed while it was read; try again") from None
+    return data
 
 
 @dataclass(frozen=True)
@@ -68,11 +124,20 @@ def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
 def _check_keys(where: str, data: Any, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(set(data) - allowed, key=str)
     if unknown:
         raise ValueError(
-            f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+            f"{where}: unknown key {short_repr(unknown[0])}; allowed: {', '.join(sorted(allowed))}"
         )
+    return data
+
+
+def _settings(where: str, data: Any) -> dict[str, Any]:
+    """A ``base`` mapping of run settings (``base:`` left empty: none)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a mapping of run settings, got {type(data).__name__}")
     return data
 
 
@@ -82,46 +147,115 @@ def _labelled(where: str, data: Any) -> dict[str, dict[str, Any]]:
     for label, entry in data.items():
         if not isinstance(label, str) or not _LABEL.match(label):
             raise ValueError(
-                f"{where}: label {label!r} must be letters, digits, '.', '_', '+', '-'"
+                f"{where}: label {short_repr(label)} must be 1 to 100 letters, digits, '.', '_', "
+                "'+', '-', starting with a letter or digit"
             )
         if not isinstance(entry, dict):
             raise ValueError(f"{where}.{label} must be a mapping of run settings")
     return data
 
 
+def _seeds(name: str, seeds: Any) -> list[int]:
+    if not isinstance(seeds, list) or not seeds:
+        raise ValueError(f"experiment {name!r}: seeds must be a non-empty list of integers")
+    seen: set[int] = set()
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
+            raise ValueError(
+                f"experiment {name!r}: seed {short_repr(seed)} is not allowed; "
+                "seeds must be integers from 0 to 2**63 - 1"
+            )
+        if seed in seen:
+            raise ValueError(
+                f"experiment {name!r}: seed {seed} is listed twice; "
+                "each seed's cells have one directory, so seeds must be distinct"
+            )
+        seen.add(seed)
+    return seeds
+
+
+def _build_problem(cfg: RunConfig, built: set[str]) -> None:
+    """Build the cell's problem as its worker will, each distinct one once: that checks its name,
+    import path and parameters in milliseconds (a reference solution is computed only when first
+    asked for) instead of in a worker, after other cells have started. RunConfig builds the
+    sampler itself."""
+    key = repr((cfg.problem, cfg.problem_params))
+    if key not in built:
+        problems.get(cfg.problem, **cfg.problem_params)
+        built.add(key)
+
+
+def _check_values(cfg: RunConfig) -> None:
+    """The ranges RunConfig leaves to the trainer, which would refuse them only in a worker."""
+    for name in ("eval_every", "n_validation", "n_condition", "score_chunk"):
+        check_int(name, getattr(cfg, name), minimum=1)
+    for name in ("n_points", "resample_every"):
+        if getattr(cfg, name) is not None:
+            check_int(name, getattr(cfg, name), minimum=1)
+    if cfg.lr is not None:
+        check_positive("lr", cfg.lr)
+    check_keys("loss term", cfg.loss_weights, LOSS_TERMS)
+    for term, weight in cfg.loss_weights.items():
+        check_positive(f"loss_weights.{term}", weight, allow_zero=True)
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"dtype={short_repr(cfg.dtype)} is unknown; allowed: {', '.join(DTYPES)}")
+    if cfg.model is None:
+        # the network's own checks (activation, Fourier scale), on a one-weight network
+        MLP(1, hidden=(), activation=cfg.activation or "tanh", fourier_scale=cfg.fourier_scale)
+
+
+def _distinct_paths(cells: list[Cell]) -> None:
+    """Two cells in one directory would overwrite each other's files; on a case-insensitive
+    filesystem (macOS, Windows) labels differing only in case are one directory."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        other = seen.setdefault(str(cell.path).casefold(), cell)
+        if other is not cell:
+            raise ValueError(
+                f"cells {other.path} and {cell.path} would share a directory on a "
+                "case-insensitive filesystem; rename one of the labels"
+            )
+
+
 def load_bench(path: str | os.PathLike) -> Bench:
-    """Parse and validate a bench file; every cell's run config is checked up front."""
-    data = _check_keys(str(path), load_yaml(path), _TOP_KEYS)
-    base = data.get("base", {}) or {}
+    """Parse and validate a whole bench file: every cell's run config, problem and sampler are
+    checked before any worker starts, so a bad cell never stops a grid halfway."""
+    file = shorten(str(path))
+    data = _check_keys(file, _read(path), _TOP_KEYS)
+    base = _settings(f"{file}: base", data.get("base"))
+    workers = data.get("workers")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ValueError(f"workers={short_repr(workers)} must be a positive integer")
     experiments = data.get("experiments")
     if not isinstance(experiments, dict) or not experiments:
-        raise ValueError(f"{path}: 'experiments' must be a non-empty mapping")
-    cells = []
+        raise ValueError(f"{file}: 'experiments' must be a non-empty mapping")
+    cells: list[Cell] = []
+    built: set[str] = set()
     for name, exp in experiments.items():
         if not isinstance(name, str) or not _LABEL.match(name):
-            raise ValueError(f"{path}: experiment name {name!r} is not a valid label")
+            raise ValueError(f"{file}: experiment name {short_repr(name)} is not a valid label")
         exp = _check_keys(f"experiment {name!r}", exp, _EXPERIMENT_KEYS)
-        seeds = exp.get("seeds", [0])
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-            raise ValueError(f"experiment {name!r}: seeds must be a non-empty list of integers")
-        problems = _labelled(f"experiment {name!r} problems", exp.get("problems"))
-        samplers = _labelled(f"experiment {name!r} samplers", exp.get("samplers"))
-        for p_label, p_entry in problems.items():
-            for s_label, s_entry in samplers.items():
+        exp_base = _settings(f"experiment {name!r} base", exp.get("base"))
+        seeds = _seeds(name, exp.get("seeds", [0]))
+        problem_entries = _labelled(f"experiment {name!r} problems", exp.get("problems"))
+        sampler_entries = _labelled(f"experiment {name!r} samplers", exp.get("samplers"))
+        for p_label, p_entry in problem_entries.items():
+            for s_label, s_entry in sampler_entries.items():
                 for seed in seeds:
-                    merged = _merge(
-                        base, exp.get("base", {}) or {}, p_entry, s_entry, {"seed": seed}
-                    )
+                    merged = _merge(base, exp_base, p_entry, s_entry, {"seed": seed})
                     try:
                         cfg = RunConfig.from_dict(merged)
+                        _check_values(cfg)
+                        _build_problem(cfg, built)
                     except (ValueError, TypeError) as err:
+                        why = shorten(str(err), _QUOTED_ERROR_LIMIT)
                         raise ValueError(
-                            f"experiment {name!r}, {p_label}/{s_label}: {err}"
+                            f"experiment {name!r}, {p_label}/{s_label}: {why}"
                         ) from None
                     cells.append(Cell(name, p_label, s_label, seed, cfg))
-    workers = data.get("workers")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers={workers!r} must be a positive integer")
+    _distinct_paths(cells)
     return Bench(
         str(data.get("profile", "custom")), str(data.get("note", "")), tuple(cells), workers
     )

@@ -18,7 +18,7 @@ import yaml
 
 from glfpinn import problems, samplers
 from glfpinn._io import atomic_write_text
-from glfpinn.config import RunConfig, yaml_load
+from glfpinn.config import RunConfig
 from glfpinn.problems.base import Problem
 from glfpinn.runs.describe import describe_trainer
 from glfpinn.runs.directory import (
@@ -29,10 +29,13 @@ from glfpinn.runs.directory import (
     RunDirectory,
     RunMode,
     Snapshots,
+    check_mode,
     prepare,
+    read_config,
     read_result,
 )
 from glfpinn.runs.load import Run, load_run
+from glfpinn.runs.lock import RunLock
 from glfpinn.runs.plots import plot_run
 from glfpinn.samplers.base import Sampler
 from glfpinn.training import Evaluator, Every, Trainer, TrainResult
@@ -93,6 +96,7 @@ def record(
     checkpoint_every: int = 1000,
     snapshot_every: int = 0,
     config: dict[str, Any] | None = None,
+    changed: dict[str, Any] | None = None,
 ) -> Trainer:
     """Have ``trainer`` write its run into ``out`` as it trains; returns it, so
     ``record(trainer, DIR).fit()`` trains into DIR.
@@ -101,16 +105,22 @@ def record(
     there, ``"resume"`` loads its checkpoint into ``trainer`` (built as the run was), or starts
     from scratch if none was written yet. config.yaml holds ``config`` (a run config's data), or
     what :func:`~glfpinn.runs.describe.describe_trainer` can record of a trainer built in Python,
-    with what it could not record as comments.
+    with what it could not record as comments. ``changed`` (a resume's accepted changes)
+    rewrites config.yaml with ``config`` and goes into metrics.jsonl as a ``"resume"`` event.
     """
     path = Path(out)
+    lock = RunLock(path).acquire()  # first: a second writer fails before touching anything
     prepare(path, mode)
-    directory = RunDirectory(path, checkpoint_every)
+    directory = RunDirectory(path, checkpoint_every, lock)
     trainer.callbacks.append(directory)
     if snapshot_every:
         trainer.callbacks.append(Snapshots(path, snapshot_every))
     if mode == "resume" and (path / CHECKPOINT).exists():
         directory.load_checkpoint(trainer)
+        if changed:
+            atomic_write_text(path / CONFIG, yaml.safe_dump(config, sort_keys=False))
+            (path / RESULT).unlink(missing_ok=True)  # a finished run extended: not finished
+            directory.note({"event": "resume", "step": trainer.state.step, "changed": changed})
         return trainer
     notes: list[str] = []
     if config is None:
@@ -125,24 +135,48 @@ def record(
     return trainer
 
 
+#: Config keys a resume may change (they extend or observe the run, not what it is).
+CHANGEABLE_ON_RESUME = ("steps", "eval_every", "checkpoint_every", "snapshot_every")
+
+
+def _resumed_config(path: Path, changes: dict[str, Any]) -> tuple[RunConfig, dict[str, Any]]:
+    """The stored config with ``changes`` applied, and the changes that differ from it; a
+    change to anything but ``CHANGEABLE_ON_RESUME`` is refused in one line."""
+    stored = read_config(path)
+    before = stored.to_dict()
+    differ = {k: v for k, v in changes.items() if before.get(k) != v}
+    fixed = [k for k in differ if k not in CHANGEABLE_ON_RESUME]
+    if fixed:
+        was = ", ".join(f"{k}={before.get(k)!r}"[:60] for k in fixed)
+        raise ValueError(
+            f"the run in {str(path)!r} was made with {was}; resume it without changing "
+            f"{', '.join(fixed)} (a resume may change {', '.join(CHANGEABLE_ON_RESUME)})"
+        )
+    return (RunConfig.from_dict({**before, **differ}) if differ else stored), differ
+
+
 def run(
     cfg: RunConfig | None,
     out: str | os.PathLike,
     *,
     mode: RunMode = "new",
     progress: bool = False,
+    changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train the run ``cfg`` describes into ``out`` and return its result.json contents.
 
     ``mode="resume"`` continues the run in ``out`` with the config stored there (``cfg`` may be
     None) and returns a finished run's result without training; see :func:`record`.
+    ``changes`` (config keys, resume only) may extend it, e.g. ``{"steps": 5000}``: recorded in
+    config.yaml and as a ``"resume"`` event in metrics.jsonl. Other keys are refused.
     """
     path = Path(out)
-    prepare(path, mode)  # before building anything: a bad directory fails at once
+    check_mode(path, mode)  # before building anything: a bad directory fails at once
+    differ: dict[str, Any] = {}
     if mode == "resume":
-        cfg = RunConfig.from_dict(yaml_load((path / CONFIG).read_text(encoding="utf-8")))
+        cfg, differ = _resumed_config(path, changes or {})
         finished = read_result(path)
-        if finished is not None:
+        if finished is not None and not differ:
             return finished
     if cfg is None:
         raise ValueError("a config is needed to start a run")
@@ -154,6 +188,7 @@ def run(
         checkpoint_every=cfg.checkpoint_every,
         snapshot_every=cfg.snapshot_every,
         config=cfg.to_dict(),
+        changed=differ,
     )
     return trainer.fit().to_dict()
 

@@ -7,20 +7,26 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
+import yaml
 
 from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text, json_line
-from glfpinn.training import Callback, Trainer, TrainResult, predict
+from glfpinn.config import RunConfig, yaml_load
+from glfpinn.runs.lock import LOCK, RunLock
+from glfpinn.training import Callback, Interrupted, Trainer, TrainResult, predict
 
 __all__ = [
     "RunDirectory",
     "Snapshots",
+    "read_config",
     "read_result",
     "prepare",
+    "check_mode",
     "RunMode",
     "CONFIG",
     "METRICS",
@@ -39,19 +45,24 @@ class RunDirectory(Callback):
     """Writes a run's files as it trains. Metrics lines carry ``"event": "eval"`` (the contract's
     step, loss, l2_relative_error, elapsed_s) or ``"event": "resample"`` (sampler diagnostics)."""
 
-    def __init__(self, path: str | os.PathLike, checkpoint_every: int = 1000) -> None:
+    def __init__(
+        self, path: str | os.PathLike, checkpoint_every: int = 1000, lock: RunLock | None = None
+    ) -> None:
         self.path = Path(path)
         self.checkpoint_every = checkpoint_every
+        #: held from record() to the end of the run, so no second process writes here
+        self.lock = lock
 
-    def _append(self, record: dict[str, Any]) -> None:
+    def note(self, record: dict[str, Any]) -> None:
+        """Append one record to metrics.jsonl."""
         with open(self.path / METRICS, "a", encoding="utf-8") as fh:
             fh.write(json_line(record) + "\n")
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        self._append({"event": "eval", **metrics})
+        self.note({"event": "eval", **metrics})
 
     def on_resample(self, trainer: Trainer, info: dict[str, Any]) -> None:
-        self._append({"event": "resample", **info})
+        self.note({"event": "resample", **info})
 
     def on_train_batch_end(self, trainer: Trainer, step: int, loss: float) -> None:
         if self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
@@ -63,8 +74,29 @@ class RunDirectory(Callback):
         if prediction:
             _save_npz(self.path / PREDICTION, **prediction)
         atomic_write_json(self.path / RESULT, result.to_dict())
+        if self.lock is not None:
+            self.lock.release()
+
+    def on_exception(self, trainer: Trainer, exception: BaseException) -> None:
+        """An interrupt stops at a step boundary: keep that step. Any other failure may have
+        happened mid-step, so the last periodic checkpoint stays."""
+        if isinstance(exception, Interrupted):
+            self.save_checkpoint(trainer)
+        if self.lock is not None:
+            self.lock.release()
 
     def save_checkpoint(self, trainer: Trainer) -> None:
+        """Write the trainer's state, unless a parameter or an optimizer moment has become
+        non-finite: a diverging step must not replace the last finite checkpoint, which is what
+        a resume (with a smaller learning rate, say) starts from."""
+        if not trainer.state.finite():
+            warnings.warn(
+                f"step {trainer.state.step}: non-finite parameters or optimizer state; "
+                f"{CHECKPOINT} keeps the last finite state",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
         buf = io.BytesIO()
         torch.save(trainer.state_dict(), buf)
         atomic_write_bytes(self.path / CHECKPOINT, buf.getvalue())
@@ -94,6 +126,8 @@ class RunDirectory(Callback):
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if not isinstance(rec, dict) or not isinstance(rec.get("step", 0), int):
+                continue  # a damaged line: not a record this run wrote
             limit = step if rec.get("event") == "eval" else step - 1
             if rec.get("step", 0) <= limit:
                 kept.append(line)
@@ -153,12 +187,12 @@ def _check_writable(path: Path) -> None:
         ) from None
 
 
-def prepare(path: Path, mode: RunMode) -> None:
-    """Make ``path`` ready for a run in ``mode``: ``"new"`` refuses a directory that is not
-    empty, ``"overwrite"`` removes a previous run's files, ``"resume"`` needs a run there."""
+def check_mode(path: Path, mode: RunMode) -> None:
+    """Whether ``path`` can take a run in ``mode`` (``"new"``: empty; ``"resume"``: a run is
+    there), without changing anything in it."""
     if mode not in ("new", "resume", "overwrite"):
         raise ValueError(f"mode={mode!r} is not allowed; allowed: new, resume, overwrite")
-    if mode == "new" and path.exists() and any(path.iterdir()):
+    if mode == "new" and path.exists() and any(p.name != LOCK for p in path.iterdir()):
         raise ValueError(
             f"output directory {str(path)!r} already exists and is not empty; "
             "pass --resume to continue it or --overwrite to replace it"
@@ -166,17 +200,35 @@ def prepare(path: Path, mode: RunMode) -> None:
     if mode == "resume" and not (path / CONFIG).exists():
         raise ValueError(f"cannot resume {str(path)!r}: it holds no run ({CONFIG} missing)")
     _check_writable(path)
+
+
+def prepare(path: Path, mode: RunMode) -> None:
+    """Make ``path`` ready for a run in ``mode`` (see :func:`check_mode`); ``"overwrite"``
+    removes a previous run's files. Call it only while holding the directory's lock."""
+    check_mode(path, mode)
     if mode == "overwrite":
         for name in (CONFIG, METRICS, RESULT, CHECKPOINT, PREDICTION):
             (path / name).unlink(missing_ok=True)
 
 
+def read_config(path: str | os.PathLike) -> RunConfig:
+    """The run config stored in ``path``; a damaged config.yaml is a one-line ValueError."""
+    file = Path(path) / CONFIG
+    try:
+        return RunConfig.from_dict(yaml_load(file.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, TypeError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise ValueError(f"{CONFIG} of the run in {str(path)!r} is damaged ({reason})") from None
+
+
 def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
-    """A finished run's result.json, or None if the run has not finished."""
+    """A finished run's result.json, or None if the run has not finished (or the file is
+    damaged: empty, torn or not an object, which a resume then rewrites)."""
     file = Path(path) / RESULT
     if not file.exists():
         return None
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+    return data if isinstance(data, dict) and "steps" in data else None

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from glfpinn import problems
-from glfpinn.config import RunConfig, yaml_load
+from glfpinn.config import RunConfig
 from glfpinn.problems.base import Problem
-from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_result
+from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_config, read_result
 from glfpinn.training import predict
 from glfpinn.training.network import ModelSpec, build_network
 from glfpinn.training.trainer import DTYPES
@@ -87,7 +87,7 @@ def load_run(
         raise ValueError(f"{str(root)!r} holds no run ({CONFIG} missing)")
     if not (root / CHECKPOINT).exists():
         raise ValueError(f"run {str(root)!r} has no {CHECKPOINT} yet: nothing to load")
-    cfg = RunConfig.from_dict(yaml_load((root / CONFIG).read_text(encoding="utf-8")))
+    cfg = read_config(root)
     if problem is None:
         problem = problems.get(cfg.problem, **cfg.problem_params)
     net = build_network(

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from glfpinn._checks import check_keys
+from glfpinn._checks import check_keys, short_repr
 from glfpinn._registry import Registry
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.glf import GLF
@@ -66,16 +66,20 @@ def _mix_from_config(parts: Sequence[Any]) -> Mix:
     """``Mix`` from config data: parts given as ``{sampler: name, fraction: f, params: {...}}``
     (or as ``(sampler, fraction)`` pairs from Python); parts may be mixes themselves."""
     if not isinstance(parts, Sequence) or isinstance(parts, str):
-        raise ValueError(f"parts={parts!r} must be a list of {{sampler, fraction, params}}")
+        raise ValueError(
+            f"parts={short_repr(parts)} must be a list of {{sampler, fraction, params}}"
+        )
     built = []
     for part in parts:
         if isinstance(part, Mapping):
             check_keys("mix part key", part, ("sampler", "fraction", "params"))
             if "sampler" not in part or "fraction" not in part:
-                raise ValueError(f"mix part {dict(part)!r} needs a sampler and a fraction")
+                raise ValueError(
+                    f"mix part {short_repr(dict(part))} needs a sampler and a fraction"
+                )
             params = part.get("params") or {}
             if not isinstance(params, Mapping):
-                raise ValueError(f"mix part params={params!r} must be a mapping")
+                raise ValueError(f"mix part params={short_repr(params)} must be a mapping")
             built.append((get(part["sampler"], **params), part["fraction"]))
         else:
             built.append(part)

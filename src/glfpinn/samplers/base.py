@@ -47,7 +47,9 @@ class SamplingContext:
     Both functions are optional, keyword-only: a sampler that only reads the free residuals
     (GLF, R3, RSmote, the uniform ones) runs in a hand-written loop from points, residuals,
     domain, step and generator alone. Samplers reach them through :meth:`score`,
-    :meth:`score_with_grad` and :meth:`current_residuals`, which say what is missing.
+    :meth:`score_with_grad` and :meth:`current_residuals`, which say what is missing, and which
+    refuse residuals that are NaN or infinite (a diverged network): no sampler can rank those,
+    and a weighted draw over them would return NaN points or silently ignore the worst ones.
     """
 
     points: Tensor
@@ -86,7 +88,7 @@ class SamplingContext:
                 f"(e.g. {_SCORER_HINT})"
             )
         # A user's own function may return signed residuals still attached to the graph.
-        return self.residual_fn(x).detach().abs()
+        return _finite(self.residual_fn(x).detach().abs(), who, "at new points")
 
     def score_with_grad(self, x: Tensor, who: str) -> tuple[Tensor, Tensor]:
         """(|residual|, d(r^2)/dx) at ``x`` by ``residual_grad_fn``; ``who`` as in :meth:`score`."""
@@ -95,18 +97,30 @@ class SamplingContext:
                 f"{who} moves points along d(r^2)/dx: give the SamplingContext a "
                 f"residual_grad_fn (e.g. {_SCORER_HINT}.with_grad)"
             )
-        return self.residual_grad_fn(x)
+        r, grad = self.residual_grad_fn(x)
+        return _finite(r, who, "at the points it moves"), grad
 
     def current_residuals(self, who: str = "this sampler") -> Tensor:
         """Residuals at the current points: the free ones if given, else scored now."""
         if self.residuals is not None:
-            return self.residuals
+            return _finite(self.residuals, who, "at the current points")
         if self.residual_fn is None:
             raise ValueError(
                 f"{who} needs residuals at the current points: give the SamplingContext "
                 f"residuals (|r| of the last training step) or a residual_fn (e.g. {_SCORER_HINT})"
             )
         return self.score(self.points, who)
+
+
+def _finite(residuals: Tensor, who: str, where: str) -> Tensor:
+    """``residuals`` if every one is finite; else a one-line ValueError naming ``who``."""
+    bad = int((~torch.isfinite(residuals)).sum())
+    if bad:
+        raise ValueError(
+            f"{who} got {bad} non-finite residuals (NaN or inf) of {residuals.numel()} {where}; "
+            "the network or the problem's residual has diverged there"
+        )
+    return residuals
 
 
 @dataclass

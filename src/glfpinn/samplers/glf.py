@@ -23,7 +23,7 @@ from typing import final
 import torch
 from torch import Tensor
 
-from glfpinn._checks import check_positive
+from glfpinn._checks import check_bool, check_choice, check_int, check_positive
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.select import (
     effective_sample_size,
@@ -91,7 +91,6 @@ class GLF(Sampler):
         neighbors: int = 4,
         importance_weights: bool = False,
     ) -> None:
-        check_positive("M", M)
         if alpha is not None:
             check_positive("alpha", alpha)
         check_positive("eps", eps)
@@ -99,24 +98,17 @@ class GLF(Sampler):
             check_positive("h_max", h_max)
         check_positive("k", k, allow_zero=True)
         check_positive("c", c, allow_zero=True)
-        check_positive("neighbors", neighbors)
-        if pool not in POOLS:
-            raise ValueError(f"pool={pool!r} is unknown; allowed: {', '.join(POOLS)}")
-        if surrogate not in SURROGATES:
-            raise ValueError(
-                f"surrogate={surrogate!r} is unknown; allowed: {', '.join(SURROGATES)}"
-            )
-        self.M = int(M)
+        self.M = check_int("M", M, minimum=1)
         self.alpha = alpha
         self.eps = eps
         self.h_max = h_max
         self.k = k
         self.c = c
-        self.replace = replace
-        self.pool = pool
-        self.surrogate = surrogate
-        self.neighbors = int(neighbors)
-        self.importance_weights = importance_weights
+        self.replace = check_bool("replace", replace)
+        self.pool = check_choice("pool", pool, POOLS)
+        self.surrogate = check_choice("surrogate", surrogate, SURROGATES)
+        self.neighbors = check_int("neighbors", neighbors, minimum=1)
+        self.importance_weights = check_bool("importance_weights", importance_weights)
 
     def alpha_for(self, dim: int) -> float:
         if self.alpha is not None:

@@ -24,6 +24,7 @@ from typing import final
 import torch
 from torch import Tensor
 
+from glfpinn._checks import check_positive, short_repr
 from glfpinn.domains import Domain
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 
@@ -56,12 +57,14 @@ class Mix(Sampler):
             raise ValueError("parts=[] is not allowed; Mix needs at least one (sampler, fraction)")
         for part in parts:
             if not (isinstance(part, tuple | list) and len(part) == 2):
-                raise ValueError(f"part {part!r} is not a (sampler, fraction) pair")
+                raise ValueError(f"part {short_repr(part)} is not a (sampler, fraction) pair")
             sampler, fraction = part
             if not isinstance(sampler, Sampler):
-                raise ValueError(f"part {part!r}: {sampler!r} is not a Sampler")
-            if not (fraction > 0):  # also refuses NaN
-                raise ValueError(f"part {part!r}: fraction={fraction!r} must be > 0")
+                raise ValueError(f"part {short_repr(part)}: {short_repr(sampler)} is not a Sampler")
+            try:
+                check_positive("fraction", fraction)
+            except ValueError as err:
+                raise ValueError(f"part {short_repr(part)}: {err}") from None
         total = math.fsum(float(f) for _, f in parts)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"the fractions sum to {total!r}; they must sum to 1")

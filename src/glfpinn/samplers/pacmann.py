@@ -30,7 +30,7 @@ from typing import final
 import torch
 from torch import Tensor
 
-from glfpinn._checks import check_positive
+from glfpinn._checks import check_bool, check_choice, check_int, check_positive
 from glfpinn.samplers.base import (
     Resampled,
     Sampler,
@@ -90,18 +90,11 @@ class PACMANN(Sampler):
         keep_moments: bool = False,
     ) -> None:
         check_positive("step_size", step_size)
-        check_positive("n_moves", n_moves)
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer={optimizer!r} is unknown; allowed: {', '.join(OPTIMIZERS)}"
-            )
-        if boundary not in BOUNDARIES:
-            raise ValueError(f"boundary={boundary!r} is unknown; allowed: {', '.join(BOUNDARIES)}")
         self.step_size = step_size
-        self.n_moves = int(n_moves)
-        self.optimizer = optimizer
-        self.boundary = boundary
-        self.keep_moments = keep_moments
+        self.n_moves = check_int("n_moves", n_moves, minimum=1)
+        self.optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+        self.boundary = check_choice("boundary", boundary, BOUNDARIES)
+        self.keep_moments = check_bool("keep_moments", keep_moments)
 
     def init_state(self, points: Tensor) -> SamplerState:
         if not (self.keep_moments and self.optimizer == "adam"):

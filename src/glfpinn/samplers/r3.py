@@ -19,6 +19,7 @@ from typing import final
 
 import torch
 
+from glfpinn._checks import check_choice
 from glfpinn.domains import SAMPLING_METHODS
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 
@@ -34,11 +35,7 @@ class R3(Sampler):
     """
 
     def __init__(self, method: str = "uniform") -> None:
-        if method not in SAMPLING_METHODS:
-            raise ValueError(
-                f"method={method!r} is unknown; allowed: {', '.join(SAMPLING_METHODS)}"
-            )
-        self.method = method
+        self.method = check_choice("method", method, SAMPLING_METHODS)
 
     def retained(self, residuals: torch.Tensor) -> torch.Tensor:
         """Mask of the points R3 keeps: residual strictly above the mean residual."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import final
 
-from glfpinn._checks import check_positive
+from glfpinn._checks import check_bool, check_int, check_positive
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.select import (
     effective_sample_size,
@@ -40,12 +40,11 @@ class RAD(Sampler):
     ) -> None:
         check_positive("k", k, allow_zero=True)
         check_positive("c", c, allow_zero=True)
-        check_positive("n_candidates", n_candidates)
         self.k = k
         self.c = c
-        self.n_candidates = int(n_candidates)
-        self.replace = replace
-        self.importance_weights = importance_weights
+        self.n_candidates = check_int("n_candidates", n_candidates, minimum=1)
+        self.replace = check_bool("replace", replace)
+        self.importance_weights = check_bool("importance_weights", importance_weights)
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         cand = ctx.domain.sample(self.n_candidates, ctx.generator, dtype=ctx.points.dtype)

@@ -20,7 +20,7 @@ from typing import final
 
 import torch
 
-from glfpinn._checks import check_positive
+from glfpinn._checks import check_int, check_positive
 from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext
 from glfpinn.samplers.refinement import Refinement
 from glfpinn.samplers.select import effective_sample_size, rad_weights, weighted_draw
@@ -47,13 +47,10 @@ class RARD(Refinement):
     ) -> None:
         check_positive("k", k, allow_zero=True)
         check_positive("c", c, allow_zero=True)
-        check_positive("n_candidates", n_candidates)
-        if n_add is not None:
-            check_positive("n_add", n_add)
         self.k = k
         self.c = c
-        self.n_candidates = int(n_candidates)
-        self.n_add = None if n_add is None else int(n_add)
+        self.n_candidates = check_int("n_candidates", n_candidates, minimum=1)
+        self.n_add = None if n_add is None else check_int("n_add", n_add, minimum=1)
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         n_add = self.points_to_add(state, ctx.n)

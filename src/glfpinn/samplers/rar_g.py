@@ -17,7 +17,7 @@ from typing import final
 
 import torch
 
-from glfpinn._checks import check_positive
+from glfpinn._checks import check_int
 from glfpinn.samplers.base import Resampled, SamplerState, SamplingContext
 from glfpinn.samplers.refinement import Refinement
 
@@ -34,11 +34,8 @@ class RARG(Refinement):
     """
 
     def __init__(self, n_candidates: int = 100_000, n_add: int | None = None) -> None:
-        check_positive("n_candidates", n_candidates)
-        if n_add is not None:
-            check_positive("n_add", n_add)
-        self.n_candidates = int(n_candidates)
-        self.n_add = None if n_add is None else int(n_add)
+        self.n_candidates = check_int("n_candidates", n_candidates, minimum=1)
+        self.n_add = None if n_add is None else check_int("n_add", n_add, minimum=1)
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         n_add = self.points_to_add(state, ctx.n)

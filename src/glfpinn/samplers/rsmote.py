@@ -27,12 +27,13 @@ then the uniform ones.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import final
 
 import torch
 from torch import Tensor
 
-from glfpinn._checks import check_positive
+from glfpinn._checks import check_int, short_repr
 from glfpinn.samplers.base import (
     Resampled,
     Sampler,
@@ -45,11 +46,19 @@ __all__ = ["RSmote"]
 
 
 def _fraction(name: str, value: float, *, allow_zero: bool, allow_one: bool) -> None:
-    ok = (value >= 0 if allow_zero else value > 0) and (value <= 1 if allow_one else value < 1)
-    if not ok or value != value:
+    # Comparisons with NaN are false, so NaN fails ``ok`` like any value out of range.
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and (value >= 0 if allow_zero else value > 0)
+        and (value <= 1 if allow_one else value < 1)
+    )
+    if not ok:
         lo = "[0" if allow_zero else "(0"
         hi = "1]" if allow_one else "1)"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must lie in {lo}, {hi}")
+        raise ValueError(
+            f"{name}={short_repr(value)} is not allowed; {name} must lie in {lo}, {hi}"
+        )
 
 
 @final
@@ -76,18 +85,16 @@ class RSmote(Sampler):
         _fraction("top_fraction", top_fraction, allow_zero=False, allow_one=True)
         _fraction("replace_fraction", replace_fraction, allow_zero=True, allow_one=False)
         _fraction("uniform_fraction", uniform_fraction, allow_zero=True, allow_one=True)
-        check_positive("k_neighbors", k_neighbors)
-        check_positive("chunk", chunk)
         if top_fraction + replace_fraction > 1:
             raise ValueError(
                 f"top_fraction={top_fraction!r} + replace_fraction={replace_fraction!r} exceeds 1:"
                 " the replaced points must come from outside the high-residual set"
             )
         self.top_fraction = top_fraction
-        self.k_neighbors = int(k_neighbors)
+        self.k_neighbors = check_int("k_neighbors", k_neighbors, minimum=1)
         self.replace_fraction = replace_fraction
         self.uniform_fraction = uniform_fraction
-        self.chunk = int(chunk)
+        self.chunk = check_int("chunk", chunk, minimum=1)
 
     def counts(self, n: int) -> tuple[int, int, int]:
         """(|H|, synthetic, uniform) for a population of ``n`` points."""

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import final
 
+from glfpinn._checks import check_choice
 from glfpinn.domains import SAMPLING_METHODS
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 
 __all__ = ["Uniform", "UniformResample"]
-
-
-def _check_method(method: str) -> None:
-    if method not in SAMPLING_METHODS:
-        raise ValueError(f"method={method!r} is unknown; allowed: {', '.join(SAMPLING_METHODS)}")
 
 
 @final
@@ -22,8 +18,7 @@ class Uniform(Sampler):
     stochastic = False
 
     def __init__(self, method: str = "uniform") -> None:
-        _check_method(method)
-        self.method = method
+        self.method = check_choice("method", method, SAMPLING_METHODS)
 
     def initial_points(self, n, domain, generator, dtype):
         return domain.sample(n, generator, method=self.method, dtype=dtype)
@@ -38,8 +33,7 @@ class UniformResample(Sampler):
     really change (a fixed, unscrambled sequence would return the same set forever)."""
 
     def __init__(self, method: str = "uniform") -> None:
-        _check_method(method)
-        self.method = method
+        self.method = check_choice("method", method, SAMPLING_METHODS)
 
     def initial_points(self, n, domain, generator, dtype):
         return domain.sample(n, generator, method=self.method, dtype=dtype)

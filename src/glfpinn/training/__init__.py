@@ -11,6 +11,7 @@ from __future__ import annotations
 from glfpinn.training.callbacks import Callback, ProgressBar
 from glfpinn.training.costs import Costs, peak_memory_mb, reset_peak_memory
 from glfpinn.training.evaluator import EvaluationSet, Evaluator, predict
+from glfpinn.training.interrupts import Interrupted
 from glfpinn.training.loss import NonFiniteLossError, TrainingLoss
 from glfpinn.training.plan import OptimizationPlan, Stage
 from glfpinn.training.result import TrainResult
@@ -25,6 +26,7 @@ __all__ = [
     "EvaluationSet",
     "Evaluator",
     "Every",
+    "Interrupted",
     "Never",
     "NonFiniteLossError",
     "OptimizationPlan",

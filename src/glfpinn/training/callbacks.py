@@ -24,6 +24,9 @@ class Callback:
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None: ...
 
+    def on_exception(self, trainer: Trainer, exception: BaseException) -> None:
+        """Training ended with ``exception`` (a divergence, an interrupt, a failure)."""
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

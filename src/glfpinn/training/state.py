@@ -62,6 +62,17 @@ class TrainState:
         running = 0.0 if self._running_since is None else time.perf_counter() - self._running_since
         return self.elapsed_before + running
 
+    def finite(self) -> bool:
+        """Whether every parameter, unknown and optimizer moment is finite (what a checkpoint
+        may hold)."""
+        tensors = [*self.model.parameters(), *self.unknowns.values()]
+        for optimizer in self.optimizers:
+            for slots in optimizer.state.values():
+                tensors += [
+                    v for v in slots.values() if isinstance(v, Tensor) and v.is_floating_point()
+                ]
+        return all(bool(torch.isfinite(t).all()) for t in tensors)
+
     def unknown_values(self) -> dict[str, float]:
         return {name: float(value.detach()) for name, value in self.unknowns.items()}
 

@@ -32,6 +32,7 @@ from glfpinn.samplers.base import Sampler, SamplingContext
 from glfpinn.training.callbacks import Callback, ProgressBar
 from glfpinn.training.costs import peak_memory_mb, reset_peak_memory
 from glfpinn.training.evaluator import Evaluator
+from glfpinn.training.interrupts import Interrupted, deferred_signals
 from glfpinn.training.loss import LossFn, NonFiniteLossError, TrainingLoss
 from glfpinn.training.network import ModelSpec, build_network
 from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage, set_fused, take_step
@@ -332,7 +333,10 @@ class Trainer:
         from there: ``fit(until=k)`` then ``fit()`` is the same run as one ``fit()``).
 
         Callbacks' ``on_train_end`` (which writes result.json in a run directory) fires only when
-        the plan is done or a callback stopped training.
+        the plan is done or a callback stopped training. SIGINT or SIGTERM stops training at the
+        end of the current step and raises :class:`Interrupted`; every exception that leaves
+        ``fit`` goes to the callbacks' ``on_exception`` first (a run directory then writes a
+        checkpoint of that whole step).
         """
         s = self.state
         end = (
@@ -345,8 +349,15 @@ class Trainer:
                 s.metrics = dict(s.initial_metrics)
             for cb in self.callbacks:
                 cb.on_train_start(self)
-            while s.step < end and not self.should_stop:
-                self._step()
+            with deferred_signals() as caught:
+                while s.step < end and not self.should_stop and not caught:
+                    self._step()
+            if caught:
+                raise Interrupted(caught[0])
+        except BaseException as err:
+            for cb in self.callbacks:
+                cb.on_exception(self, err)
+            raise
         finally:
             s.stop_clock()
         result = self.result()

@@ -1,0 +1,162 @@
+"""Hostile input is refused in one line and bounded time: YAML whose aliases stand for billions
+of values, YAML nested thousands deep, oversized files, and values whose repr is unbounded."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from glfpinn import config
+from glfpinn._checks import short_repr
+from glfpinn.config import MAX_YAML_DEPTH, MAX_YAML_NODES, RunConfig, YAMLLimitError, yaml_load
+
+#: 342 bytes standing for 9^9 (387 million) strings once the aliases are expanded.
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def _glfpinn(*args, cwd):
+    # A timeout: before the limits, the billion laughs ran until memory ran out.
+    return subprocess.run(
+        [sys.executable, "-m", "glfpinn", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def _one_line_exit_2(proc, fragment):
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
+    assert fragment in proc.stderr
+
+
+def test_a_billion_laughs_config_is_refused_at_once(tmp_path):
+    # Under a valid key, so the error is about the value: its repr alone was the hang.
+    cfg = tmp_path / "lol.yaml"
+    indented = "".join(f"  {line}\n" for line in BILLION_LAUGHS.splitlines())
+    cfg.write_text(f"problem_params:\n{indented}steps: *i\n")
+    proc = _glfpinn("train", "--config", str(cfg), "--out", "run", cwd=tmp_path)
+    _one_line_exit_2(
+        proc,
+        f"config file {str(cfg)!r} holds more than {MAX_YAML_NODES} values with its aliases "
+        "expanded at line 7",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_alias_expansion_is_counted_before_anything_is_built():
+    t0 = time.perf_counter()
+    with pytest.raises(YAMLLimitError) as err:
+        yaml_load(BILLION_LAUGHS)
+    assert time.perf_counter() - t0 < 1.0
+    assert err.value.problem_mark.line == 5  # f: (line 6, 597,871 values); e: holds 66,430
+    # Aliases that stay small are ordinary YAML (a bench file shares parameters this way).
+    shared = yaml_load("base: &p {alpha: 1e-3, M: 3}\nruns: [{params: *p}, {params: *p}]\n")
+    assert shared["runs"][1]["params"] == {"alpha": 1e-3, "M": 3}
+
+
+def test_a_recursive_alias_is_refused():
+    with pytest.raises(YAMLLimitError, match="recursive alias"):
+        yaml_load("a: &a [1, *a]\n")
+
+
+@pytest.mark.parametrize("depth", [MAX_YAML_DEPTH + 1, 5000, 100_000])
+def test_deep_nesting_is_refused_without_recursion_error(depth):
+    with pytest.raises(YAMLLimitError, match=f"nests deeper than {MAX_YAML_DEPTH} levels"):
+        yaml_load("[" * depth + "]" * depth)
+    with pytest.raises(YAMLLimitError, match="nests deeper"):
+        yaml_load("- " * depth + "1")  # block style
+
+
+def test_nesting_up_to_the_limit_loads():
+    depth = MAX_YAML_DEPTH - 1  # and a scalar inside: MAX_YAML_DEPTH levels in all
+    assert yaml_load("[" * depth + "1" + "]" * depth) is not None
+
+
+def test_a_deeply_nested_config_is_one_line_from_the_cli(tmp_path):
+    cfg = tmp_path / "deep.yaml"
+    cfg.write_text("steps: " + "[" * 3000 + "]" * 3000 + "\n")
+    proc = _glfpinn("train", "--config", str(cfg), "--out", "run", cwd=tmp_path)
+    _one_line_exit_2(proc, f"config file {str(cfg)!r} nests deeper than {MAX_YAML_DEPTH} levels")
+    proc = _glfpinn("train", "--set", "hidden=" + "[" * 3000, "--out", "run", cwd=tmp_path)
+    _one_line_exit_2(proc, f"nests deeper than {MAX_YAML_DEPTH} levels")
+
+
+def test_too_many_values_are_refused_even_without_aliases():
+    with pytest.raises(YAMLLimitError, match=f"more than {MAX_YAML_NODES} values"):
+        yaml_load("[" + ", ".join(["1"] * MAX_YAML_NODES) + "]")
+
+
+def test_an_oversized_config_file_is_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "MAX_YAML_BYTES", 1000)
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text("note: " + "x" * 2000 + "\n")
+    with pytest.raises(ValueError, match=r"^config file '.*big.yaml' is larger than 1000 bytes$"):
+        config.load_yaml(cfg)
+
+
+def test_a_binary_config_file_is_not_valid_yaml(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    with pytest.raises(ValueError, match="is not valid YAML"):
+        config.load_yaml(cfg)
+
+
+def _dag(width: int, depth: int):
+    """Nested lists sharing their children: ``width ** depth`` leaves in a few objects."""
+    node = ["lol"] * width
+    for _ in range(depth - 1):
+        node = [node] * width
+    return node
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"steps": _dag(9, 6)},  # 531,441 leaves: a 3.7 MB repr
+        {"steps": "x" * 1_000_000},
+        {"hidden": _dag(9, 6)},
+        {"loss_weights": {"residual": _dag(9, 6)}},
+        {"x" * 1_000_000: 1},
+        {"sampler": _dag(9, 6)},
+        {"sampler_params": {"alpha": _dag(9, 6)}},
+        {"checkpoint_every": -(10**3000)},
+    ],
+)
+def test_error_messages_never_print_an_unbounded_value(data):
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError) as err:
+        RunConfig.from_dict(data)
+    assert len(str(err.value)) < 300
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_short_repr_is_bounded_in_length_and_time():
+    t0 = time.perf_counter()
+    text = short_repr(_dag(9, 9))  # 387 million leaves
+    assert len(text) <= 80 and text.startswith("[[[")
+    assert time.perf_counter() - t0 < 0.1
+    assert short_repr("ten") == "'ten'" and short_repr(2.5) == "2.5"
+    long = short_repr("/tmp/" + "a" * 500 + "/config.yaml")
+    assert len(long) == 80 and long.startswith("'/tmp/aaa") and long.endswith("config.yaml'")
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 5000, "2001-02-30"])
+def test_a_scalar_python_cannot_hold_is_a_config_error_naming_the_file(tmp_path, value):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"steps: {value}\n")
+    with pytest.raises(ValueError, match=r"^config file '.*c.yaml' holds a value that cannot be"):
+        config.load_yaml(cfg)

@@ -190,3 +190,33 @@ def test_resume_may_extend_a_run_and_refuses_other_changes(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "r/metrics.jsonl").read_text().splitlines()]
     assert {"event": "resume", "step": 20, "changed": {"steps": 30}} in lines
     assert [x["step"] for x in lines if x["event"] == "eval"] == [10, 20, 30]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler sees it as an error to recover."""
+
+
+def test_a_kill_right_after_a_checkpoint_loses_no_evaluation(tmp_path, monkeypatch):
+    """Step 20 is both evaluated and checkpointed. Killed just after its checkpoint is written,
+    the run must already have logged that evaluation: a resume goes on from step 20 and never
+    evaluates it again."""
+    from glfpinn.runs import RunDirectory
+
+    kw = dict(steps=30, lr=1e-2, schedule=Every(10), eval_every=10)
+    save = RunDirectory.save_checkpoint
+
+    def save_then_die(self, trainer):
+        save(self, trainer)
+        if trainer.state.step == 20:
+            raise _Killed
+
+    monkeypatch.setattr(RunDirectory, "save_checkpoint", save_then_die)
+    trainer = Trainer(Poisson1D(), GLF(), **kw)
+    glfpinn.record(trainer, tmp_path / "r", checkpoint_every=10)
+    with pytest.raises(_Killed):
+        trainer.fit()
+    del trainer
+    monkeypatch.setattr(RunDirectory, "save_checkpoint", save)
+    glfpinn.train(Poisson1D(), GLF(), out=tmp_path / "r", mode="resume", **kw)
+    lines = [json.loads(x) for x in (tmp_path / "r/metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if x["event"] == "eval"] == [10, 20, 30]

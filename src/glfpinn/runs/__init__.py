@@ -112,9 +112,9 @@ def record(
     lock = RunLock(path).acquire()  # first: a second writer fails before touching anything
     prepare(path, mode)
     directory = RunDirectory(path, checkpoint_every, lock)
-    trainer.callbacks.append(directory)
     if snapshot_every:
         trainer.callbacks.append(Snapshots(path, snapshot_every))
+    trainer.callbacks.append(directory)  # last: its checkpoint covers what the others wrote
     if mode == "resume" and (path / CHECKPOINT).exists():
         directory.load_checkpoint(trainer)
         if changed:

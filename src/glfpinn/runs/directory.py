@@ -60,13 +60,21 @@ class RunDirectory(Callback):
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         self.note({"event": "eval", **metrics})
+        if self._due(trainer.state.step):  # after the step's record, which it then covers
+            self.save_checkpoint(trainer)
 
     def on_resample(self, trainer: Trainer, info: dict[str, Any]) -> None:
         self.note({"event": "resample", **info})
 
     def on_train_batch_end(self, trainer: Trainer, step: int, loss: float) -> None:
-        if self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
+        # a step that is evaluated is checkpointed after its evaluation is written: a kill
+        # between the two would otherwise lose that record for good (a resume goes on from
+        # the checkpoint's step and never evaluates it again)
+        if self._due(step + 1) and not trainer.evaluates_after(step + 1):
             self.save_checkpoint(trainer)
+
+    def _due(self, step: int) -> bool:
+        return bool(self.checkpoint_every) and step % self.checkpoint_every == 0
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         self.save_checkpoint(trainer)

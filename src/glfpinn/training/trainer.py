@@ -328,6 +328,10 @@ class Trainer:
             out["unknowns"] = self.state.unknown_values()
         return out
 
+    def evaluates_after(self, step: int) -> bool:
+        """Whether an evaluation follows optimizer step number ``step`` (1-based)."""
+        return step % self.eval_every == 0 or step == self.total_steps
+
     def fit(self, until: int | None = None) -> TrainResult:
         """Train to the end of the plan, or only up to step ``until`` (a later call goes on
         from there: ``fit(until=k)`` then ``fit()`` is the same run as one ``fit()``).
@@ -374,7 +378,7 @@ class Trainer:
         s.step += 1
         for cb in self.callbacks:
             cb.on_train_batch_end(self, s.step - 1, s.last_loss)
-        if s.step % self.eval_every == 0 or s.step == self.total_steps:
+        if self.evaluates_after(s.step):
             s.metrics = self.evaluate()
             metrics = {"step": s.step, "loss": s.last_loss, **s.metrics, "elapsed_s": s.elapsed()}
             for cb in self.callbacks:

@@ -1,11 +1,14 @@
 """Hostile input is refused in one line and bounded time: YAML whose aliases stand for billions
 of values, YAML nested thousands deep, oversized files, and values whose repr is unbounded."""
 
+import dataclasses
 import subprocess
 import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glfpinn import config
 from glfpinn._checks import short_repr
@@ -160,3 +163,47 @@ def test_a_scalar_python_cannot_hold_is_a_config_error_naming_the_file(tmp_path,
     cfg.write_text(f"steps: {value}\n")
     with pytest.raises(ValueError, match=r"^config file '.*c.yaml' holds a value that cannot be"):
         config.load_yaml(cfg)
+
+
+# ------------------------------------------------------------------ property-based fuzzing
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from([f.name for f in dataclasses.fields(RunConfig)]) | st.text(max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(_KEYS, _VALUES, max_size=6))
+def test_any_mapping_is_a_config_or_a_one_line_error(data):
+    """Random keys (mostly real ones) with random values of every YAML type: the loader either
+    builds a run config or refuses in one bounded line, never another exception."""
+    try:
+        RunConfig.from_dict(data)
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        assert message and "\n" not in message and len(message) <= 1000
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_any_file_is_a_mapping_or_a_one_line_error(tmp_path_factory, text):
+    """Random text and bytes as a config file: load_yaml gives a mapping or one line naming the
+    file, never a YAML, Unicode or recursion error escaping."""
+    path = tmp_path_factory.mktemp("fuzz") / "c.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    try:
+        assert isinstance(config.load_yaml(path), dict)
+    except ValueError as err:
+        assert str(path) in str(err) and "\n" not in str(err)

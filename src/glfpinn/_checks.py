@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import reprlib
 from collections.abc import Iterable, Mapping
 from difflib import get_close_matches
@@ -15,6 +16,8 @@ __all__ = [
     "check_int",
     "check_bool",
     "check_choice",
+    "check_device",
+    "DEVICES",
     "check_keys",
     "unknown",
     "short_repr",
@@ -106,3 +109,18 @@ def check_keys(kind: str, given: Mapping[str, Any], allowed: Iterable[str]) -> N
     for key in given:
         if key not in allowed:
             raise unknown(kind, key, allowed)
+
+
+#: The devices a run may name (``cuda:N`` for any N; ``auto`` picks CUDA when present).
+DEVICES = "cpu, cuda, cuda:N, auto"
+_DEVICE = re.compile(r"cpu|cuda|cuda:[0-9]+|auto")
+
+
+def check_device(device: object) -> str:
+    """``device`` as a name a run can train on; torch itself also accepts ``meta`` and others,
+    which cannot train. Whether CUDA is there is the trainer's to check, on the machine that
+    runs (a config may be written on another)."""
+    name = str(device)
+    if not _DEVICE.fullmatch(name):
+        raise ValueError(f"device={short_repr(device)} is not allowed; allowed: {DEVICES}")
+    return name

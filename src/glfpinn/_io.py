@@ -19,6 +19,7 @@ __all__ = [
     "atomic_write_json",
     "json_line",
     "json_safe",
+    "is_plain_data",
     "cache_dir",
     "cached_arrays",
 ]
@@ -57,6 +58,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def is_plain_data(value: Any) -> bool:
+    """Whether ``value`` is made of numbers, strings, booleans, None, lists and string-keyed
+    dicts only: what JSON and YAML hold as they are (a config, a result)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return True
+    if isinstance(value, list | tuple):
+        return all(is_plain_data(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_plain_data(v) for k, v in value.items())
+    return False
 
 
 def json_safe(obj: Any) -> Any:

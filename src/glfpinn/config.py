@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from glfpinn import samplers
-from glfpinn._checks import REPR_LIMIT, short_repr, shorten
+from glfpinn._checks import REPR_LIMIT, check_device, short_repr, shorten
 from glfpinn.plugins import absolute_import_path, is_import_path, load_object
 from glfpinn.samplers import Sampler
 from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
@@ -106,10 +106,6 @@ def yaml_load(stream: Any) -> Any:
     raises :class:`YAMLLimitError` (a ``yaml.YAMLError``)."""
     return yaml.load(stream, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
 
-
-#: The devices a run may name (``cuda:N`` for any N; ``auto`` picks CUDA when present).
-DEVICES = "cpu, cuda, cuda:N, auto"
-_DEVICE = re.compile(r"cpu|cuda|cuda:[0-9]+|auto")
 
 #: Adam steps of a run whose config gives neither ``steps`` nor ``stages``.
 DEFAULT_ADAM_STEPS = 20_000
@@ -230,8 +226,7 @@ class RunConfig:
 
         for name in ("problem", "sampler", "device", "dtype"):
             need(name, (str,), "a string")
-        if not _DEVICE.fullmatch(self.device):  # torch accepts "meta", which cannot train
-            raise ValueError(f"device={short_repr(self.device)} is not allowed; allowed: {DEVICES}")
+        check_device(self.device)
         need("activation", (str,), "a string", optional=True)
         need("model", (str,), "an import path like package.module:make", optional=True)
         for name in ("problem_params", "sampler_params", "loss_weights", "model_params"):

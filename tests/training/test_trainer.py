@@ -343,3 +343,9 @@ def test_a_model_factory_is_built_from_the_runs_seed_without_touching_global_rng
         Trainer(Poisson1D(), GLF(), model=lambda problem: 3, steps=5)
     with pytest.raises(ValueError, match="hidden describe the built-in MLP"):
         Trainer(Poisson1D(), GLF(), model=factory, hidden=(4,), steps=5)
+
+
+def test_the_trainer_refuses_a_device_it_cannot_train_on():
+    """The same rule as a config's: torch knows ``meta`` but nothing trains there."""
+    with pytest.raises(ValueError, match="device='meta' is not allowed; allowed: cpu, cuda"):
+        Trainer(Poisson1D(), GLF(), steps=5, device="meta")

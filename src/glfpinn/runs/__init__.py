@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from glfpinn import problems, samplers
+from glfpinn import problems
 from glfpinn._io import atomic_write_text
 from glfpinn.config import RunConfig
 from glfpinn.problems.base import Problem
@@ -61,11 +61,9 @@ __all__ = [
 
 def build_trainer(cfg: RunConfig, progress: bool = False) -> Trainer:
     """The trainer a config describes."""
-    problem = problems.get(cfg.problem, **cfg.problem_params)
-    sampler = samplers.get(cfg.sampler, **cfg.sampler_params)
     return Trainer(
-        problem,
-        sampler,
+        problems.get(cfg.problem, **cfg.problem_params),
+        cfg.build_sampler(),
         plan=cfg.plan(),
         n_points=cfg.n_points,
         schedule=None if cfg.resample_every is None else Every(cfg.resample_every),

@@ -12,9 +12,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import yaml
-
 from glfpinn import problems, samplers
+from glfpinn._io import is_plain_data
 from glfpinn.nn import MLP, Constrained
 from glfpinn.plugins import import_path_of
 from glfpinn.samplers import Mix
@@ -22,14 +21,6 @@ from glfpinn.training import Every, Trainer
 from glfpinn.training.plan import Stage
 
 __all__ = ["describe_trainer"]
-
-
-def _plain(value: Any) -> bool:
-    try:
-        yaml.safe_dump(value)
-    except yaml.YAMLError:
-        return False
-    return True
 
 
 def _spec(obj: Any, registry: Any, kind: str, notes: list[str]) -> str | None:
@@ -52,7 +43,7 @@ def _sampler(sampler: Any, notes: list[str]) -> tuple[str | None, dict[str, Any]
             parts.append({"sampler": name, "fraction": fraction, "params": params})
         return "mix", {"parts": parts}
     params = sampler.get_params() if hasattr(sampler, "get_params") else {}
-    if not _plain(params):
+    if not is_plain_data(params):
         notes.append(f"sampler_params: {params!r} are not plain data")
         params = {}
     return _spec(sampler, samplers.registry, "sampler", notes), params
@@ -68,7 +59,7 @@ def _stage(stage: Stage, notes: list[str]) -> dict[str, Any] | None:
     out.update(stage.options)
     if stage.scheduler is not None:
         out["scheduler"] = {"name": stage.scheduler, **stage.scheduler_options}
-    if not _plain(out):
+    if not is_plain_data(out):
         notes.append(f"stages: {stage!r} has options that are not plain data")
         return None
     return out
@@ -81,7 +72,7 @@ def _network(trainer: Trainer, notes: list[str]) -> dict[str, Any]:
         if isinstance(spec, functools.partial):
             factory, params = spec.func, dict(spec.keywords)
         path = import_path_of(factory) if callable(factory) else None
-        if path is not None and _plain(params):
+        if path is not None and is_plain_data(params):
             return {"model": path, "model_params": params}
     net = trainer.model.net if isinstance(trainer.model, Constrained) else trainer.model
     if spec is None and isinstance(net, MLP):
@@ -113,7 +104,7 @@ def describe_trainer(
     stages = [_stage(stage, notes) for stage in trainer.plan.stages]
     data: dict[str, Any] = {
         "problem": _spec(problem, problems.registry, "problem", notes),
-        "problem_params": problem_params if _plain(problem_params) else {},
+        "problem_params": problem_params if is_plain_data(problem_params) else {},
         "sampler": sampler,
         "sampler_params": sampler_params,
         "stages": stages if all(s is not None for s in stages) else None,

@@ -25,6 +25,7 @@ from torch.optim import Optimizer
 from torch.optim import lr_scheduler as schedulers
 
 from glfpinn._checks import check_int, check_keys, unknown
+from glfpinn._io import is_plain_data
 from glfpinn.training.loss import NonFiniteLossError
 
 __all__ = ["Stage", "OptimizationPlan", "take_step", "OPTIMIZERS", "SCHEDULERS", "DEFAULT_LR"]
@@ -240,7 +241,7 @@ class Stage:
         return {
             "optimizer": self.name,
             "steps": self.steps,
-            "options": {k: v for k, v in self.options.items() if _plain(v)},
+            "options": {k: v for k, v in self.options.items() if is_plain_data(v)},
             "scheduler": None
             if scheduler is None
             else str(getattr(scheduler, "__name__", scheduler)),
@@ -279,12 +280,6 @@ class Stage:
             args.append(f"scheduler_options={self.scheduler_options!r}")
         args += [f"{k}={v!r}" for k, v in self.options.items()]
         return f"Stage({', '.join(args)})"
-
-
-def _plain(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool | type(None)) or (
-        isinstance(value, list | tuple) and all(_plain(v) for v in value)
-    )
 
 
 @final

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from glfpinn._allocator import retain_freed_memory
-from glfpinn._checks import check_int, check_positive
+from glfpinn._checks import check_device, check_int, check_positive
 from glfpinn.problems.base import Problem, check_problem
 from glfpinn.samplers.base import Sampler, SamplingContext
 from glfpinn.training.callbacks import Callback, ProgressBar
@@ -58,15 +58,11 @@ DEFAULT_N_CONDITION = 1000
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when present; anything else must be a device torch knows."""
-    if str(device) == "auto":
+    """``"auto"`` picks CUDA when present; anything else must be one of ``DEVICES``."""
+    name = check_device(device)
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device={device!r} is not a valid torch device (cpu, cuda, auto)"
-        ) from None
+    dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for, but CUDA is not available here; use cpu")
     return dev

@@ -156,12 +156,28 @@ def test_list_names_every_problem_and_sampler(capsys):
     assert all(name in out for name in ALL_PROBLEMS + ALL_SAMPLERS)
 
 
-def test_compile_flag_trains_and_is_recorded(tmp_path):
+@pytest.mark.parametrize(
+    ("flags", "recorded"),
+    [
+        ([], "compile: true"),  # compiled by default
+        (["--compile"], "compile: true"),
+        (["--compile", "max-autotune-no-cudagraphs"], "compile: max-autotune-no-cudagraphs"),
+        (["--no-compile"], "compile: false"),
+    ],
+)
+def test_compile_flags_train_and_are_recorded(tmp_path, flags, recorded):
     out = tmp_path / "run"
-    args = ["train", "--problem", "burgers", "--sampler", "glf", "--out", str(out), "--compile"]
+    args = ["train", "--problem", "burgers", "--sampler", "glf", "--out", str(out), *flags]
     assert main([*args, *SMALL]) == 0
-    assert "compile: true" in (out / "config.yaml").read_text()
+    assert recorded in (out / "config.yaml").read_text().splitlines()
     assert json.loads((out / "result.json").read_text())["steps"] == 40
+
+
+def test_an_unknown_compile_mode_is_one_line_and_exit_2(tmp_path, capsys):
+    args = ["train", "--problem", "burgers", "--out", str(tmp_path / "r"), "--compile", "fast"]
+    assert main([*args, *SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "compile='fast' must be true, false or a mode" in err
 
 
 def _strict_json(text):

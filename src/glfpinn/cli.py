@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from glfpinn._checks import short_repr, shorten
+from glfpinn.training.compiling import COMPILE_MODES
 
 __all__ = ["main", "Terminated"]
 
@@ -129,9 +130,19 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--dtype", help="float32 or float64")
     tr.add_argument(
         "--compile",
-        action="store_true",
+        nargs="?",
+        const=True,
         default=None,
-        help="compute the loss under torch.compile (compiles for a while first)",
+        metavar="MODE",
+        help="train the compiled step (the default); MODE: a torch.compile mode "
+        f"({', '.join(COMPILE_MODES)})",
+    )
+    tr.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_const",
+        const=False,
+        help="train eagerly: no compile start-up, slower steps",
     )
     for flag, kind in _SAMPLER_FLAGS.items():
         tr.add_argument(

@@ -17,6 +17,7 @@ from glfpinn import samplers
 from glfpinn._checks import REPR_LIMIT, check_device, short_repr, shorten
 from glfpinn.plugins import absolute_import_path, is_import_path, load_object
 from glfpinn.samplers import Sampler
+from glfpinn.training.compiling import check_compile
 from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
 from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage
 from glfpinn.training.scorer import DEFAULT_CHUNK
@@ -134,7 +135,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
-    compile: bool = False
+    compile: bool | str = True
     #: the network: the built-in MLP (``hidden``, ``activation``: tanh, Fourier features) ...
     hidden: list[int] | None = None
     activation: str | None = None
@@ -245,8 +246,7 @@ class RunConfig:
                 raise ValueError(
                     f"loss_weights.{shorten(str(name))}={short_repr(value)} must be a number"
                 )
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"compile={short_repr(self.compile)} must be true or false")
+        check_compile(self.compile)
         need("hidden", (list, tuple), "a list of layer widths", optional=True)
         if self.hidden is not None and not all(
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden

@@ -91,7 +91,7 @@ class _Losses(Callback):
         self.losses = []
 
     def on_train_batch_end(self, trainer, step, loss):
-        self.losses.append(loss)
+        self.losses.append(float(loss))
 
 
 def test_plateau_scheduler_steps_once_per_step_on_the_training_loss():

@@ -1,5 +1,7 @@
 import math
+import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,10 +98,71 @@ def test_training_does_not_touch_global_rng_state():
     assert torch.equal(before, torch.random.get_rng_state())
 
 
-def test_a_nan_loss_stops_training_with_a_clear_error():
-    tr = _trainer(lr=1e30, steps=50)
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_nan_loss_stops_training_with_a_clear_error(compile):
+    tr = _trainer(lr=1e30, steps=50, compile=compile)
     with pytest.raises(NonFiniteLossError, match="at step"):
         tr.fit()
+
+
+class _NaNFromStep(Poisson1D):
+    """Poisson1D whose training residual is NaN from training step ``at`` on (0-based; the
+    contract check and the initial validation are the first two calls)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def residual(self, model, x):
+        self.calls += 1
+        r = super().residual(model, x)
+        return r * float("nan") if self.calls - 3 >= self.at else r
+
+
+def test_a_fused_step_skips_a_divergence_on_the_device_and_the_next_check_reports_it():
+    """The compiled default (fused Adam) does not read the loss every step: a NaN step leaves
+    parameters and moments untouched, and the check before the next evaluation names it."""
+    tr = Trainer(_NaNFromStep(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=True)
+    tr.fit(until=7)
+    params = [p.detach().clone() for p in tr.model.parameters()]
+    moments = [v.clone() for slots in tr.state.optimizers[0].state.values() for v in slots.values()]
+    for _ in range(3):
+        tr.optimizer_step()  # steps 7, 8, 9: no error yet, nothing updated
+        tr.state.step += 1
+    assert all(torch.equal(a, b) for a, b in zip(params, tr.model.parameters()))
+    after = [v for slots in tr.state.optimizers[0].state.values() for v in slots.values()]
+    assert all(torch.equal(a, b) for a, b in zip(moments, after))
+    assert not tr.state.finite()  # a checkpoint now would be refused
+    with pytest.raises(NonFiniteLossError, match="at step 7;"):
+        tr.check_finite()
+
+
+def test_an_eager_step_reports_a_divergence_at_once():
+    tr = Trainer(_NaNFromStep(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=False)
+    tr.fit(until=7)
+    with pytest.raises(NonFiniteLossError, match="became nan at step 7;"):
+        tr.optimizer_step()
+
+
+def test_a_fused_adam_step_never_reads_a_tensor_on_the_host(monkeypatch):
+    """No host synchronisation per step: between evaluations, the compiled default's Adam step
+    converts no tensor to a Python number or truth value."""
+    tr = _trainer(steps=40, eval_every=40, compile=True)
+    tr.fit(until=1)
+    reads = []
+    for name in ("__bool__", "__float__", "__int__", "item", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original):
+            reads.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    for _ in range(5):
+        tr.optimizer_step()
+        tr.state.step += 1
+    monkeypatch.undo()
+    assert reads == []
 
 
 def test_state_dict_round_trip_resumes_exactly():
@@ -160,7 +223,7 @@ def test_duplicate_fraction_counts_repeated_rows():
     assert duplicate_fraction(torch.cat([x, swapped])) == 0.0
 
 
-def test_compiled_training_step_matches_eager():
+def test_compiled_training_step_matches_eager(real_compile):
     """Trainer(compile=True) runs the same maths: equal loss and parameters after two steps
     (float32, so to rounding; the compiled kernels fuse and reorder the element-wise work)."""
     runs = []
@@ -174,13 +237,16 @@ def test_compiled_training_step_matches_eager():
             seed=3,
             compile=compile,
         )
-        losses = [trainer.optimizer_step() for _ in range(2)]
+        losses = [float(trainer.optimizer_step()) for _ in range(2)]
         runs.append(
             (losses, torch.cat([p.detach().reshape(-1) for p in trainer.model.parameters()]))
         )
     (loss_e, p_e), (loss_c, p_c) = runs
     assert loss_c == pytest.approx(loss_e, rel=1e-4)
     assert torch.allclose(p_c, p_e, rtol=0, atol=1e-5)
+    # the compiled kernels were kept in glfpinn's cache folder, for the next process
+    cache = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    assert cache.is_relative_to(os.environ["GLFPINN_CACHE_DIR"]) and any(cache.rglob("*.py"))
 
 
 def test_a_failing_compile_falls_back_to_eager_with_a_warning(monkeypatch):
@@ -262,7 +328,7 @@ def test_a_compile_failure_in_the_backward_also_falls_back(monkeypatch):
 def test_resume_uses_the_adam_implementation_of_its_own_mode():
     """A checkpoint's param_groups carry the Adam flavour it ran with; the resuming trainer's
     mode decides (fused with compile, foreach without)."""
-    eager = _trainer(steps=5)
+    eager = _trainer(steps=5, compile=False)
     eager.optimizer_step()
     compiled = _trainer(steps=5, compile=True)
     compiled.load_state_dict(eager.state_dict())
@@ -293,6 +359,7 @@ def test_an_nn_sequential_trains_on_the_fast_path_like_the_mlp():
     kw = dict(steps=30, n_points=128, n_condition=64, eval_every=15, schedule=Every(10))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the generic-path warning would fail the test
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch's, on importing its compiler
         from_seq = Trainer(problem, GLF(), model=seq, **kw).fit()
     from_mlp = Trainer(problem, GLF(), model=mlp, **kw).fit()
     assert from_seq.final_loss == pytest.approx(from_mlp.final_loss, rel=1e-4)

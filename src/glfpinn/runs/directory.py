@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import yaml
+from torch import Tensor
 
 from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text, json_line
 from glfpinn.config import RunConfig, yaml_load
@@ -66,7 +67,7 @@ class RunDirectory(Callback):
     def on_resample(self, trainer: Trainer, info: dict[str, Any]) -> None:
         self.note({"event": "resample", **info})
 
-    def on_train_batch_end(self, trainer: Trainer, step: int, loss: float) -> None:
+    def on_train_batch_end(self, trainer: Trainer, step: int, loss: Tensor) -> None:
         # a step that is evaluated is checkpointed after its evaluation is written: a kill
         # between the two would otherwise lose that record for good (a resume goes on from
         # the checkpoint's step and never evaluates it again)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from glfpinn.training.result import TrainResult
     from glfpinn.training.trainer import Trainer
 
@@ -12,11 +14,16 @@ __all__ = ["Callback", "ProgressBar"]
 
 
 class Callback:
-    """Override any hook; every hook receives the trainer. ``state_dict`` goes into checkpoints."""
+    """Override any hook; every hook receives the trainer. ``state_dict`` goes into checkpoints.
+
+    ``on_train_batch_end`` gets the step's loss as a 0-d tensor left on the device: reading it
+    (``float(loss)``) waits for the device, so a callback that reads it only now and then keeps
+    the training step asynchronous.
+    """
 
     def on_train_start(self, trainer: Trainer) -> None: ...
 
-    def on_train_batch_end(self, trainer: Trainer, step: int, loss: float) -> None: ...
+    def on_train_batch_end(self, trainer: Trainer, step: int, loss: Tensor) -> None: ...
 
     def on_resample(self, trainer: Trainer, info: dict[str, Any]) -> None: ...
 
@@ -49,10 +56,10 @@ class ProgressBar(Callback):
             self._bar.close()
         self._bar = tqdm(total=trainer.total_steps, initial=trainer.state.step, unit="step")
 
-    def on_train_batch_end(self, trainer: Trainer, step: int, loss: float) -> None:
+    def on_train_batch_end(self, trainer: Trainer, step: int, loss: Tensor) -> None:
         if self._bar is not None and (step + 1) % self.refresh_every == 0:
             self._bar.update(step + 1 - self._bar.n)
-            self._bar.set_postfix(loss=f"{loss:.3e}", **self._shown, refresh=False)
+            self._bar.set_postfix(loss=f"{float(loss):.3e}", **self._shown, refresh=False)
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         l2 = metrics.get("l2_relative_error")

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from glfpinn._checks import check_keys, check_positive
 from glfpinn.problems.base import Problem
+from glfpinn.training.compiling import use_compile_cache
 
 __all__ = ["TrainingLoss", "NonFiniteLossError", "LOSS_TERMS"]
 
@@ -40,9 +41,10 @@ class TrainingLoss:
         loss_weights: optional ``{"residual": w_r, "conditions": w_c, "data": w_d}`` (each
             >= 0, 1 by default); a problem's own weights between its conditions are its
             parameters.
-        compile: compute it under ``torch.compile`` (forward and backward fused; residuals built
+        compile_mode: compute it under ``torch.compile`` in this mode (see
+            :mod:`.compiling`; None: eagerly). Forward and backward are fused; residuals built
             on :func:`glfpinn.ops.gradient_and_axis_jet` then take its first-order Taylor
-            engine). If compiling fails, in the forward or, when the compiler builds it lazily,
+            engine. If compiling fails, in the forward or, when the compiler builds it lazily,
             in the backward, a warning says why and this and every later step run eagerly.
     """
 
@@ -51,7 +53,7 @@ class TrainingLoss:
         problem: Problem,
         model: nn.Module,
         loss_weights: Mapping[str, float] | None = None,
-        compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         weights = dict(loss_weights or {})
         check_keys("loss term", weights, LOSS_TERMS)
@@ -75,7 +77,11 @@ class TrainingLoss:
             param = next(iter(model.parameters()))
             self.observed_x = torch.as_tensor(x, dtype=param.dtype, device=param.device)
             self.observed_u = torch.as_tensor(u, dtype=param.dtype, device=param.device)
-        self.compiled: LossFn | None = torch.compile(self.eager) if compile else None
+        self.compile_mode = compile_mode
+        self.compiled: LossFn | None = None
+        if compile_mode is not None:
+            use_compile_cache()
+            self.compiled = torch.compile(self.eager, mode=compile_mode)
 
     def weights(self) -> dict[str, float]:
         """The loss weights that differ from 1, as ``loss_weights`` takes them."""

@@ -28,7 +28,15 @@ from glfpinn._checks import check_int, check_keys, unknown
 from glfpinn._io import is_plain_data
 from glfpinn.training.loss import NonFiniteLossError
 
-__all__ = ["Stage", "OptimizationPlan", "take_step", "OPTIMIZERS", "SCHEDULERS", "DEFAULT_LR"]
+__all__ = [
+    "Stage",
+    "OptimizationPlan",
+    "take_step",
+    "skips_on_device",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "DEFAULT_LR",
+]
 
 #: Adam's learning rate in the default plan.
 DEFAULT_LR = 1e-3
@@ -345,6 +353,18 @@ def set_fused(optimizer: Optimizer, stage: Stage, fused: bool | None) -> None:
             group["fused"] = fused or None
 
 
+#: Optimizers whose fused implementation skips an update on the device when told that the
+#: gradients are not finite (``found_inf``, the flag ``torch.amp.GradScaler`` sets).
+_SKIP_ON_FOUND_INF = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+
+
+def skips_on_device(optimizer: Optimizer) -> bool:
+    """Whether ``optimizer`` can skip a diverged step without the host reading the loss."""
+    return type(optimizer) in _SKIP_ON_FOUND_INF and all(
+        group.get("fused") for group in optimizer.param_groups
+    )
+
+
 def take_step(
     optimizer: Optimizer,
     scheduler: Any,
@@ -363,6 +383,10 @@ def take_step(
         loss = _lbfgs_step(optimizer, closure, on_restart, step)
     else:
         loss = closure()
+        if skips_on_device(optimizer):
+            # a non-finite loss leaves parameters and moments as they were (and NaN gradients
+            # where it is finite are caught by the checkpoint's finiteness check)
+            optimizer.found_inf = (~torch.isfinite(loss.detach())).to(torch.float32)
         optimizer.step()
     if scheduler is not None:
         if isinstance(scheduler, schedulers.ReduceLROnPlateau):

@@ -40,7 +40,11 @@ class TrainState:
     unknowns: nn.ParameterDict = field(default_factory=nn.ParameterDict)
     step: int = 0
     last_residuals: Tensor | None = None
-    last_loss: float = math.nan
+    #: the last step's loss: a 0-d tensor left on the device, which reading synchronises with
+    loss: Tensor | None = None
+    #: the first step whose loss was not finite (-1: none), also left on the device: a step
+    #: need not wait for the device to learn whether it diverged (see :meth:`record_loss`)
+    nonfinite_at: Tensor | None = None
     #: the first evaluation (before any step) and the latest one
     initial_metrics: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -48,6 +52,29 @@ class TrainState:
     #: wall-clock seconds of the run before the current ``fit`` call
     elapsed_before: float = 0.0
     _running_since: float | None = None
+
+    # ------------------------------------------------------------------------------- loss
+    @property
+    def last_loss(self) -> float:
+        """The last step's loss as a number (NaN before the first step)."""
+        return math.nan if self.loss is None else float(self.loss)
+
+    def record_loss(self, loss: Tensor) -> None:
+        """Keep step ``step``'s loss, noting on the device whether it was the first non-finite
+        one, so nothing here waits for the device."""
+        loss = loss.detach()
+        if self.nonfinite_at is None:
+            self.nonfinite_at = torch.full((), -1, dtype=torch.int64, device=loss.device)
+        first_bad = ~torch.isfinite(loss) & (self.nonfinite_at < 0)
+        self.nonfinite_at = torch.where(first_bad, self.step, self.nonfinite_at)
+        self.loss = loss
+
+    def first_nonfinite_step(self) -> int | None:
+        """The first step whose loss was NaN or Inf, if any (reading it synchronises)."""
+        if self.nonfinite_at is None:
+            return None
+        step = int(self.nonfinite_at)
+        return None if step < 0 else step
 
     # ------------------------------------------------------------------------------ clock
     def start_clock(self) -> None:
@@ -63,8 +90,10 @@ class TrainState:
         return self.elapsed_before + running
 
     def finite(self) -> bool:
-        """Whether every parameter, unknown and optimizer moment is finite (what a checkpoint
-        may hold)."""
+        """Whether every parameter, unknown and optimizer moment is finite and no loss has been
+        NaN or Inf (what a checkpoint may hold)."""
+        if self.first_nonfinite_step() is not None:
+            return False
         tensors = [*self.model.parameters(), *self.unknowns.values()]
         for optimizer in self.optimizers:
             for slots in optimizer.state.values():
@@ -120,7 +149,8 @@ class TrainState:
         self.condition_points = state["condition_points"]
         self.generator.set_state(state["generator"])
         self.last_residuals = state["last_residuals"]
-        self.last_loss = float(state["last_loss"])
+        self.loss = torch.tensor(float(state["last_loss"]), dtype=dtype, device=device)
+        self.nonfinite_at = None  # a checkpoint holds a finite state only
         self.initial_metrics = dict(state["initial_metrics"])
         self.metrics = dict(state["metrics"])
         self.elapsed_before = float(state["elapsed_s"])

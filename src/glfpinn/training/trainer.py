@@ -30,12 +30,20 @@ from glfpinn._checks import check_device, check_int, check_positive
 from glfpinn.problems.base import Problem, check_problem
 from glfpinn.samplers.base import Sampler, SamplingContext
 from glfpinn.training.callbacks import Callback, ProgressBar
+from glfpinn.training.compiling import compile_mode, uses_cuda_graphs
 from glfpinn.training.costs import peak_memory_mb, reset_peak_memory
 from glfpinn.training.evaluator import Evaluator
 from glfpinn.training.interrupts import Interrupted, deferred_signals
 from glfpinn.training.loss import LossFn, NonFiniteLossError, TrainingLoss
 from glfpinn.training.network import ModelSpec, build_network
-from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage, set_fused, take_step
+from glfpinn.training.plan import (
+    DEFAULT_LR,
+    OptimizationPlan,
+    Stage,
+    set_fused,
+    skips_on_device,
+    take_step,
+)
 from glfpinn.training.result import TrainResult
 from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
@@ -125,7 +133,9 @@ class Trainer:
         evaluator: what an evaluation measures (default :class:`Evaluator()`).
         loss_weights: ``{"residual": w_r, "conditions": w_c}``.
         score_chunk: points per chunk when a sampler scores new points (bounds memory).
-        compile: compute the training loss under ``torch.compile`` (see :class:`TrainingLoss`).
+        compile: train the compiled step (default; ``torch.compile``'s mode chosen for the
+            device, see :mod:`.compiling`), a ``torch.compile`` mode by name, or False to train
+            eagerly. A compile failure falls back to eager with a warning.
         retain_memory: on the CPU, have the allocator keep freed memory for reuse instead of
             page-faulting it back every step (process-wide; see ``glfpinn._allocator``).
     """
@@ -152,7 +162,7 @@ class Trainer:
         seed: int = 0,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = "float32",
-        compile: bool = False,
+        compile: bool | str = True,
         retain_memory: bool = True,
         n_condition: int = DEFAULT_N_CONDITION,
         score_chunk: int = DEFAULT_CHUNK,
@@ -180,7 +190,8 @@ class Trainer:
         self.eval_every = int(eval_every)
         self.evaluator = evaluator or Evaluator()
         self.seed = int(seed)
-        self.compile = bool(compile)
+        self.compile = compile
+        self.compile_mode = compile_mode(compile, self.device)
         self.callbacks: list[Callback] = list(callbacks)
         if progress:
             self.callbacks.append(ProgressBar())
@@ -204,15 +215,16 @@ class Trainer:
         # an inverse problem's coefficients train with the network (in place: the problem's
         # residual keeps reading the same tensors)
         unknowns = problem.unknown_parameters().to(self.device, self.dtype)
-        self.training_loss = TrainingLoss(problem, model, loss_weights, self.compile)
+        self.training_loss = TrainingLoss(problem, model, loss_weights, self.compile_mode)
+        self._cuda_graphs = uses_cuda_graphs(self.compile_mode, self.device)
         if retain_memory and self.device.type == "cpu":
             retain_freed_memory()
         generator = torch.Generator(self.device).manual_seed(sample_seed)
         points = sampler.initial_points(n_points, problem.domain, generator, dtype)
-        # fused (one kernel for all parameters) goes with compile, the performance mode; the
-        # eager default keeps the foreach implementation its recorded results were made with
+        # fused (one kernel for all parameters, and a divergent step skipped on the device)
+        # goes with compiling, the performance mode; eager keeps the foreach implementation
         params = [*model.parameters(), *unknowns.values()]
-        optimizers, schedulers = self.plan.build(params, fused=self.compile)
+        optimizers, schedulers = self.plan.build(params, fused=self.compile_mode is not None)
         self.state = TrainState(
             model=model,
             optimizers=optimizers,
@@ -249,6 +261,7 @@ class Trainer:
     def resample(self) -> dict[str, Any]:
         """Ask the sampler for the next points (the schedule decides when)."""
         s = self.state
+        self.check_finite()  # a sampler must not see a diverged step's residuals
         t0 = time.perf_counter()
         evals0, scoring0 = s.costs.residual_evals, s.costs.scoring_time_s
         ctx = SamplingContext(
@@ -286,24 +299,33 @@ class Trainer:
             cb.on_resample(self, info)
         return info
 
-    def optimizer_step(self) -> float:
-        """One step of the plan's current stage at the current points; returns the loss."""
+    def optimizer_step(self) -> Tensor:
+        """One step of the plan's current stage at the current points; returns the loss, a 0-d
+        tensor left on the device.
+
+        A non-finite loss stops training with :class:`NonFiniteLossError`. An optimizer that
+        can skip an update on the device (fused Adam, AdamW and SGD, the compiled default) is
+        told to, and the error is raised at the next check (:meth:`check_finite`), so no step
+        waits for the device; the parameters stay those before the first bad step. Any other
+        optimizer is checked at once.
+        """
         s = self.state
         index = self.plan.stage_at(s.step)
         optimizer = s.optimizers[index]
+        deferred = skips_on_device(optimizer)
         residuals: list[Tensor] = []
 
         def forward_backward(loss_fn: LossFn) -> Tensor:
             optimizer.zero_grad(set_to_none=True)
+            if self._cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
             loss, r = loss_fn(s.points, s.weights, s.condition_points)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"the loss became {loss.item()} at step {s.step}; "
-                    "lower the learning rate or check the problem's parameters"
-                )
+            if not deferred and not torch.isfinite(loss):
+                raise NonFiniteLossError(self._diverged(s.step, loss.item()))
             loss.backward()
-            residuals.append(r.detach())
-            return loss
+            # a CUDA graph's next replay overwrites its outputs; these two outlive it
+            residuals.append(r.detach().clone() if self._cuda_graphs else r.detach())
+            return loss.detach().clone() if self._cuda_graphs else loss
 
         def closure() -> Tensor:
             return self.training_loss.run(forward_backward)
@@ -314,7 +336,22 @@ class Trainer:
         loss = take_step(optimizer, s.schedulers[index], closure, count_restart, s.step)
         s.costs.train_residual_evals += sum(int(r.shape[0]) for r in residuals)
         s.last_residuals = residuals[-1].abs()
-        return float(loss.detach())
+        s.record_loss(loss)
+        return s.loss
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteLossError` if a step's loss has been NaN or Inf (this reads
+        the device: the loop calls it before evaluating, resampling and stopping)."""
+        bad = self.state.first_nonfinite_step()
+        if bad is not None:
+            raise NonFiniteLossError(self._diverged(bad, "NaN or Inf"))
+
+    @staticmethod
+    def _diverged(step: int, value: object) -> str:
+        return (
+            f"the loss became {value} at step {step}; "
+            "lower the learning rate or check the problem's parameters"
+        )
 
     def evaluate(self) -> dict[str, Any]:
         """The evaluator's measures now: l2_relative_error (None without a reference),
@@ -352,6 +389,7 @@ class Trainer:
             with deferred_signals() as caught:
                 while s.step < end and not self.should_stop and not caught:
                     self._step()
+            self.check_finite()
             if caught:
                 raise Interrupted(caught[0])
         except BaseException as err:
@@ -370,11 +408,12 @@ class Trainer:
         s = self.state
         if self.schedule.due(s.step):
             self.resample()
-        s.last_loss = self.optimizer_step()
+        loss = self.optimizer_step()
         s.step += 1
         for cb in self.callbacks:
-            cb.on_train_batch_end(self, s.step - 1, s.last_loss)
+            cb.on_train_batch_end(self, s.step - 1, loss)
         if self.evaluates_after(s.step):
+            self.check_finite()
             s.metrics = self.evaluate()
             metrics = {"step": s.step, "loss": s.last_loss, **s.metrics, "elapsed_s": s.elapsed()}
             for cb in self.callbacks:
@@ -424,6 +463,6 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state.load_state_dict(state)
         for stage, optimizer in zip(self.plan.stages, self.state.optimizers, strict=True):
-            set_fused(optimizer, stage, self.compile)
+            set_fused(optimizer, stage, self.compile_mode is not None)
         for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
             cb.load_state_dict(cb_state)

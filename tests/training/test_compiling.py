@@ -1,0 +1,46 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from glfpinn.training import compiling
+from glfpinn.training.compiling import (
+    COMPILE_MODES,
+    check_compile,
+    compile_mode,
+    use_compile_cache,
+    uses_cuda_graphs,
+)
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+def test_compile_true_picks_cuda_graphs_on_cuda_and_the_default_mode_elsewhere():
+    assert compile_mode(True, CPU) == "default"
+    assert compile_mode(True, CUDA) == "reduce-overhead"
+    assert uses_cuda_graphs(compile_mode(True, CUDA), CUDA)
+    assert not uses_cuda_graphs(compile_mode(True, CPU), CPU)
+
+
+def test_false_is_eager_and_a_named_mode_is_kept():
+    assert compile_mode(False, CUDA) is None
+    for mode in COMPILE_MODES:
+        assert compile_mode(mode, CPU) == mode
+
+
+@pytest.mark.parametrize("bad", ["fast", 1, None, "True"])
+def test_anything_else_is_refused_in_one_line(bad):
+    with pytest.raises(ValueError, match="must be true, false or a mode: default"):
+        check_compile(bad)
+
+
+def test_the_compile_cache_lives_in_glfpinns_cache_unless_the_user_chose_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("GLFPINN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchs-own-default")
+    monkeypatch.setattr(compiling, "_USER_CACHE_DIR", None)
+    assert Path(use_compile_cache()) == tmp_path / "torch-compile"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "torch-compile")
+    monkeypatch.setattr(compiling, "_USER_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert use_compile_cache() == str(tmp_path / "mine")

@@ -170,6 +170,11 @@ def _parser() -> argparse.ArgumentParser:
     re = sub.add_parser("report", help="results.md, results.csv and plots of a bench directory")
     re.add_argument("dir")
     re.add_argument("--no-plots", action="store_true")
+    re.add_argument(
+        "--reference",
+        default="glf",
+        help="sampler label compared with every other one in the verdict (default: glf)",
+    )
 
     pl = sub.add_parser("plot", help="PNG plots of a run directory, or of a bench directory")
     pl.add_argument("dir")
@@ -315,7 +320,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     if not args.no_plots:
         write_plots(args.dir)
-    print(write_report(args.dir, command=f"glfpinn report {args.dir}"))
+    command = f"glfpinn report {args.dir}"
+    if args.reference != "glf":
+        command += f" --reference {args.reference}"
+    print(write_report(args.dir, command=command, reference=args.reference))
     return 0
 
 

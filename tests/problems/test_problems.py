@@ -69,7 +69,7 @@ def _burgers_torch(nu: float, n_nodes: int = 200):
 def _exact_model(problem):
     """The exact solution as a float64 torch "model" (n, dim) -> (n, 1)."""
     if problem.name == "burgers":
-        return _burgers_torch(problem.viscosity)
+        return _burgers_torch(problem.viscosity, problem.n_nodes)
     return lambda x: problem.exact(x)[:, None]
 
 
@@ -197,6 +197,7 @@ def test_dispersive_global_part_solves_the_homogeneous_equation():
 HARD_DATA = {
     "allen-cahn": (lambda x: x**2 * torch.cos(math.pi * x), -1.0),
     "burgers": (lambda x: -torch.sin(math.pi * x), 0.0),
+    "burgers-sharp": (lambda x: -torch.sin(math.pi * x), 0.0),
 }
 
 
@@ -296,6 +297,7 @@ def test_dispersive_neumann_data_on_the_upper_faces():
 SIZES = {
     "allen-cahn": 201 * 101,
     "burgers": 256 * 100,
+    "burgers-sharp": 256 * 100,
     "laplace": 201 * 201 - 100 * 100,
     "dispersive-10d": 100_000,
     "reaction-diffusion-20d": 100_000,

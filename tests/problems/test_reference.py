@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,13 @@ from glfpinn.problems.reference.allen_cahn import (
     allen_cahn_reference,
     solve_allen_cahn,
 )
-from glfpinn.problems.reference.burgers import NU, burgers_convergence, burgers_exact
+from glfpinn.problems.reference.burgers import (
+    MIN_NU,
+    NU,
+    burgers_convergence,
+    burgers_exact,
+    nodes_for,
+)
 
 # --------------------------------------------------------------------------- Allen-Cahn
 
@@ -176,6 +184,62 @@ def test_burgers_node_convergence() -> None:
     assert by_n[200]["rel_l2_vs_finest"] < 1e-13  # default node count: round-off level
     pts = _burgers_grid()
     np.testing.assert_array_equal(burgers_exact(pts), burgers_exact(pts, n_nodes=200))
+
+
+def test_burgers_node_count_follows_the_viscosity_and_keeps_the_default() -> None:
+    assert nodes_for(NU) == 200 and nodes_for(0.0025 / np.pi) == 240 and nodes_for(MIN_NU) == 600
+    with pytest.raises(ValueError, match="nu=0.0002"):
+        nodes_for(0.0002)  # below 0.001 / pi = 3.18e-4
+    with pytest.raises(ValueError, match="nu=0.0"):
+        burgers_exact(np.zeros((1, 2)), nu=0.0)
+
+
+def _quad_u(x: float, t: float, nu: float) -> float:
+    """u(x, t) by adaptive quadrature in z = eta / sqrt(4 nu t), independent of Gauss-Hermite:
+    both integrands scaled by the exponent's maximum on a fine grid (it cancels in the ratio);
+    beyond |z| = 40, exp(-z^2) < 1e-690 outweighs f's largest ratio exp(1 / (pi nu)) = e^1000."""
+    from scipy import integrate
+
+    s = np.sqrt(4.0 * nu * t)
+
+    def expo(z):
+        return -z * z - np.cos(np.pi * (x - s * z)) / (2.0 * np.pi * nu)
+
+    top = expo(np.linspace(-40.0, 40.0, 400_001)).max()
+    opts = {"limit": 2000, "epsabs": 0.0, "epsrel": 1e-13}
+    with warnings.catch_warnings():  # quad warns that it cannot reach 1e-13; it gets ~1e-15
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        num = integrate.quad(
+            lambda z: np.sin(np.pi * (x - s * z)) * np.exp(expo(z) - top), -40, 40, **opts
+        )[0]
+        den = integrate.quad(lambda z: np.exp(expo(z) - top), -40, 40, **opts)[0]
+    return -num / den
+
+
+def test_burgers_reference_converges_at_the_sharp_viscosity() -> None:
+    """nu = 0.001 / pi (burgers-sharp): 200 nodes, enough at 0.01 / pi, are far off; the
+    automatic 600 agree with 1200 on the whole test grid and with adaptive quadrature in the
+    front. Measured: 200 nodes off by 9e-2; 600 vs 1200: 2e-15; vs quad: 1e-14."""
+    pts = _burgers_grid()
+    auto = burgers_exact(pts, nu=MIN_NU)
+    assert np.abs(burgers_exact(pts, nu=MIN_NU, n_nodes=200) - auto).max() > 1e-2
+    np.testing.assert_allclose(
+        auto, burgers_exact(pts, nu=MIN_NU, n_nodes=1200), rtol=0, atol=1e-12
+    )
+    front = np.array([[1e-3, 1.0], [-4e-3, 0.99], [3e-3, 0.99], [0.01, 0.8], [0.02, 0.5]])
+    quad = np.array([_quad_u(x, t, MIN_NU) for x, t in front])
+    np.testing.assert_allclose(burgers_exact(front, nu=MIN_NU), quad, rtol=0, atol=1e-12)
+    assert np.abs(quad).max() > 0.5  # the points are in the front, not in the flat part
+
+
+def test_burgers_sharp_problem_uses_the_verified_reference() -> None:
+    from glfpinn import problems
+
+    sharp = problems.get("burgers-sharp")
+    assert sharp.viscosity == MIN_NU and sharp.n_nodes == 600 and sharp.name == "burgers"
+    assert problems.get("burgers").n_nodes == 200
+    with pytest.raises(ValueError, match="viscosity=0.0001 is not allowed"):
+        problems.get("burgers", viscosity=1e-4)
 
 
 def test_burgers_input_validation() -> None:

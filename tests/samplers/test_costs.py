@@ -19,6 +19,8 @@ COSTS = {
     "rad": ({"n_candidates": CANDIDATES}, CANDIDATES),
     "glf": ({}, 0),
     "glf-d": ({"M": 3}, 3 * N),
+    "glf-scaled": ({}, 0),
+    "glf-adaptive-m": ({}, 0),
     "rar-d": ({"n_candidates": CANDIDATES}, CANDIDATES),
     "rar-g": ({"n_candidates": CANDIDATES}, CANDIDATES),
     "r3": ({}, 0),

@@ -117,3 +117,179 @@ def test_bad_hyperparameters_are_refused_with_the_value(kwargs, match):
 
 def test_repr_shows_the_hyperparameters():
     assert repr(GLF(M=5)).startswith("GLF(M=5, alpha=None")
+
+
+def _paper_glf(ctx, M=3, alpha=None, eps=1e-8, k=1.0, c=1.0):
+    """GLF's resample as it was written before the alpha_scale, adaptive_M and diagnostics
+    options existed (kept here verbatim, inherit surrogate, candidate pool): the reference that
+    the default sampler must reproduce bit for bit."""
+    from glfpinn.samplers.select import rad_weights, weighted_draw
+
+    r = ctx.residuals.detach().abs()
+    alpha = alpha if alpha is not None else (1e-4 if ctx.domain.dim <= 3 else 1e-3)
+    h = (alpha / (r + eps)).clamp(max=ctx.domain.diameter)
+    x = ctx.points
+    noise = torch.randn(x.shape[0], M, x.shape[1], generator=ctx.generator, dtype=x.dtype)
+    cand = x.unsqueeze(1) + h.to(x.dtype).view(-1, 1, 1) * noise
+    cand = ctx.domain.reflect(cand.reshape(-1, x.shape[1]), ctx.generator)
+    w = rad_weights(r.repeat_interleave(M), k, c)
+    return cand[weighted_draw(w, ctx.n, ctx.generator)]
+
+
+@pytest.mark.parametrize("dim, kwargs", [(2, {}), (5, {}), (2, {"M": 5, "alpha": 1e-1})])
+def test_default_glf_is_bit_identical_to_the_papers_formula(dim, kwargs):
+    """The new options and diagnostics must not move a single bit of the paper's GLF, nor
+    consume the generator differently (the run's later draws depend on it)."""
+    ctx_new, _ = make_context(Box.cube(dim, -1.0, 1.0), n=300, seed=7)
+    ctx_ref, _ = make_context(Box.cube(dim, -1.0, 1.0), n=300, seed=7)
+    new = GLF(**kwargs).resample(ctx_new, {}).points
+    ref = _paper_glf(ctx_ref, **kwargs)
+    assert torch.equal(new, ref)
+    assert torch.equal(ctx_new.generator.get_state(), ctx_ref.generator.get_state())
+
+
+def test_relative_alpha_is_free_of_the_residuals_units():
+    """Scaling every residual by 1000 leaves h unchanged (to float rounding), and an anchor at
+    the median residual gets h = alpha * diameter."""
+    ctx, _ = make_context(n=301)  # odd: the median is one anchor's residual
+    sampler = GLF(alpha_scale="relative")
+    h = sampler.scales(ctx.residuals, ctx)
+    h_scaled = sampler.scales(1000.0 * ctx.residuals, ctx)
+    assert torch.allclose(h, h_scaled, rtol=1e-5)  # float32 rounding of r/s, a few ulps
+    median_anchor = int((ctx.residuals - ctx.residuals.median()).abs().argmin())
+    expected = 0.02 * ctx.domain.diameter / (1.0 + 1e-8)
+    assert float(h[median_anchor]) == pytest.approx(expected, rel=1e-6)
+    # the paper's absolute h moves by the factor 1000 that the units introduce
+    paper = GLF(alpha=1e-6, eps=1e-14)  # no h reaches the cap, eps negligible
+    assert float(paper.scales(ctx.residuals, ctx)[median_anchor]) == pytest.approx(
+        1000.0 * float(paper.scales(1000.0 * ctx.residuals, ctx)[median_anchor]), rel=1e-5
+    )
+
+
+def test_relative_alpha_with_all_residuals_zero_explores_everywhere():
+    ctx, _ = make_context(residual=lambda x: torch.zeros(x.shape[0]))
+    h = GLF(alpha_scale="relative").scales(ctx.residuals, ctx)
+    assert torch.all(h == ctx.domain.diameter)
+
+
+def test_relative_alpha_falls_back_to_the_mean_when_most_residuals_are_zero():
+    ctx, _ = make_context(n=10)
+    r = torch.tensor([0.0] * 7 + [1.0, 2.0, 3.0])  # median 0, mean 0.6
+    h = GLF(alpha_scale="relative", alpha=0.01).scales(r, ctx)
+    assert float(h[7]) == pytest.approx(0.01 * ctx.domain.diameter / (1.0 / 0.6), rel=1e-6)
+
+
+def test_adaptive_counts_sum_to_the_budget_and_follow_the_weights():
+    r = torch.tensor([9.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    counts = GLF(M=3, adaptive_M=True).candidate_counts(r)
+    assert int(counts.sum()) == 30 and int(counts.min()) >= 1
+    # RAD weights r / mean(r) + 1 = [8.5, 11/6 (x3), 1 (x6)] sum to 20, the extra 10 * 2:
+    # floors [8, 1, 1, 1, 1 (x6)] = 17, and the 3 largest remainders (5/6, anchors 1-3) get
+    # the other 3 -> 1 + [8, 2, 2, 2, 1 (x6)]
+    assert counts.tolist() == [9, 3, 3, 3, 2, 2, 2, 2, 2, 2]
+
+
+def test_adaptive_M_keeps_each_anchors_total_weight():
+    """Each anchor's candidates together weigh what the paper's M candidates weigh."""
+    from glfpinn.samplers.select import rad_weights
+
+    ctx, _ = make_context(n=50)
+    sampler = GLF(M=3, adaptive_M=True)
+    counts = sampler.candidate_counts(ctx.residuals)
+    anchor_of = torch.repeat_interleave(torch.arange(50), counts)
+    mass = (3 / counts.double())[anchor_of]
+    w = rad_weights(ctx.residuals[anchor_of], 1.0, 1.0, mass=mass)
+    per_anchor = torch.zeros(50, dtype=torch.float64).index_add_(0, anchor_of, w)
+    expected = 3 * rad_weights(ctx.residuals, 1.0, 1.0)
+    assert torch.allclose(per_anchor, expected, rtol=1e-12)
+
+
+def test_adaptive_M_lifts_the_per_anchor_cap_for_a_hot_anchor():
+    """One anchor holds almost all the residual; drawing without replacement the paper's pool
+    gives it at most M = 3 descendants, the adaptive one many more."""
+    n = 200
+    box = Box.cube(2, -1.0, 1.0)
+    ctx, fn = make_context(box, n=n)
+    r = torch.full((n,), 1e-3)
+    r[0] = 1e3
+    gen = torch.Generator().manual_seed(1)
+    ctx = type(ctx)(ctx.points, r, box, 0, gen, residual_fn=fn)
+
+    def from_hot(sampler):
+        pts = sampler.resample(ctx, {}).points
+        return int((torch.cdist(pts, ctx.points).argmin(dim=1) == 0).sum())
+
+    assert from_hot(GLF(alpha=1e-4)) <= 3
+    # the hot anchor gets 1 + 400 * 0.5 = 201 candidates (its weight is half the total)
+    # and, with c = 1, an expected ~100 of the 200 draws
+    assert from_hot(GLF(alpha=1e-4, adaptive_M=True)) > 50
+
+
+def test_spread_diagnostics_measure_h_and_moves_relative_to_the_diameter():
+    box = Box.cube(2, -1.0, 1.0)
+    diameter = box.diameter
+    ctx, _ = make_context(box, n=400, residual=lambda x: torch.ones(x.shape[0]))
+    still = GLF(alpha=1e-6).resample(ctx, {}).info  # h = 1e-6: nothing moves 1% of D
+    assert still["h_rel_median"] == pytest.approx(1e-6 / diameter, rel=1e-5)
+    assert still["moved_fraction"] == 0.0
+    ctx, _ = make_context(box, n=400, residual=lambda x: torch.ones(x.shape[0]))
+    far = GLF(alpha=1.0).resample(ctx, {}).info  # h = 1: |xi| >= 0.028 but for ~0.04%
+    assert far["h_rel_q10"] == far["h_rel_q90"] == pytest.approx(1 / diameter, rel=1e-5)
+    assert far["moved_fraction"] > 0.95  # reflection folds back a few
+
+
+def test_survival_and_density_diagnostics():
+    n = 256
+    ctx, _ = make_context(n=n)
+    info = GLF(M=1).resample(ctx, {}).info  # M = 1: the pool is the n draws, all kept
+    assert info["distinct_anchors"] == n
+    assert info["points_per_volume"] == pytest.approx(n / 4.0)
+    # uniform points in 2-D: mean nearest-neighbour distance 1 / (2 sqrt(density)) (Clark &
+    # Evans), 0.0625 here; edge effects lengthen it, so a 25% band
+    assert info["nn_distance_rel"] * ctx.domain.diameter == pytest.approx(0.0625, rel=0.25)
+    hot = torch.ones(n)
+    hot[0] = 1e9  # c = 0, one hot anchor with replacement: one anchor survives
+    ctx = type(ctx)(ctx.points, hot, ctx.domain, 0, ctx.generator)
+    info = GLF(M=3, alpha=1e-4, c=0.0, replace=True).resample(ctx, {}).info
+    assert info["distinct_anchors"] == 1
+
+
+def test_the_surrogate_check_draws_nothing_from_the_run_and_counts_its_scoring():
+    ctx_a, fn_a = make_context(n=300, seed=3)
+    ctx_b, fn_b = make_context(n=300, seed=3)
+    plain = GLF(alpha=1e-2).resample(ctx_a, {})
+    checked = GLF(alpha=1e-2, diagnose_surrogate=100).resample(ctx_b, {})
+    assert torch.equal(plain.points, checked.points)
+    assert torch.equal(ctx_a.generator.get_state(), ctx_b.generator.get_state())
+    assert fn_a.evals == 0 and fn_b.evals == 100
+    assert checked.info["surrogate_checked"] == 100
+
+
+def test_the_surrogate_check_ranks_close_candidates_well_and_far_ones_worse():
+    """With tiny h a candidate sits on its anchor and inherits the right residual (rank
+    correlation ~1); with h = 1/r over a smooth bump the inherited values rank far worse."""
+    ctx, _ = make_context(n=400)
+    near = GLF(alpha=1e-6, diagnose_surrogate=500).resample(ctx, {}).info
+    assert near["spearman_inherit"] > 0.999 and near["spearman_idw"] > 0.99
+    ctx, _ = make_context(n=400)
+    far = GLF(alpha=1.0, diagnose_surrogate=500).resample(ctx, {}).info
+    assert far["spearman_inherit"] < near["spearman_inherit"] - 0.2
+
+
+def test_glfd_surrogate_check_reuses_its_exact_scores():
+    ctx, fn = make_context(n=100)
+    info = GLF(surrogate="exact", diagnose_surrogate=50).resample(ctx, {}).info
+    assert fn.evals == 300 and info["surrogate_checked"] == 50
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"alpha_scale": "log"}, "alpha_scale='log'"),
+        ({"adaptive_M": 1}, "adaptive_M"),
+        ({"diagnose_surrogate": -1}, "diagnose_surrogate=-1"),
+    ],
+)
+def test_bad_new_options_are_refused_with_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GLF(**kwargs)

@@ -62,3 +62,31 @@ def test_importance_weights_reach_the_loss():
     tr.fit()
     assert tr.state.weights is not None and tr.state.weights.shape == (N,)
     assert float(tr.state.weights.double().mean()) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_glf_diagnostics_reach_the_run_directory_and_the_check_is_counted(tmp_path):
+    """The per-resample diagnostics land in each resample line of metrics.jsonl, and the
+    surrogate check's exact scoring is counted in the trainer's residual evaluations."""
+    import json
+
+    from glfpinn.runs import RunDirectory
+    from glfpinn.samplers import GLF
+
+    trainer = Trainer(
+        Poisson1D(),
+        GLF(alpha_scale="relative", adaptive_M=True, diagnose_surrogate=20),
+        steps=STEPS,
+        schedule=Every(PERIOD),
+        eval_every=20,
+        lr=1e-2,
+        callbacks=[RunDirectory(tmp_path)],
+    )
+    result = trainer.fit()
+    assert result.residual_evals == 3 * 20
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    resamples = [line for line in lines if line["event"] == "resample"]
+    assert len(resamples) == 3
+    for line in resamples:
+        assert line["residual_evals"] == 20 and line["surrogate_checked"] == 20
+        for key in ("h_rel_median", "moved_fraction", "distinct_anchors", "nn_distance_rel"):
+            assert key in line and line[key] is not None

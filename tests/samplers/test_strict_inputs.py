@@ -77,7 +77,15 @@ def _nan_where_x_above_half(x: torch.Tensor) -> torch.Tensor:
 
 
 #: The registered samplers that read the free residuals, and the name their error gives.
-FREE_READERS = {"glf": "GLF", "glf-d": "GLF", "r3": "R3", "rsmote": "RSmote", "mix": "GLF"}
+FREE_READERS = {
+    "glf": "GLF",
+    "glf-d": "GLF",
+    "glf-scaled": "GLF",
+    "glf-adaptive-m": "GLF",
+    "r3": "R3",
+    "rsmote": "RSmote",
+    "mix": "GLF",
+}
 
 
 def _build(name: str):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from glfpinn.bench.report import collect, summarise
+from glfpinn.bench.stats import error_curve, eval_records
 
 __all__ = ["write_plots"]
 
@@ -45,7 +46,8 @@ def _save(fig, path: Path) -> Path:
 
 
 def write_plots(root: str | os.PathLike) -> list[Path]:
-    """Error and loss curves, cost bars, point snapshots and error maps; returns the files."""
+    """Error and loss curves, error against wall-clock time, cost bars, point snapshots and
+    error maps; returns the files."""
     plt = _plt()
     root = Path(root)
     rows = collect(root)
@@ -90,6 +92,7 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
                 ax.legend(fontsize=8)
         written.append(_save(fig, out_dir / f"{exp}_{prob}_curves.png"))
         plt.close(fig)
+        written += _time_curves(plt, exp, prob, by_sampler, out_dir / f"{exp}_{prob}_time.png")
 
         summary = [s for s in summarise(members)]
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.5), layout="constrained")
@@ -117,6 +120,36 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
         written += _snapshots(plt, first_seed, out_dir / f"{exp}_{prob}_points.png")
         written += _error_maps(plt, first_seed, out_dir / f"{exp}_{prob}_errors.png")
     return written
+
+
+def _time_curves(
+    plt, exp: str, prob: str, by_sampler: dict[str, list[Path]], path: Path
+) -> list[Path]:
+    """L2 error against wall-clock time: per sampler the median over seeds and the min-max
+    band, over the time span every seed covers (``stats.error_curve``)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    drawn = False
+    for sampler, cells in by_sampler.items():
+        times, errors = error_curve([eval_records(c) for c in cells])
+        if times.size == 0 or not np.isfinite(errors).any():
+            continue
+        (line,) = ax.plot(times, np.nanmedian(errors, axis=0), label=f"{sampler} ({len(cells)})")
+        if errors.shape[0] > 1:
+            ax.fill_between(times, errors.min(0), errors.max(0), alpha=0.2, color=line.get_color())
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return []
+    ax.set(
+        yscale="log",
+        xlabel="wall-clock training time (s)",
+        ylabel="L2 relative error",
+        title=f"{exp}: {prob} (median over seeds; band: min-max)",
+    )
+    ax.legend(fontsize=8)
+    out = _save(fig, path)
+    plt.close(fig)
+    return [out]
 
 
 def _snapshots(plt, cells: dict[str, Path], path: Path) -> list[Path]:

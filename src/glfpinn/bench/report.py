@@ -1,4 +1,6 @@
-"""Tables from a bench directory: mean +- std over seeds per experiment x problem x sampler."""
+"""Tables from a bench directory: mean +- std and median over seeds per experiment x problem x
+sampler, the paired verdict of one sampler against the others (:mod:`glfpinn.bench.stats`), and
+GLF's per-resample diagnostics."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from glfpinn._io import atomic_write_text
+from glfpinn.bench.stats import DIAGNOSTICS, diagnostics_summary, paired_comparisons
 
 __all__ = ["collect", "summarise", "write_report", "METRICS_REPORTED", "oscillation"]
 
@@ -85,6 +88,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             vals = np.asarray([_number(m.get(key)) for m in members])
             entry[f"{key}_mean"] = float(np.mean(vals))
             entry[f"{key}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            entry[f"{key}_median"] = float(np.median(vals))
         out.append(entry)
     return out
 
@@ -103,22 +107,66 @@ def _fmt(mean: float, std: float, key: str) -> str:
     return f"{mean:.2f} ± {std:.2f}"
 
 
-def write_report(root: str | os.PathLike, command: str | None = None) -> Path:
-    """results.md and results.csv in ``root``; returns the markdown's path."""
+def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+#: Columns of paired.csv, one row per comparison (see :mod:`glfpinn.bench.stats`).
+PAIRED_FIELDS = [
+    "experiment",
+    "problem",
+    "reference",
+    "baseline",
+    "budget",
+    "time_s",
+    "pairs",
+    "dropped",
+    "reference_median",
+    "baseline_median",
+    "log_ratio_median",
+    "log_ratio_mean",
+    "ci_low",
+    "ci_high",
+    "reference_better",
+    "sign_p",
+    "verdict",
+]
+
+
+def write_report(
+    root: str | os.PathLike,
+    command: str | None = None,
+    *,
+    reference: str = "glf",
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> Path:
+    """results.md, results.csv, paired.csv and (if any run logged GLF's diagnostics)
+    diagnostics.csv in ``root``; returns the markdown's path. ``reference`` is the sampler label
+    the verdict compares with every other one, by a bootstrap of ``resamples`` draws from
+    ``numpy.random.default_rng(seed)``."""
     root = Path(root)
     rows = collect(root)
     if not rows:
         raise ValueError(f"no finished runs under {str(root)!r} (expected */*/*/seed*/result.json)")
+    if not isinstance(resamples, int) or isinstance(resamples, bool) or resamples < 1:
+        raise ValueError(f"resamples={resamples!r} is not allowed; it must be an integer >= 1")
     summary = summarise(rows)
+    paired = paired_comparisons(rows, reference, resamples=resamples, seed=seed)
+    diagnostics = diagnostics_summary(rows)
 
-    buf = io.StringIO()
     fields = ["experiment", "problem", "sampler", "seeds", "steps"] + [
-        f"{k}_{s}" for k in METRICS_REPORTED for s in ("mean", "std")
+        f"{k}_{s}" for k in METRICS_REPORTED for s in ("mean", "std", "median")
     ]
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(summary)
-    atomic_write_text(root / "results.csv", buf.getvalue())
+    _write_csv(root / "results.csv", summary, fields)
+    _write_csv(root / "paired.csv", paired, PAIRED_FIELDS)
+    if diagnostics:
+        diag_fields = ["experiment", "problem", "sampler", "seeds", "resamples", *DIAGNOSTICS]
+        _write_csv(root / "diagnostics.csv", diagnostics, diag_fields)
 
     lines = ["# Results", ""]
     note = root / "bench.json"
@@ -127,20 +175,104 @@ def write_report(root: str | os.PathLike, command: str | None = None) -> Path:
         lines += [f"Profile: **{meta.get('profile')}**. {meta.get('note', '')}", ""]
     if command:
         lines += [f"Produced by: `{command}`", ""]
-    lines += ["Mean ± standard deviation over seeds.", ""]
+    lines += ["Mean ± standard deviation over seeds; the L2 error's median beside it.", ""]
     for exp in dict.fromkeys(e["experiment"] for e in summary):
         lines += [f"## {exp}", ""]
-        head = ["problem", "sampler", "seeds", *METRICS_REPORTED.values()]
+        head = ["problem", "sampler", "seeds", "L2 median", *METRICS_REPORTED.values()]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for e in (e for e in summary if e["experiment"] == exp):
-            cells = [e["problem"], e["sampler"], str(e["seeds"])] + [
-                _fmt(e[f"{k}_mean"], e[f"{k}_std"], k) for k in METRICS_REPORTED
-            ]
+            median = e["l2_relative_error_median"]
+            cells = [
+                e["problem"],
+                e["sampler"],
+                str(e["seeds"]),
+                "-" if math.isnan(median) else f"{median:.3e}",
+            ] + [_fmt(e[f"{k}_mean"], e[f"{k}_std"], k) for k in METRICS_REPORTED]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _verdict_lines(paired, reference, resamples)
+    lines += _diagnostics_lines(diagnostics)
     plots = sorted((root / "plots").glob("*.png")) if (root / "plots").exists() else []
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     path = root / "results.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def _num(value: float, fmt: str) -> str:
+    return "-" if math.isnan(value) else format(value, fmt)
+
+
+def _verdict_lines(paired: list[dict[str, Any]], reference: str, resamples: int) -> list[str]:
+    if not paired:
+        return []
+    lines = [
+        f"## Verdict: {reference} against each baseline",
+        "",
+        f"Seeds paired within each experiment x problem; d = log10({reference}'s L2 error / the "
+        "baseline's), negative where "
+        f"{reference} is better. Budgets: equal steps (final errors) and equal wall-clock time "
+        "T (each run's last evaluation at or before T, T the earliest end among the two "
+        f"samplers' runs). CI: 95% percentile bootstrap of the mean of d ({resamples:,} "
+        "resamples, seeded). Verdict: win if the CI lies below 0, lose if above, tie otherwise; "
+        "sign p: two-sided sign test. With 3 pairs a win means better on every seed, and no "
+        "sign test reaches p < 0.25.",
+        "",
+    ]
+    for exp in dict.fromkeys(p["experiment"] for p in paired):
+        head = [
+            "problem",
+            "baseline",
+            "budget",
+            "T (s)",
+            "pairs",
+            f"{reference} median",
+            "baseline median",
+            "median d",
+            "95% CI of mean d",
+            f"{reference} better",
+            "sign p",
+            "verdict",
+        ]
+        lines += [f"### {exp}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for p in (p for p in paired if p["experiment"] == exp):
+            ci = f"[{_num(p['ci_low'], '+.3f')}, {_num(p['ci_high'], '+.3f')}]"
+            cells = [
+                p["problem"],
+                p["baseline"],
+                p["budget"],
+                _num(p["time_s"], ".1f"),
+                str(p["pairs"]) + (f" ({p['dropped']} dropped)" if p["dropped"] else ""),
+                _num(p["reference_median"], ".3e"),
+                _num(p["baseline_median"], ".3e"),
+                _num(p["log_ratio_median"], "+.3f"),
+                ci,
+                f"{p['reference_better']}/{p['pairs']}",
+                f"{p['sign_p']:.3g}",
+                f"**{p['verdict']}**",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _diagnostics_lines(diagnostics: list[dict[str, Any]]) -> list[str]:
+    if not diagnostics:
+        return []
+    head = ["experiment", "problem", "sampler", "seeds", "resamples", *DIAGNOSTICS]
+    lines = [
+        "## GLF diagnostics per resample",
+        "",
+        "Each value: its mean over a run's resamples, then the median over seeds "
+        "(docs/samplers.md explains each; distinct_anchor_fraction = distinct_anchors / N; "
+        "spearman_* only with diagnose_surrogate).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for d in diagnostics:
+        cells = [d["experiment"], d["problem"], d["sampler"], str(d["seeds"]), str(d["resamples"])]
+        cells += [_num(d[k], ".3g") for k in DIAGNOSTICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]

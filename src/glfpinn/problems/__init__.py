@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from glfpinn._registry import Registry
 from glfpinn.problems.allen_cahn import AllenCahn
 from glfpinn.problems.base import Model, Problem, check_problem, check_problem_class
-from glfpinn.problems.burgers import Burgers
+from glfpinn.problems.burgers import SHARP_NU, Burgers
 from glfpinn.problems.dispersive import Dispersive
 from glfpinn.problems.laplace import Laplace
 from glfpinn.problems.reaction_diffusion import ReactionDiffusion
@@ -37,6 +38,11 @@ _registry.register(
 )
 _registry.register(
     "burgers", Burgers, "viscous Burgers in (x, t), hard-constrained; exact Cole-Hopf reference"
+)
+_registry.register(
+    "burgers-sharp",
+    partial(Burgers, viscosity=SHARP_NU),
+    "Burgers at viscosity 0.001/pi (10x sharper front); Cole-Hopf reference, 600 nodes",
 )
 _registry.register(
     "laplace", Laplace, "Laplace on the L-shape, corner singularity r^(2/3); soft Dirichlet; exact"

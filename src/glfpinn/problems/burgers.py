@@ -19,9 +19,13 @@ from glfpinn import ops
 from glfpinn._io import cached_arrays
 from glfpinn.domains import Box
 from glfpinn.problems.base import Model, Problem
-from glfpinn.problems.reference.burgers import DEFAULT_N_NODES, NU, burgers_exact
+from glfpinn.problems.reference.burgers import MIN_NU, NU, burgers_exact, nodes_for
 
-__all__ = ["Burgers"]
+__all__ = ["Burgers", "SHARP_NU"]
+
+#: The viscosity of ``burgers-sharp``, 10x below the benchmark's: the smallest one whose
+#: Cole-Hopf reference is verified (``problems.reference.burgers.MIN_NU``).
+SHARP_NU = MIN_NU
 
 #: Bump when the reference or its settings change, so stale caches are not reused.
 _REFERENCE_VERSION = 1
@@ -29,23 +33,28 @@ _REFERENCE_VERSION = 1
 
 @final
 class Burgers(Problem):
-    """Burgers' equation with viscosity ``viscosity`` (default 0.01 / pi).
+    """Burgers' equation with viscosity ``viscosity`` (default 0.01 / pi; at least 0.001 / pi,
+    the smallest whose reference is verified).
 
-    ``n_nodes`` is the Gauss-Hermite node count of the reference (200: round-off accurate on the
-    test grid, see ``problems.reference.burgers``).
+    ``n_nodes`` is the Gauss-Hermite node count of the reference; None picks it from the
+    viscosity (200 at the default, round-off accurate on the test grid; more for a sharper
+    front, see ``problems.reference.burgers.nodes_for``).
     """
 
     name = "burgers"
     hard_constrained = True
     defaults = {"n_points": 2000, "resample_every": 500, "hidden": (64, 64, 64)}
 
-    def __init__(self, viscosity: float = NU, n_nodes: int = DEFAULT_N_NODES) -> None:
-        if not viscosity > 0:
-            raise ValueError(f"viscosity={viscosity} must be positive")
-        if int(n_nodes) < 1:
+    def __init__(self, viscosity: float = NU, n_nodes: int | None = None) -> None:
+        if not viscosity >= MIN_NU:
+            raise ValueError(
+                f"viscosity={viscosity} is not allowed; it must be >= 0.001/pi = {MIN_NU:.6g}, "
+                "the smallest whose Cole-Hopf reference is verified"
+            )
+        if n_nodes is not None and int(n_nodes) < 1:
             raise ValueError(f"n_nodes={n_nodes} must be >= 1")
         self.viscosity = float(viscosity)
-        self.n_nodes = int(n_nodes)
+        self.n_nodes = nodes_for(self.viscosity) if n_nodes is None else int(n_nodes)
         self.dim = 2
         self.domain = Box([-1.0, 0.0], [1.0, 1.0])
 

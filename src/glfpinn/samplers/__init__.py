@@ -53,6 +53,16 @@ for _name, _factory, _doc in [
     ("rad", RAD, "RAD: redraw N points from a dense candidate set scored by exact residuals"),
     ("glf", GLF, "GLF: residual-scaled Gaussian candidates inheriting their anchor's residual"),
     ("glf-d", partial(GLF, surrogate="exact"), "GLF-D: GLF with exact residuals at candidates"),
+    (
+        "glf-scaled",
+        partial(GLF, alpha_scale="relative"),
+        "GLF with h relative to the residuals' median and the domain's diameter (ours)",
+    ),
+    (
+        "glf-adaptive-m",
+        partial(GLF, adaptive_M=True),
+        "GLF with the N*M candidates shared out by the anchors' weights (ours)",
+    ),
     ("rar-d", RARD, "RAR-D: add points drawn from scored uniform candidates (the set grows)"),
     ("rar-g", RARG, "RAR-G: add the top-residual scored uniform candidates (the set grows)"),
     ("r3", R3, "R3: keep the points with above-mean residual, redraw the rest uniformly"),

@@ -10,6 +10,27 @@ Choices that are ours, not the paper's (its full text is not available): eps, th
 domain's diameter by default), k = c = 1 (RAD's defaults), drawing without replacement, a pool of
 candidates only, and alpha's switch from 1e-4 to 1e-3 above 3 input coordinates.
 
+Two options of ours answer the paper's open questions on alpha and M; neither changes the
+defaults, which are the paper's method:
+
+- ``alpha_scale="relative"``: h_i = alpha D / (r_i / s + eps), with D the domain's diameter and
+  s the median of the current residuals (their mean if the median is 0). The paper's h =
+  alpha / (r + eps) carries the residual's units, so one alpha moves points by very different
+  distances on different problems; here an anchor with the median residual gets h = alpha D
+  whatever the units, and alpha (default 0.02) is a fraction of the diameter.
+- ``adaptive_M=True``: the N M candidates are shared out unequally, every anchor getting at least
+  one and the other N (M - 1) going in proportion to the anchor's RAD weight (largest
+  remainders, no random draw); each candidate's weight is divided by M_i / M, so an anchor's
+  candidates carry the same total selection weight as the paper's M. Drawing without
+  replacement, the paper's pool lets at most M points come from one anchor; this lifts that cap
+  for hot anchors and spends fewer candidates on easy ones, at the same pool size.
+
+Each resample also measures, without touching the run's generator, how far the candidates move
+and how many distinct anchors survive (see :meth:`GLF.resample`); with
+``diagnose_surrogate=K`` it scores at most K random candidates exactly (K residual evaluations,
+counted like any scoring) and reports how well the inherited (and the idw-interpolated)
+residuals rank them.
+
 ``importance_weights=True`` (ours) returns loss weights 1/(N p_i), self-normalised to mean 1.
 Unlike RAD's, GLF's pool is not uniform (it is a cloud around the anchors), so these weights undo
 only the last weighted selection: the weighted loss follows the candidate pool's density, not the
@@ -18,9 +39,13 @@ uniform one. An ablation knob, not an unbiased uniform loss.
 
 from __future__ import annotations
 
+import hashlib
+import math
+import warnings
 from typing import final
 
 import torch
+from scipy import stats
 from torch import Tensor
 
 from glfpinn._checks import check_bool, check_choice, check_int, check_positive
@@ -32,13 +57,24 @@ from glfpinn.samplers.select import (
     weighted_draw,
 )
 
-__all__ = ["GLF", "SURROGATES", "POOLS"]
+__all__ = ["GLF", "SURROGATES", "POOLS", "ALPHA_SCALES", "RELATIVE_ALPHA"]
 
 SURROGATES = ("inherit", "exact", "idw")
 POOLS = ("candidates", "candidates+anchors")
+ALPHA_SCALES = ("absolute", "relative")
 
 #: Above this many input coordinates GLF's default alpha is the paper's high-dimensional 1e-3.
 LOW_DIM_LIMIT = 3
+#: ``alpha_scale="relative"``'s default alpha (ours): an anchor with the median residual gets a
+#: per-coordinate spread of 2% of the diameter, so in 2-D its candidates land a median 2.4% of
+#: the diameter away (|xi| has median 1.18 in 2-D) - local, yet well past float32 rounding -
+#: while an anchor 50x easier than the median reaches the whole domain (h capped at D).
+RELATIVE_ALPHA = 0.02
+#: A candidate "moves" (diagnostic ``moved_fraction``) if it lands this fraction of the
+#: diameter or more away from its anchor.
+MOVE_THRESHOLD = 0.01
+#: Query points of the nearest-neighbour diagnostic: its cost stays O(256 N d) per resample.
+NN_QUERIES = 256
 
 
 def _idw(anchors: Tensor, values: Tensor, queries: Tensor, k: int, chunk: int = 4096) -> Tensor:
@@ -57,15 +93,64 @@ def _idw(anchors: Tensor, values: Tensor, queries: Tensor, k: int, chunk: int = 
     return out
 
 
+def _residual_scale(r: Tensor) -> float:
+    """The residuals' own scale for ``alpha_scale="relative"``: their median, robust to the few
+    hot points that dominate a mean; the mean if over half of them are exactly 0."""
+    s = float(r.median())
+    return s if s > 0 else float(r.mean())
+
+
+def _largest_remainders(weights: Tensor, total: int) -> Tensor:
+    """Integers summing to ``total`` in proportion to ``weights`` (Hamilton's method): the
+    floors, then one more for the largest fractional parts, ties to the lower index."""
+    share = weights.to(torch.float64) / weights.to(torch.float64).sum() * total
+    counts = share.floor().to(torch.long)
+    left = total - int(counts.sum())
+    order = torch.argsort(share - counts, descending=True, stable=True)
+    counts[order[:left]] += 1
+    return counts
+
+
+def _side_generator(generator: torch.Generator) -> torch.Generator:
+    """A CPU generator seeded by a hash of ``generator``'s state. Reading a state draws nothing,
+    so a diagnostic drawing from it leaves the run's random stream (and the points) unchanged,
+    and every resample, which sees a different state, gets a different subset."""
+    state = generator.get_state().numpy().tobytes()
+    seed = int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little") >> 1
+    return torch.Generator().manual_seed(seed)
+
+
+def _mean_nn_distance(x: Tensor) -> float:
+    """Mean distance from a point to its nearest other point, over at most ``NN_QUERIES``
+    evenly strided query points (no random draw)."""
+    n = x.shape[0]
+    if n < 2:
+        return math.nan
+    queries = torch.arange(0, n, math.ceil(n / NN_QUERIES), device=x.device)
+    # the matmul form errs by ~1e-3 of |x| near 0 distance: harmless in a mean, and 5x faster
+    dist = torch.cdist(x[queries], x, compute_mode="use_mm_for_euclid_dist")
+    dist[torch.arange(queries.numel(), device=x.device), queries] = math.inf
+    return float(dist.min(dim=1).values.to(torch.float64).mean())
+
+
+def _spearman(a: Tensor, b: Tensor) -> float:
+    """Spearman's rank correlation; NaN if either side is constant (no ranking to compare)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        rho = stats.spearmanr(a.double().cpu().numpy(), b.double().cpu().numpy()).statistic
+    return float(rho)
+
+
 @final
 class GLF(Sampler):
     """Global-Local Fusion sampling.
 
     Args:
-        M: candidates per anchor (paper: 3).
+        M: candidates per anchor (paper: 3); with ``adaptive_M`` their mean number.
         alpha: perturbation scale numerator; None picks the paper's 1e-4 for problems with at
-            most 3 input coordinates and 1e-3 above.
-        eps: keeps h finite where the residual vanishes (ours).
+            most 3 input coordinates and 1e-3 above (``alpha_scale="relative"``: 0.02).
+        eps: keeps h finite where the residual vanishes (ours; relative to the residuals'
+            scale under ``alpha_scale="relative"``).
         h_max: cap on h; None caps it at the domain's diameter (ours).
         k, c: RAD weight exponent and offset.
         replace: draw the next set with replacement (default: without, like RAD's code).
@@ -75,6 +160,12 @@ class GLF(Sampler):
             ``neighbors`` nearest anchors' residuals, to study the surrogate's quality).
         neighbors: anchors used by the "idw" surrogate.
         importance_weights: also return loss weights 1/(N p_i), mean 1 (see the module).
+        alpha_scale: "absolute" (the paper's h = alpha / (r + eps)) or "relative" (ours:
+            h = alpha D / (r / s + eps), D the diameter, s the residuals' median; see the module).
+        adaptive_M: share the N M candidates out by the anchors' weights (ours; see the module).
+        diagnose_surrogate: score at most this many random candidates exactly and report the
+            surrogates' rank correlation with them (0: off; costs that many evaluations, none
+            for GLF-D, whose candidates are scored already).
     """
 
     def __init__(
@@ -90,6 +181,9 @@ class GLF(Sampler):
         surrogate: str = "inherit",
         neighbors: int = 4,
         importance_weights: bool = False,
+        alpha_scale: str = "absolute",
+        adaptive_M: bool = False,
+        diagnose_surrogate: int = 0,
     ) -> None:
         if alpha is not None:
             check_positive("alpha", alpha)
@@ -109,51 +203,151 @@ class GLF(Sampler):
         self.surrogate = check_choice("surrogate", surrogate, SURROGATES)
         self.neighbors = check_int("neighbors", neighbors, minimum=1)
         self.importance_weights = check_bool("importance_weights", importance_weights)
+        self.alpha_scale = check_choice("alpha_scale", alpha_scale, ALPHA_SCALES)
+        self.adaptive_M = check_bool("adaptive_M", adaptive_M)
+        self.diagnose_surrogate = check_int("diagnose_surrogate", diagnose_surrogate, minimum=0)
 
     def alpha_for(self, dim: int) -> float:
         if self.alpha is not None:
             return self.alpha
+        if self.alpha_scale == "relative":
+            return RELATIVE_ALPHA
         return 1e-4 if dim <= LOW_DIM_LIMIT else 1e-3
 
     def scales(self, residuals: Tensor, ctx: SamplingContext) -> Tensor:
-        """h_i = alpha / (r_i + eps), capped."""
+        """h_i = alpha / (r_i + eps), or alpha D / (r_i / s + eps) when relative; capped."""
         h_max = self.h_max if self.h_max is not None else ctx.domain.diameter
-        h = self.alpha_for(ctx.domain.dim) / (residuals.abs() + self.eps)
+        alpha = self.alpha_for(ctx.domain.dim)
+        if self.alpha_scale == "absolute":
+            h = alpha / (residuals.abs() + self.eps)
+        else:
+            r = residuals.abs()
+            s = _residual_scale(r)
+            if s == 0:  # every residual is 0: no anchor is harder than another, all explore
+                return torch.full_like(r, h_max)
+            h = alpha * ctx.domain.diameter / (r / s + self.eps)
         return h.clamp(max=h_max)
 
-    def candidates(self, ctx: SamplingContext, h: Tensor) -> Tensor:
-        """M reflected Gaussian perturbations per anchor, anchor-major: rows i*M .. i*M+M-1."""
+    def candidate_counts(self, residuals: Tensor) -> Tensor:
+        """Candidates per anchor, shape (N,), summing to N M: all M, or with ``adaptive_M`` one
+        each plus N (M - 1) shared in proportion to the anchors' RAD weights."""
+        n = residuals.shape[0]
+        if not self.adaptive_M:
+            return torch.full((n,), self.M, dtype=torch.long, device=residuals.device)
+        extra = _largest_remainders(rad_weights(residuals, self.k, self.c), n * (self.M - 1))
+        return 1 + extra.to(residuals.device)
+
+    def candidates(self, ctx: SamplingContext, h: Tensor, counts: Tensor | None = None) -> Tensor:
+        """Reflected Gaussian perturbations, ``counts[i]`` (default M) of anchor i, anchor-major."""
         x = ctx.points
+        if counts is None:
+            counts = torch.full((x.shape[0],), self.M, dtype=torch.long, device=x.device)
         noise = torch.randn(
-            x.shape[0], self.M, x.shape[1], generator=ctx.generator, device=x.device, dtype=x.dtype
+            int(counts.sum()), x.shape[1], generator=ctx.generator, device=x.device, dtype=x.dtype
         )
-        cand = x.unsqueeze(1) + h.to(x.dtype).view(-1, 1, 1) * noise
-        return ctx.domain.reflect(cand.reshape(-1, x.shape[1]), ctx.generator)
+        counts = counts.to(x.device)
+        cand = x.repeat_interleave(counts, dim=0)
+        cand = cand + h.to(x.dtype).repeat_interleave(counts).unsqueeze(1) * noise
+        return ctx.domain.reflect(cand, ctx.generator)
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
-        r = ctx.current_residuals(type(self).__name__).detach().abs()
+        """The next N points, and in ``info`` (measured without drawing from the run's generator):
+
+        - ``ess``: the pool weights' effective sample size over their number;
+        - ``h_min``, ``h_median``, ``h_max``; ``h_rel_q10``, ``h_rel_median``, ``h_rel_q90``
+          (h over the domain's diameter D);
+        - ``moved_fraction``: candidates that landed at least 1% of D from their anchor;
+        - ``distinct_anchors``: anchors with a descendant in the new set (the trainer's
+          ``duplicate_fraction`` gives the distinct points);
+        - ``points_per_volume`` (N over the bounding box's volume, the L-shape's own) and
+          ``nn_distance_rel`` (mean nearest-neighbour distance of the anchors over D): the
+          density the surrogate extrapolates from;
+        - ``M_max``: the most candidates of one anchor (``adaptive_M`` only);
+        - ``spearman_inherit``, ``spearman_idw``, ``surrogate_checked``
+          (``diagnose_surrogate`` only): the rank correlation of the inherited and of the
+          idw-interpolated residuals with the exact ones at the scored candidates.
+        """
+        who = type(self).__name__
+        r = ctx.current_residuals(who).detach().abs()
         h = self.scales(r, ctx)
-        cand = self.candidates(ctx, h)
+        counts = self.candidate_counts(r)
+        cand = self.candidates(ctx, h, counts)
+        counts = counts.to(r.device)
+        anchor_of = torch.repeat_interleave(torch.arange(ctx.n, device=r.device), counts)
         if self.surrogate == "inherit":
-            r_cand = r.repeat_interleave(self.M)
+            r_cand = r[anchor_of]
         elif self.surrogate == "exact":
-            r_cand = ctx.score(cand, f"{type(self).__name__}(surrogate='exact')")
+            r_cand = ctx.score(cand, f"{who}(surrogate='exact')")
         else:
             r_cand = _idw(ctx.points, r, cand, self.neighbors)
+        # each candidate stands for M / M_i of the paper's: an anchor's total weight is unchanged
+        mass = (self.M / counts.to(torch.float64))[anchor_of] if self.adaptive_M else None
+        pool, r_pool, pool_anchor = cand, r_cand, anchor_of
         if self.pool == "candidates+anchors":
-            cand = torch.cat([cand, ctx.points])
-            r_cand = torch.cat([r_cand, r])
-        w = rad_weights(r_cand, self.k, self.c)
+            pool = torch.cat([cand, ctx.points])
+            r_pool = torch.cat([r_cand, r])
+            pool_anchor = torch.cat([anchor_of, torch.arange(ctx.n, device=r.device)])
+            if mass is not None:
+                mass = torch.cat([mass, torch.ones(ctx.n, dtype=torch.float64, device=r.device)])
+        w = rad_weights(r_pool, self.k, self.c, mass=mass)
         idx = weighted_draw(w, ctx.n, ctx.generator, replace=self.replace)
+        pts = pool[idx.to(pool.device)]
         info = {
             "ess": effective_sample_size(w),
             "h_min": float(h.min()),
             "h_median": float(h.median()),
             "h_max": float(h.max()),
+            **self._spread(ctx, h, cand, anchor_of),
+            "distinct_anchors": int((torch.bincount(pool_anchor[idx.to(r.device)]) > 0).sum()),
+            "points_per_volume": ctx.n / ctx.domain.volume,
+            "nn_distance_rel": _mean_nn_distance(ctx.points) / ctx.domain.diameter,
         }
-        pts = cand[idx.to(cand.device)]
+        if self.adaptive_M:
+            info["M_max"] = int(counts.max())
+        if self.diagnose_surrogate:
+            exact = r_cand if self.surrogate == "exact" else None
+            info.update(self._surrogate_check(ctx, r, cand, anchor_of, exact))
         if not self.importance_weights:
             return Resampled(pts, state, info=info)
         iw = importance_weights(w, idx, replace=self.replace)
         info["iw_ess"] = effective_sample_size(iw)
         return Resampled(pts, state, weights=iw.to(pts.device, pts.dtype), info=info)
+
+    @staticmethod
+    def _spread(ctx: SamplingContext, h: Tensor, cand: Tensor, anchor_of: Tensor) -> dict:
+        diameter = ctx.domain.diameter
+        q = torch.quantile(
+            h.to(torch.float64) / diameter,
+            torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64, device=h.device),
+        )
+        # after reflection: a candidate folded back near its anchor did not move far
+        moved = torch.linalg.vector_norm(cand - ctx.points[anchor_of.to(cand.device)], dim=1)
+        return {
+            "h_rel_q10": float(q[0]),
+            "h_rel_median": float(q[1]),
+            "h_rel_q90": float(q[2]),
+            "moved_fraction": float((moved >= MOVE_THRESHOLD * diameter).double().mean()),
+        }
+
+    def _surrogate_check(
+        self,
+        ctx: SamplingContext,
+        r: Tensor,
+        cand: Tensor,
+        anchor_of: Tensor,
+        exact: Tensor | None,
+    ) -> dict:
+        k = min(self.diagnose_surrogate, cand.shape[0])
+        sub = torch.randperm(cand.shape[0], generator=_side_generator(ctx.generator))[:k]
+        sub = sub.to(cand.device)
+        if exact is None:
+            exact = ctx.score(cand[sub], f"{type(self).__name__}(diagnose_surrogate)")
+        else:
+            exact = exact[sub.to(exact.device)]
+        inherited = r[anchor_of[sub.to(anchor_of.device)]]
+        interpolated = _idw(ctx.points, r, cand[sub], self.neighbors)
+        return {
+            "spearman_inherit": _spearman(inherited, exact),
+            "spearman_idw": _spearman(interpolated, exact),
+            "surrogate_checked": k,
+        }

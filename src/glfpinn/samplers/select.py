@@ -22,12 +22,16 @@ __all__ = [
 ]
 
 
-def rad_weights(residuals: Tensor, k: float, c: float) -> Tensor:
+def rad_weights(residuals: Tensor, k: float, c: float, *, mass: Tensor | None = None) -> Tensor:
     """RAD's density weights w = r^k / mean(r^k) + c, computed in log space.
 
     r^k overflows for large k or large residuals; log-space normalisation never does. When every
     residual is zero the first term is undefined: it is taken as 0 (so w = c), and as 1 when
     c = 0 too, so the draw is uniform and every weight stays finite.
+
+    ``mass`` (positive, one per residual) makes member j stand for ``mass[j]`` members of an
+    equivalent pool: the mean is weighted by it and w_j is multiplied by it. GLF's adaptive M
+    uses it so that an anchor's candidates carry the same total weight however many there are.
     """
     r = residuals.detach().abs().to(torch.float64)
     if k == 0:
@@ -36,9 +40,15 @@ def rad_weights(residuals: Tensor, k: float, c: float) -> Tensor:
         ratio = torch.zeros_like(r) if c > 0 else torch.ones_like(r)
     else:
         logs = k * torch.log(r)  # -inf where r == 0, which exp maps back to 0
-        log_mean = torch.logsumexp(logs, dim=0) - math.log(r.numel())
+        if mass is None:
+            log_mean = torch.logsumexp(logs, dim=0) - math.log(r.numel())
+        else:
+            m = mass.detach().to(r.device, torch.float64)
+            log_mean = torch.logsumexp(logs + torch.log(m), dim=0) - torch.log(m.sum())
         ratio = torch.exp(logs - log_mean)
-    return ratio + c
+    if mass is None:
+        return ratio + c
+    return (ratio + c) * mass.detach().to(r.device, torch.float64)
 
 
 def weighted_draw(

@@ -32,18 +32,33 @@ default of 200 nodes is at round-off for all ``t <= 3`` (50 would already meet 1
 benchmark grid; the extra nodes cost little).  Independent checks: direct trapezoidal
 quadrature in ``eta`` agrees to 1e-15, and ``max |u_x(0, t)| = 152.00516`` at
 ``t = 0.5105 = 1.6037 / pi`` (Basdevant et al., 1986).
+
+Smaller viscosities (a sharper front) need more nodes: at the front the integrand peaks near
+``|z| ~ 0.7 / sqrt(4 nu t)``, outside the span of few nodes.  Smallest node count whose values
+agree with 4000 nodes to 1e-12 (max abs) on the grid's t > 0.3 rows: 150 at nu = 0.0025 / pi,
+225 at 0.0015 / pi, 300 at 0.001 / pi, i.e. about 0.3 / (pi nu); 200 nodes at 0.001 / pi are
+off by 9e-2.  :func:`nodes_for` takes twice that, never fewer than 200, so the default
+viscosity keeps its 200 nodes and its values bit for bit.  Below ``MIN_NU = 0.001 / pi`` the
+method itself fails: the weights of nodes beyond |z| ~ 27 underflow to zero, the peak moves out
+there, and no node count converges (4000 vs 8000 nodes differ by 2e-6 at 0.0007 / pi), so
+smaller viscosities are refused.  At 0.001 / pi, n and 2n nodes agree to round-off on the whole
+grid, and ``scipy.integrate.quad`` (adaptive, in eta) agrees to 1e-14 at points in the front
+(``tests/problems/test_reference.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 from scipy.special import roots_hermite
 
-__all__ = ["NU", "DEFAULT_N_NODES", "burgers_exact", "burgers_convergence"]
+__all__ = ["NU", "MIN_NU", "DEFAULT_N_NODES", "nodes_for", "burgers_exact", "burgers_convergence"]
 
 NU = 0.01 / np.pi
+#: The smallest viscosity whose reference is verified (see the module).
+MIN_NU = 0.001 / np.pi
 DEFAULT_N_NODES = 200
 _CHUNK_ELEMS = 2_000_000  # points x nodes per chunk: bounds the temporary arrays to ~16 MB each
 
@@ -59,10 +74,23 @@ def _hermite(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return z, logw
 
 
-def burgers_exact(points: np.ndarray, nu: float = NU, n_nodes: int = DEFAULT_N_NODES) -> np.ndarray:
+def nodes_for(nu: float) -> int:
+    """Gauss-Hermite nodes for viscosity ``nu``: twice the measured need of about
+    0.3 / (pi nu), and at least ``DEFAULT_N_NODES`` (so 200 at the default viscosity)."""
+    if not nu >= MIN_NU:
+        raise ValueError(
+            f"nu={nu!r} is not allowed; the Cole-Hopf reference is verified for "
+            f"nu >= 0.001/pi = {MIN_NU:.6g} only"
+        )
+    # round() first: 0.6 / (pi * (0.001 / pi)) is 600 up to one ulp, which ceil would make 601
+    return max(DEFAULT_N_NODES, math.ceil(round(0.6 / (math.pi * nu), 6)))
+
+
+def burgers_exact(points: np.ndarray, nu: float = NU, n_nodes: int | None = None) -> np.ndarray:
     """``u(x, t)`` at ``points`` of shape ``(n, 2)`` with columns ``(x, t)``; returns ``(n,)``.
 
     Requires ``t >= 0``; ``t = 0`` returns ``-sin(pi x)`` exactly.  Work is chunked over points.
+    ``n_nodes=None`` takes :func:`nodes_for` ``(nu)``; ``nu`` below ``MIN_NU`` is refused.
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2:
@@ -71,8 +99,8 @@ def burgers_exact(points: np.ndarray, nu: float = NU, n_nodes: int = DEFAULT_N_N
         raise ValueError("points must be finite")
     if pts.shape[0] and pts[:, 1].min() < 0.0:
         raise ValueError("t must be >= 0")
-    if nu <= 0.0:
-        raise ValueError("nu must be positive")
+    auto = nodes_for(nu)  # also refuses a viscosity the reference does not cover
+    n_nodes = auto if n_nodes is None else n_nodes
     if n_nodes < 1:
         raise ValueError("n_nodes must be positive")
 

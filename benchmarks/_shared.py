@@ -29,3 +29,58 @@ def allen_cahn_nested_autograd(model, x):
     (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
     (h,) = torch.autograd.grad(g[:, 0].sum(), x, create_graph=True)
     return g[:, 1] - 0.001 * h[:, 0] + 5.0 * (u**3 - u)
+
+
+def deepxde_model(problem: str, n_points: int, *, seed: int | None = None):
+    """DeepXDE's own set-up of ``allen-cahn`` or ``burgers`` (Wu et al.'s RAD code: hard
+    constraint, 3 x 64 tanh, Glorot normal, Adam 1e-3, N pseudo-random PDE points, PyTorch
+    backend); the coefficients are glfpinn's problems'. ``seed`` seeds DeepXDE's own RNGs."""
+    import math
+    import os
+
+    os.environ["DDE_BACKEND"] = "pytorch"
+    import deepxde as dde
+
+    if seed is not None:
+        dde.config.set_random_seed(seed)
+    geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1))
+    if problem == "allen-cahn":
+
+        def pde(x, y):
+            u_t = dde.grad.jacobian(y, x, i=0, j=1)
+            u_xx = dde.grad.hessian(y, x, i=0, j=0)
+            return u_t - 0.001 * u_xx + 5 * (y**3 - y)
+
+        def constrain(x, y):
+            return (
+                x[:, 0:1] ** 2 * torch.cos(math.pi * x[:, 0:1])
+                + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y
+            )
+
+    elif problem == "burgers":
+
+        def pde(x, y):
+            u_x = dde.grad.jacobian(y, x, i=0, j=0)
+            u_t = dde.grad.jacobian(y, x, i=0, j=1)
+            u_xx = dde.grad.hessian(y, x, i=0, j=0)
+            return u_t + y * u_x - 0.01 / math.pi * u_xx
+
+        def constrain(x, y):
+            return -torch.sin(math.pi * x[:, 0:1]) + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y
+
+    else:
+        raise ValueError(f"problem={problem!r} is unknown; allowed: allen-cahn, burgers")
+    data = dde.data.TimePDE(
+        geom,
+        pde,
+        [],
+        num_domain=n_points,
+        num_boundary=0,
+        num_initial=0,
+        train_distribution="pseudo",
+    )
+    net = dde.nn.FNN([2] + [64] * 3 + [1], "tanh", "Glorot normal")
+    net.apply_output_transform(constrain)
+    model = dde.Model(data, net)
+    model.compile("adam", lr=1e-3)
+    return model

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import statistics
@@ -33,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from _shared import allen_cahn_nested_autograd, seconds_per_call
+from _shared import allen_cahn_nested_autograd, deepxde_model, seconds_per_call
 
 from glfpinn._allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
 
@@ -121,34 +120,7 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
 
         if device.startswith("cuda"):
             torch.set_default_device(device)
-        geom = dde.geometry.GeometryXTime(
-            dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1)
-        )
-
-        def pde(x, y):
-            u_t = dde.grad.jacobian(y, x, i=0, j=1)
-            u_xx = dde.grad.hessian(y, x, i=0, j=0)
-            return u_t - 0.001 * u_xx + 5 * (y**3 - y)
-
-        data = dde.data.TimePDE(
-            geom,
-            pde,
-            [],
-            num_domain=N_POINTS,
-            num_boundary=0,
-            num_initial=0,
-            anchors=None,
-            train_distribution="pseudo",
-        )
-        net = dde.nn.FNN([2] + [64] * 3 + [1], "tanh", "Glorot normal")
-        net.apply_output_transform(
-            lambda x, y: (
-                x[:, 0:1] ** 2 * torch.cos(math.pi * x[:, 0:1])
-                + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y
-            )
-        )
-        model = dde.Model(data, net)
-        model.compile("adam", lr=1e-3)
+        model = deepxde_model("allen-cahn", N_POINTS)
         model.train(iterations=warmup, display_every=10**9, verbose=0)
         sync()
         faults = _minor_faults()

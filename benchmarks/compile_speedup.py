@@ -1,11 +1,12 @@
-"""What ``Trainer(compile=True)`` buys on every problem: eager and compiled training steps.
+"""What compiling (the default) buys on every problem: eager and compiled training steps.
 
 For each problem (default N, network and residual), trainers for each mode are built in one
 process and timed in alternating blocks of steps after a warm-up, so that drift in the
 machine's speed hits all modes alike; the table gives the median block and the time of the
-first (compiling) step. Modes: ``eager`` (the default), ``compiled``, and for the two 2-D
-evolution problems ``eager-taylor`` (the eager trainer with ``gradient_and_axis_jet`` forced to
-the Taylor stream engine that compilation uses, to separate the engine from the compiler).
+first (compiling) step. Modes: ``eager`` (``compile=False``), ``compiled`` (the default), and
+for the two 2-D evolution problems ``eager-taylor`` (the eager trainer with
+``gradient_and_axis_jet`` forced to the Taylor stream engine that compilation uses, to separate
+the engine from the compiler).
 
     python benchmarks/compile_speedup.py                       # CPU, all problems
     python benchmarks/compile_speedup.py --problems allen-cahn --blocks 15
@@ -59,7 +60,7 @@ def main() -> int:
                 schedule=Never(),
                 seed=0,
                 device=args.device,
-                compile=mode == "compiled",
+                compile=mode == "compiled",  # the default; eager-taylor and eager are not
             )
             with _engine(mode):
                 t0 = time.perf_counter()

@@ -63,6 +63,20 @@ class Poisson1D(Poisson1DNoReference):
         return np.linspace(0, 1, 101)[:, None]
 
 
+class FaultyPoisson1D(Poisson1D):
+    """Poisson1D whose residual goes through ``fault(call, r)``, ``call`` counting residual calls
+    from 1: the contract check, the initial validation, then one per training step (plus one per
+    validation after an evaluated step)."""
+
+    def __init__(self, fault):
+        super().__init__()
+        self.fault, self.calls = fault, 0
+
+    def residual(self, model, x):
+        self.calls += 1
+        return self.fault(self.calls, super().residual(model, x))
+
+
 #: A user's problem as it would sit in a file of its own (written to my_pde.py by the tests).
 MY_PDE = '''
 import numpy as np

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import glfpinn
 from glfpinn import GLF, Every, NonFiniteLossError, Trainer
 from glfpinn.cli import main
-from tests.helpers import Poisson1D
+from tests.helpers import FaultyPoisson1D, Poisson1D
 
 ARGS = ["--problem", "burgers", "--sampler", "glf", "--n-points", "200", "--hidden", "16,16"]
 ARGS += ["--eval-every", "20", "--checkpoint-every", "20", "--quiet"]
@@ -81,18 +81,10 @@ class _NaNGradient(torch.autograd.Function):
         return grad * float("nan")
 
 
-class _DivergesAtCall(Poisson1D):
+def _diverges_at_call(at):
     """Its residual's gradient turns NaN on residual call ``at``: the loss stays finite that
     step, the optimizer writes NaN into every weight, the next step's loss is NaN."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at, self.calls = at, 0
-
-    def residual(self, model, x):
-        self.calls += 1
-        r = super().residual(model, x)
-        return _NaNGradient.apply(r) if self.calls == self.at else r
+    return FaultyPoisson1D(lambda call, r: _NaNGradient.apply(r) if call == at else r)
 
 
 def test_a_divergence_on_a_checkpoint_boundary_keeps_the_last_finite_checkpoint(tmp_path):
@@ -100,7 +92,7 @@ def test_a_divergence_on_a_checkpoint_boundary_keeps_the_last_finite_checkpoint(
     # the validation after step 10: call 23 is the 20th step's, whose update makes every weight
     # NaN just before the step-20 checkpoint; that checkpoint must not be written
     kw = dict(steps=40, lr=1e-2, schedule=Every(100), eval_every=10)
-    trainer = Trainer(_DivergesAtCall(at=23), GLF(), **kw)
+    trainer = Trainer(_diverges_at_call(at=23), GLF(), **kw)
     glfpinn.record(trainer, tmp_path / "r", checkpoint_every=10)
     with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning, match="non-finite"):
         trainer.fit()

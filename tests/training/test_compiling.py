@@ -44,3 +44,20 @@ def test_the_compile_cache_lives_in_glfpinns_cache_unless_the_user_chose_one(mon
     monkeypatch.setattr(compiling, "_USER_CACHE_DIR", str(tmp_path / "mine"))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     assert use_compile_cache() == str(tmp_path / "mine")
+
+
+def test_after_one_compiled_cpu_step_later_processes_skip_torchs_cpu_probe(monkeypatch, tmp_path):
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(compiling, "_USER_CACHE_DIR", None)
+    monkeypatch.setenv("GLFPINN_CACHE_DIR", str(tmp_path))
+    with inductor.patch({"cpp.vec_isa_ok": None}):
+        use_compile_cache()
+        assert inductor.cpp.vec_isa_ok is None  # nothing known yet: torch probes
+        (tmp_path / "torch-compile").mkdir()  # what the compiled step's kernels filled
+        compiling.record_cpu_compiled()
+        use_compile_cache()
+        assert inductor.cpp.vec_isa_ok is True
+    with inductor.patch({"cpp.vec_isa_ok": False}):
+        use_compile_cache()
+        assert inductor.cpp.vec_isa_ok is False  # a user's own setting stays

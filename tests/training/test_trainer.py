@@ -18,7 +18,7 @@ from glfpinn import (
     UniformResample,
     problems,
 )
-from tests.helpers import Poisson1D
+from tests.helpers import FaultyPoisson1D, Poisson1D
 
 
 def _trainer(sampler=None, **kw):
@@ -105,24 +105,16 @@ def test_a_nan_loss_stops_training_with_a_clear_error(compile):
         tr.fit()
 
 
-class _NaNFromStep(Poisson1D):
-    """Poisson1D whose training residual is NaN from training step ``at`` on (0-based; the
-    contract check and the initial validation are the first two calls)."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at, self.calls = at, 0
-
-    def residual(self, model, x):
-        self.calls += 1
-        r = super().residual(model, x)
-        return r * float("nan") if self.calls - 3 >= self.at else r
+def _nan_from_step(at):
+    """Poisson1D whose training residual is NaN from training step ``at`` on (0-based; calls 1
+    and 2 are the contract check and the initial validation)."""
+    return FaultyPoisson1D(lambda call, r: r * float("nan") if call - 3 >= at else r)
 
 
 def test_a_fused_step_skips_a_divergence_on_the_device_and_the_next_check_reports_it():
     """The compiled default (fused Adam) does not read the loss every step: a NaN step leaves
     parameters and moments untouched, and the check before the next evaluation names it."""
-    tr = Trainer(_NaNFromStep(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=True)
+    tr = Trainer(_nan_from_step(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=True)
     tr.fit(until=7)
     params = [p.detach().clone() for p in tr.model.parameters()]
     moments = [v.clone() for slots in tr.state.optimizers[0].state.values() for v in slots.values()]
@@ -138,7 +130,7 @@ def test_a_fused_step_skips_a_divergence_on_the_device_and_the_next_check_report
 
 
 def test_an_eager_step_reports_a_divergence_at_once():
-    tr = Trainer(_NaNFromStep(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=False)
+    tr = Trainer(_nan_from_step(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=False)
     tr.fit(until=7)
     with pytest.raises(NonFiniteLossError, match="became nan at step 7;"):
         tr.optimizer_step()

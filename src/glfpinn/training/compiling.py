@@ -13,7 +13,10 @@ once per configuration instead of once per boot, as torch's default folder under
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
+from pathlib import Path
 
 import torch
 
@@ -26,6 +29,7 @@ __all__ = [
     "compile_mode",
     "use_compile_cache",
     "uses_cuda_graphs",
+    "record_cpu_compiled",
 ]
 
 #: The compile cache folder the user set, if any (read at import, before torch sets its own).
@@ -59,7 +63,38 @@ def uses_cuda_graphs(mode: str | None, device: torch.device) -> bool:
 def use_compile_cache() -> str:
     """Point torch's compile cache at glfpinn's cache folder unless the user chose one (torch
     fills the variable in with its /tmp default when its compiler is imported, so what the
-    user chose is what it held when glfpinn was imported)."""
+    user chose is what it held when glfpinn was imported).
+
+    On the CPU, torch also probes the vector instruction sets anew in every process, each in a
+    child Python (about 1 s in all): once a compiled step has run on this machine and torch
+    (:func:`record_cpu_compiled`), later processes reuse that outcome instead.
+    """
     if _USER_CACHE_DIR is None:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir() / "torch-compile")
-    return os.environ["TORCHINDUCTOR_CACHE_DIR"]
+    folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+    if _cpu_marker(folder).exists():
+        import torch._inductor.config as inductor
+
+        if inductor.cpp.vec_isa_ok is None:  # the user's own setting wins
+            inductor.cpp.vec_isa_ok = True
+    return folder
+
+
+def record_cpu_compiled() -> None:
+    """Note that compiled CPU kernels built and ran here (see :func:`use_compile_cache`)."""
+    marker = _cpu_marker(os.environ.get("TORCHINDUCTOR_CACHE_DIR", ""))
+    if marker.parent.is_dir() and not marker.exists():
+        marker.touch()
+
+
+def _cpu_marker(folder: str) -> Path:
+    """A file named after what the probe's outcome depends on: torch, the CPU's flags and the
+    C++ compiler torch uses."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        flags = platform.processor()
+    key = "|".join([torch.__version__, platform.machine(), flags, os.environ.get("CXX", "c++")])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(folder) / f"glfpinn-cpu-compiled-{digest}"

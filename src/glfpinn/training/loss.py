@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from glfpinn._checks import check_keys, check_positive
 from glfpinn.problems.base import Problem
-from glfpinn.training.compiling import use_compile_cache
+from glfpinn.training.compiling import record_cpu_compiled, use_compile_cache
 
 __all__ = ["TrainingLoss", "NonFiniteLossError", "LOSS_TERMS"]
 
@@ -79,6 +79,7 @@ class TrainingLoss:
             self.observed_u = torch.as_tensor(u, dtype=param.dtype, device=param.device)
         self.compile_mode = compile_mode
         self.compiled: LossFn | None = None
+        self._compiled_ran = False
         if compile_mode is not None:
             use_compile_cache()
             self.compiled = torch.compile(self.eager, mode=compile_mode)
@@ -113,7 +114,12 @@ class TrainingLoss:
         """``work(loss function)``, compiled when asked and while compiling works."""
         if self.compiled is not None:
             try:
-                return work(self.compiled)
+                out = work(self.compiled)
+                if not self._compiled_ran:
+                    self._compiled_ran = True
+                    if next(iter(self.model.parameters())).device.type == "cpu":
+                        record_cpu_compiled()
+                return out
             except (NonFiniteLossError, torch.OutOfMemoryError):
                 raise
             except Exception as err:  # noqa: BLE001 - any compiler failure: go on eagerly

@@ -31,6 +31,10 @@ and how many distinct anchors survive (see :meth:`GLF.resample`); with
 counted like any scoring) and reports how well the inherited (and the idw-interpolated)
 residuals rank them.
 
+On K ranks (data-parallel training) each rank perturbs its own anchors and draws its N/K
+points from its own pool, with the normaliser mean(r^k) all-reduced so that every weight is
+the single-process one; only the per-rank quota differs (docs/samplers.md, "On K ranks").
+
 ``importance_weights=True`` (ours) returns loss weights 1/(N p_i), self-normalised to mean 1.
 Unlike RAD's, GLF's pool is not uniform (it is a cloud around the anchors), so these weights undo
 only the last weighted selection: the weighted loss follows the candidate pool's density, not the

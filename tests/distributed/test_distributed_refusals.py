@@ -36,6 +36,13 @@ def test_samplers_without_a_distributed_form_are_refused(sampler, named):
     assert named in str(err.value) and "use uniform, uniform-resample or glf" in str(err.value)
 
 
+def test_a_device_other_than_the_groups_is_refused():
+    # a group object only: building it starts nothing, so no card is needed
+    on_cuda = ProcessGroup(rank=0, world_size=2, local_rank=0, device=torch.device("cuda", 0))
+    with pytest.raises(ValueError, match="the process group runs on cuda"):
+        Trainer(Poisson1D(), Uniform(), steps=1, n_points=16, device="cpu", group=on_cuda)
+
+
 def test_a_state_from_a_run_on_several_ranks_is_not_loaded_into_one_process():
     trainer = Trainer(Poisson1D(), Uniform(), steps=1, n_points=16, hidden=(8,))
     state = {**trainer.state_dict(), "rank": 0, "world_size": 2}

@@ -218,7 +218,12 @@ class Trainer:
         self.device = resolve_device(device)
         if self.group is not None:
             self._check_distributed(sampler, self.group)
-            self.device = self.group.device
+            if self.device.type != self.group.device.type:
+                raise ValueError(
+                    f"device={str(device)!r} but the process group runs on "
+                    f"{self.group.device.type}; give the device the group was started with"
+                )
+            self.device = self.group.device  # this rank's card: cuda:LOCAL_RANK
         reset_peak_memory(self.device)
         self.dtype = dtype
         self.schedule = schedule or Every(problem.run_default("resample_every"))

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -156,6 +158,14 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
     mode.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="K",
+        help="train on K processes (data-parallel: N/K points each; K GPUs on CUDA, gloo on the "
+        "CPU); torchrun --nproc-per-node K -m glfpinn train ... does the same",
+    )
 
     sub.add_parser("list", help="list problems and samplers")
 
@@ -255,16 +265,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from glfpinn.training import NonFiniteLossError
 
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    world_size = _world_size(args.nproc)
+    if args.resume and max(world_size, args.nproc) > 1:
+        raise ValueError("--resume of a run on several processes is not supported yet")
+    group = None
     try:
         if args.resume:  # the stored config, with what the flags may change (steps, ...)
             result = run(
                 None, args.out, mode=mode, progress=not args.quiet, changes=_given_settings(args)
             )
         else:
-            result = run(_train_config(args), args.out, mode=mode, progress=not args.quiet)
+            cfg = _train_config(args)
+            if args.nproc > 1 and world_size == 1:  # this process launches the ranks
+                from glfpinn.distributed import launch
+                from glfpinn.runs.directory import check_mode
+
+                check_mode(Path(args.out), mode)  # a bad directory: one line, not K
+                return launch(args.argv, args.nproc)
+            if world_size > 1:
+                from glfpinn.distributed import init_from_env
+
+                group = init_from_env(cfg.device)
+            result = run(cfg, args.out, mode=mode, progress=not args.quiet, group=group)
     except NonFiniteLossError as err:
-        print(f"glfpinn: training stopped: {err}", file=sys.stderr)
+        print(f"{_name()}: training stopped: {err}", file=sys.stderr)
         return 1
+    finally:
+        if group is not None:
+            group.close()
+    if group is not None and not group.is_main:
+        return 0  # rank 0 prints the result
     keys = (
         "problem",
         "sampler",
@@ -278,6 +308,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     print(json_line({k: result.get(k) for k in keys}))
     return 0
+
+
+def _world_size(nproc: int) -> int:
+    """The ranks this process belongs to (torchrun's ``WORLD_SIZE``; 1 when not launched),
+    checked against ``--nproc``."""
+    if nproc < 1:
+        raise ValueError(f"--nproc={nproc} must be >= 1")
+    if "WORLD_SIZE" not in os.environ:
+        return 1  # not launched: a single process imports nothing distributed
+    from glfpinn.distributed import world_size_from_env
+
+    world_size = world_size_from_env()
+    if world_size > 1 and nproc not in (1, world_size):
+        raise ValueError(
+            f"--nproc={nproc} given to a process that torchrun started as one of "
+            f"WORLD_SIZE={world_size}; give one or the other"
+        )
+    return world_size
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -368,10 +416,17 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+def _name() -> str:
+    """The program's name on stderr; a rank other than 0 of a data-parallel run says which it
+    is, so K ranks' lines can be told apart."""
+    rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
+    return "glfpinn" if rank == "0" else f"glfpinn[rank {rank}]"
+
+
 def _say(prefix: str, message: object) -> None:
     """One line on stderr, however long or multi-line the message."""
     text = " ".join(str(message).split()) or type(message).__name__
-    print(shorten(f"glfpinn: {prefix}: {text}", MESSAGE_LIMIT), file=sys.stderr)
+    print(shorten(f"{_name()}: {prefix}: {text}", MESSAGE_LIMIT), file=sys.stderr)
 
 
 def _os_error(err: OSError) -> int:
@@ -403,14 +458,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         args = _parser().parse_args(argv)
+        # the command line as given: --nproc starts its ranks with it
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return commands[args.command](args)
     except KeyboardInterrupt as err:
         # The trainer defers a signal to the end of its step and raises its own
         # KeyboardInterrupt carrying ``signum``; anywhere else SIGTERM raises Terminated.
         if isinstance(err, Terminated) or getattr(err, "signum", None) == signal.SIGTERM:
-            print("glfpinn: terminated", file=sys.stderr)
+            print(f"{_name()}: terminated", file=sys.stderr)
             return 143
-        print("glfpinn: interrupted", file=sys.stderr)
+        print(f"{_name()}: interrupted", file=sys.stderr)
         return 130
     except (UsageError, ValueError, TypeError, yaml.YAMLError) as err:
         _say("error", err)

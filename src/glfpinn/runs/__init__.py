@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -40,6 +40,9 @@ from glfpinn.runs.plots import plot_run
 from glfpinn.samplers.base import Sampler
 from glfpinn.training import Evaluator, Every, Trainer, TrainResult
 
+if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
+    from glfpinn.distributed import ProcessGroup
+
 __all__ = [
     "CHECKPOINT",
     "CONFIG",
@@ -59,8 +62,10 @@ __all__ = [
 ]
 
 
-def build_trainer(cfg: RunConfig, progress: bool = False) -> Trainer:
-    """The trainer a config describes."""
+def build_trainer(
+    cfg: RunConfig, progress: bool = False, group: ProcessGroup | None = None
+) -> Trainer:
+    """The trainer a config describes (one rank's, with ``group``)."""
     return Trainer(
         problems.get(cfg.problem, **cfg.problem_params),
         cfg.build_sampler(),
@@ -83,6 +88,7 @@ def build_trainer(cfg: RunConfig, progress: bool = False) -> Trainer:
         score_chunk=cfg.score_chunk,
         progress=progress,
         sampler_name=cfg.sampler,
+        group=group,
     )
 
 
@@ -160,6 +166,7 @@ def run(
     mode: RunMode = "new",
     progress: bool = False,
     changes: dict[str, Any] | None = None,
+    group: ProcessGroup | None = None,
 ) -> dict[str, Any]:
     """Train the run ``cfg`` describes into ``out`` and return its result.json contents.
 
@@ -167,9 +174,19 @@ def run(
     None) and returns a finished run's result without training; see :func:`record`.
     ``changes`` (config keys, resume only) may extend it, e.g. ``{"steps": 5000}``: recorded in
     config.yaml and as a ``"resume"`` event in metrics.jsonl. Other keys are refused.
+
+    ``group`` (every rank calls this with its own): a data-parallel run; rank 0 alone writes the
+    run directory (its checkpoint holds rank 0's points, so it can be loaded, not resumed).
     """
     path = Path(out)
-    check_mode(path, mode)  # before building anything: a bad directory fails at once
+    writes = group is None or group.is_main
+    if group is not None and mode == "resume":
+        raise ValueError(
+            f"resuming a run on {group.world_size} ranks is not supported yet; "
+            "rerun it with --overwrite"
+        )
+    if writes:
+        check_mode(path, mode)  # before building anything: a bad directory fails at once
     differ: dict[str, Any] = {}
     if mode == "resume":
         cfg, differ = _resumed_config(path, changes or {})
@@ -178,16 +195,17 @@ def run(
             return finished
     if cfg is None:
         raise ValueError("a config is needed to start a run")
-    trainer = build_trainer(cfg, progress=progress)
-    record(
-        trainer,
-        path,
-        mode=mode,
-        checkpoint_every=cfg.checkpoint_every,
-        snapshot_every=cfg.snapshot_every,
-        config=cfg.to_dict(),
-        changed=differ,
-    )
+    trainer = build_trainer(cfg, progress=progress and writes, group=group)
+    if writes:
+        record(
+            trainer,
+            path,
+            mode=mode,
+            checkpoint_every=cfg.checkpoint_every,
+            snapshot_every=cfg.snapshot_every,
+            config=cfg.to_dict(),
+            changed=differ,
+        )
     return trainer.fit().to_dict()
 
 

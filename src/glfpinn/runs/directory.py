@@ -116,8 +116,20 @@ class RunDirectory(Callback):
             raise ValueError(f"cannot resume {str(self.path)!r}: it has no {CHECKPOINT} yet")
         try:
             state = torch.load(path, map_location=trainer.device, weights_only=True)
+            ranks = state.get("world_size", 1)
+        except Exception as err:  # any unpickling failure means the file is unusable
+            raise ValueError(
+                f"checkpoint {str(path)!r} is corrupted ({type(err).__name__}); "
+                "delete it and rerun with --overwrite"
+            ) from None
+        if ranks != 1:
+            raise ValueError(
+                f"the run in {str(self.path)!r} trained on {ranks} ranks and its checkpoint "
+                "holds rank 0's points only; resuming a data-parallel run is not supported yet"
+            )
+        try:
             trainer.load_state_dict(state)
-        except Exception as err:  # any unpickling or shape failure means the file is unusable
+        except Exception as err:  # a missing entry or a wrong shape: the file is unusable
             raise ValueError(
                 f"checkpoint {str(path)!r} is corrupted or does not match the run's config "
                 f"({type(err).__name__}); delete it and rerun with --overwrite"

@@ -12,12 +12,15 @@ import abc
 import inspect
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from glfpinn.domains import Domain
+
+if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
+    from glfpinn.distributed import ProcessGroup
 
 __all__ = [
     "Sampler",
@@ -44,6 +47,11 @@ class SamplingContext:
     that need exact residuals (RAD, GLF-D) pay visibly for them. ``residual_grad_fn`` returns
     (|r|, d(r^2)/dx) for methods that move points along the residual's gradient (PACMANN).
 
+    ``group`` is set when the run is data-parallel (:mod:`glfpinn.distributed`): ``points``
+    and ``residuals`` are then this rank's share, and a sampler whose draw depends on the whole
+    set (a normaliser, a quota) reduces it over the group (see
+    :meth:`Sampler.distributed_limitation`).
+
     Both functions are optional, keyword-only: a sampler that only reads the free residuals
     (GLF, R3, RSmote, the uniform ones) runs in a hand-written loop from points, residuals,
     domain, step and generator alone. Samplers reach them through :meth:`score`,
@@ -60,6 +68,7 @@ class SamplingContext:
     _: KW_ONLY
     residual_fn: Callable[[Tensor], Tensor] | None = None
     residual_grad_fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+    group: ProcessGroup | None = None
 
     def __post_init__(self) -> None:
         """Refuse points a sampler could silently mistreat: wrong shape, dtype, device, or
@@ -159,6 +168,13 @@ class Sampler(abc.ABC):
     def init_state(self, points: Tensor) -> SamplerState:
         """State before the first resample (most samplers have none)."""
         return {}
+
+    def distributed_limitation(self) -> str | None:
+        """None if this sampler, so configured, can train with the points split over ranks
+        (each rank resampling its share, with what must be global reduced over
+        ``ctx.group``); else why not, in one clause. A sampler must opt in: by default its
+        draw was written for the whole point set."""
+        return "it has no distributed form yet"
 
     @abc.abstractmethod
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:

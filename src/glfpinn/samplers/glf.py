@@ -31,6 +31,10 @@ and how many distinct anchors survive (see :meth:`GLF.resample`); with
 counted like any scoring) and reports how well the inherited (and the idw-interpolated)
 residuals rank them.
 
+On K ranks (data-parallel training) each rank perturbs its own anchors and draws its N/K
+points from its own pool, with the normaliser mean(r^k) all-reduced so that every weight is
+the single-process one; only the per-rank quota differs (docs/samplers.md, "On K ranks").
+
 ``importance_weights=True`` (ours) returns loss weights 1/(N p_i), self-normalised to mean 1.
 Unlike RAD's, GLF's pool is not uniform (it is a cloud around the anchors), so these weights undo
 only the last weighted selection: the weighted loss follows the candidate pool's density, not the
@@ -53,6 +57,7 @@ from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingCont
 from glfpinn.samplers.select import (
     effective_sample_size,
     importance_weights,
+    rad_log_mean,
     rad_weights,
     weighted_draw,
 )
@@ -207,6 +212,21 @@ class GLF(Sampler):
         self.adaptive_M = check_bool("adaptive_M", adaptive_M)
         self.diagnose_surrogate = check_int("diagnose_surrogate", diagnose_surrogate, minimum=0)
 
+    def distributed_limitation(self) -> str | None:
+        """On K ranks each rank perturbs its own anchors and draws its N/K points from its own
+        pool, weighted by RAD's weights with the normaliser mean(r^k) all-reduced (equal to the
+        single-process weights). The options below depend on the whole set in other ways."""
+        reasons = {
+            "alpha_scale='relative'": self.alpha_scale == "relative",  # a global median
+            "adaptive_M=True": self.adaptive_M,  # candidates shared out over every anchor
+            "surrogate='idw'": self.surrogate == "idw",  # interpolates from every anchor
+            "importance_weights=True": self.importance_weights,  # normalised over all N
+        }
+        given = [name for name, on in reasons.items() if on]
+        if given:
+            return f"{', '.join(given)} would need the whole point set"
+        return None
+
     def alpha_for(self, dim: int) -> float:
         if self.alpha is not None:
             return self.alpha
@@ -289,7 +309,12 @@ class GLF(Sampler):
             pool_anchor = torch.cat([anchor_of, torch.arange(ctx.n, device=r.device)])
             if mass is not None:
                 mass = torch.cat([mass, torch.ones(ctx.n, dtype=torch.float64, device=r.device)])
-        w = rad_weights(r_pool, self.k, self.c, mass=mass)
+        # on K ranks the normaliser mean(r^k) is the whole pool's, so each weight is the one a
+        # single process gives that candidate; only the quota (N/K from each rank) is local
+        log_mean = None
+        if ctx.group is not None and self.k > 0:
+            log_mean = rad_log_mean(r_pool, self.k, mass=mass, group=ctx.group)
+        w = rad_weights(r_pool, self.k, self.c, mass=mass, log_mean=log_mean)
         idx = weighted_draw(w, ctx.n, ctx.generator, replace=self.replace)
         pts = pool[idx.to(pool.device)]
         info = {

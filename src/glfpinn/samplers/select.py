@@ -9,12 +9,17 @@ for any pool size, and costs one sort-free top-k.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
+    from glfpinn.distributed import ProcessGroup
+
 __all__ = [
     "rad_weights",
+    "rad_log_mean",
     "weighted_draw",
     "effective_sample_size",
     "importance_weights",
@@ -22,7 +27,14 @@ __all__ = [
 ]
 
 
-def rad_weights(residuals: Tensor, k: float, c: float, *, mass: Tensor | None = None) -> Tensor:
+def rad_weights(
+    residuals: Tensor,
+    k: float,
+    c: float,
+    *,
+    mass: Tensor | None = None,
+    log_mean: Tensor | None = None,
+) -> Tensor:
     """RAD's density weights w = r^k / mean(r^k) + c, computed in log space.
 
     r^k overflows for large k or large residuals; log-space normalisation never does. When every
@@ -32,23 +44,55 @@ def rad_weights(residuals: Tensor, k: float, c: float, *, mass: Tensor | None = 
     ``mass`` (positive, one per residual) makes member j stand for ``mass[j]`` members of an
     equivalent pool: the mean is weighted by it and w_j is multiplied by it. GLF's adaptive M
     uses it so that an anchor's candidates carry the same total weight however many there are.
+
+    ``log_mean``: log mean(r^k) of a pool that ``residuals`` is a part of (every rank's, from
+    :func:`rad_log_mean`), used instead of this part's own; each weight is then the one the
+    whole pool gives that member, so a rank weighs its share exactly as one process would.
     """
     r = residuals.detach().abs().to(torch.float64)
+    # whether every residual is 0 is a property of the whole pool, which a given mean describes
+    all_zero = not bool((r > 0).any()) if log_mean is None else bool(torch.isneginf(log_mean))
     if k == 0:
         ratio = torch.ones_like(r)
-    elif not bool((r > 0).any()):
+    elif all_zero:
         ratio = torch.zeros_like(r) if c > 0 else torch.ones_like(r)
     else:
         logs = k * torch.log(r)  # -inf where r == 0, which exp maps back to 0
-        if mass is None:
-            log_mean = torch.logsumexp(logs, dim=0) - math.log(r.numel())
-        else:
-            m = mass.detach().to(r.device, torch.float64)
-            log_mean = torch.logsumexp(logs + torch.log(m), dim=0) - torch.log(m.sum())
-        ratio = torch.exp(logs - log_mean)
+        if log_mean is None:
+            if mass is None:
+                log_mean = torch.logsumexp(logs, dim=0) - math.log(r.numel())
+            else:
+                m = mass.detach().to(r.device, torch.float64)
+                log_mean = torch.logsumexp(logs + torch.log(m), dim=0) - torch.log(m.sum())
+        ratio = torch.exp(logs - log_mean.to(r.device))
     if mass is None:
         return ratio + c
     return (ratio + c) * mass.detach().to(r.device, torch.float64)
+
+
+def rad_log_mean(
+    residuals: Tensor, k: float, *, mass: Tensor | None = None, group: ProcessGroup | None = None
+) -> Tensor:
+    """log mean(r^k) (weighted by ``mass`` as in :func:`rad_weights`) over the union of every
+    rank's ``residuals``, a 0-d float64 tensor; -inf when every residual is 0.
+
+    Each rank's part is two numbers, its log-sum-exp of k log r (+ log mass) and its total
+    mass; one all-gather brings them together and they combine in log space, so the global mean
+    neither overflows nor depends on how the pool is split. ``k`` must be > 0 (with k = 0 every
+    ratio is 1 and no mean is needed). ``group`` None: this process's residuals alone.
+    """
+    if k <= 0:
+        raise ValueError(f"k={k} has no RAD normaliser; it needs k > 0")
+    r = residuals.detach().abs().to(torch.float64)
+    logs = k * torch.log(r)
+    if mass is None:
+        total = torch.tensor(float(r.numel()), dtype=torch.float64, device=r.device)
+    else:
+        m = mass.detach().to(r.device, torch.float64)
+        logs, total = logs + torch.log(m), m.sum()
+    part = torch.stack([torch.logsumexp(logs, dim=0), total])
+    parts = part[None] if group is None else group.all_gather(part)
+    return torch.logsumexp(parts[:, 0], dim=0) - torch.log(parts[:, 1].sum())
 
 
 def weighted_draw(

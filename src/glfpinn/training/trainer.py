@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 import numpy as np
 import torch
@@ -49,6 +49,9 @@ from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
 from glfpinn.training.state import TrainState
 
+if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
+    from glfpinn.distributed import ProcessGroup
+
 __all__ = [
     "Trainer",
     "resolve_device",
@@ -76,11 +79,31 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _seeds(seed: int) -> tuple[int, int, int]:
+def _seeds(seed: int, rank: int = 0) -> tuple[int, int, int]:
     """Independent streams for the network's initialisation, for sampling and for the held-out
-    validation points (a prefix of the same SeedSequence, so the first two never changed)."""
+    validation points (a prefix of the same SeedSequence, so the first two never changed).
+
+    On K ranks the initialisation and validation streams are shared (every rank builds the same
+    network and measures it on the same points) and sampling is per rank: rank 0 keeps the
+    single-process stream, so a 1-rank run is today's run, and rank r > 0 samples from the
+    SeedSequence's r-th spawned child (``SeedSequence(seed).spawn(r + 1)[r]``), which numpy
+    makes independent of its parent's and its siblings' streams."""
     a, b, c = np.random.SeedSequence(seed).generate_state(3)
+    if rank > 0:
+        (b,) = np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(1)
     return int(a), int(b), int(c)
+
+
+def _share(n_points: int, group: ProcessGroup | None) -> int:
+    """This rank's number of collocation points: N / K."""
+    if group is None:
+        return n_points
+    if n_points % group.world_size:
+        raise ValueError(
+            f"n_points={n_points} does not split over {group.world_size} ranks; "
+            f"give a multiple of {group.world_size}"
+        )
+    return n_points // group.world_size
 
 
 def duplicate_fraction(points: Tensor) -> float:
@@ -138,6 +161,12 @@ class Trainer:
             eagerly. A compile failure falls back to eager with a warning.
         retain_memory: on the CPU, have the allocator keep freed memory for reuse instead of
             page-faulting it back every step (process-wide; see ``glfpinn._allocator``).
+        group: the process group of a data-parallel run (:func:`glfpinn.distributed.
+            init_from_env`; None or one rank: a single process). Each of the K ranks then trains
+            on its own ``n_points / K`` collocation points, sampled from its own stream (see
+            ``_seeds``), with the same network, condition points and observations; the
+            gradients and the loss are averaged over the ranks at every step, so a step is the
+            single-process step on the union of the points. The device is the group's.
     """
 
     def __init__(
@@ -169,8 +198,11 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         progress: bool = False,
         sampler_name: str | None = None,
+        group: ProcessGroup | None = None,
     ) -> None:
         self.plan = _plan(plan, steps, lbfgs_steps, lr)
+        #: None in a single process (one rank is one, with exactly its code path)
+        self.group = group if group is not None and group.world_size > 1 else None
         check_positive("eval_every", eval_every)
         check_positive("n_condition", n_condition)
         if isinstance(dtype, str):
@@ -184,6 +216,14 @@ class Trainer:
         self.sampler = sampler
         self.sampler_name = sampler_name or type(sampler).__name__.lower()
         self.device = resolve_device(device)
+        if self.group is not None:
+            self._check_distributed(sampler, self.group)
+            if self.device.type != self.group.device.type:
+                raise ValueError(
+                    f"device={str(device)!r} but the process group runs on "
+                    f"{self.group.device.type}; give the device the group was started with"
+                )
+            self.device = self.group.device  # this rank's card: cuda:LOCAL_RANK
         reset_peak_memory(self.device)
         self.dtype = dtype
         self.schedule = schedule or Every(problem.run_default("resample_every"))
@@ -198,7 +238,9 @@ class Trainer:
         #: A callback sets this to end training after the current step (early stopping).
         self.should_stop = False
 
-        init_seed, sample_seed, validation_seed = _seeds(self.seed)
+        init_seed, sample_seed, validation_seed = _seeds(
+            self.seed, 0 if self.group is None else self.group.rank
+        )
         #: the model argument as given (None, a module or a factory), for run records
         self.model_spec = model
         self.n_condition = int(n_condition)
@@ -220,18 +262,26 @@ class Trainer:
         if retain_memory and self.device.type == "cpu":
             retain_freed_memory()
         generator = torch.Generator(self.device).manual_seed(sample_seed)
-        points = sampler.initial_points(n_points, problem.domain, generator, dtype)
+        points = sampler.initial_points(
+            _share(n_points, self.group), problem.domain, generator, dtype
+        )
+        condition_points = problem.condition_points(n_condition, generator, dtype)
+        if self.group is not None:
+            # the condition terms are replicated, not split: every rank holds rank 0's points
+            # (each rank draws its own first, so every rank's stream advances alike), so their
+            # gradient, averaged over identical copies, is the single-process one
+            condition_points = self.group.broadcast(condition_points)
         # fused (one kernel for all parameters, and a divergent step skipped on the device)
         # goes with compiling, the performance mode; eager keeps the foreach implementation
-        params = [*model.parameters(), *unknowns.values()]
-        optimizers, schedulers = self.plan.build(params, fused=self.compile_mode is not None)
+        self._params = [*model.parameters(), *unknowns.values()]
+        optimizers, schedulers = self.plan.build(self._params, fused=self.compile_mode is not None)
         self.state = TrainState(
             model=model,
             optimizers=optimizers,
             schedulers=schedulers,
             points=points,
             sampler_state=sampler.init_state(points),
-            condition_points=problem.condition_points(n_condition, generator, dtype),
+            condition_points=condition_points,
             generator=generator,
             unknowns=unknowns,
         )
@@ -243,6 +293,14 @@ class Trainer:
             dtype,
             self.device,
         )
+
+    def _check_distributed(self, sampler: Sampler, group: ProcessGroup) -> None:
+        reason = sampler.distributed_limitation()
+        if reason is not None:
+            raise ValueError(
+                f"sampler {self.sampler_name!r} cannot train on {group.world_size} ranks: "
+                f"{reason}; on K > 1 ranks use uniform, uniform-resample or glf"
+            )
 
     @property
     def model(self) -> nn.Module:
@@ -272,6 +330,7 @@ class Trainer:
             step=s.step,
             generator=s.generator,
             residual_grad_fn=self.scorer.with_grad,
+            group=self.group,
         )
         out = self.sampler.resample(ctx, s.sampler_state)
         pts = out.points.detach()
@@ -320,9 +379,23 @@ class Trainer:
             if self._cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             loss, r = loss_fn(s.points, s.weights, s.condition_points)
-            if not deferred and not torch.isfinite(loss):
-                raise NonFiniteLossError(self._diverged(s.step, loss.item()))
-            loss.backward()
+            if self.group is None:
+                if not deferred and not torch.isfinite(loss):
+                    raise NonFiniteLossError(self._diverged(s.step, loss.item()))
+                loss.backward()
+            else:
+                # An explicit all-reduce of the gradients rather than DistributedDataParallel:
+                # the residual differentiates the network with respect to its inputs (nested
+                # autograd, torch.func engines calling the module functionally) and L-BFGS calls
+                # this closure several times per step, neither of which DDP's per-forward hooks
+                # follow, and the compiled loss captures the bare module. Every rank's loss is
+                # the mean over its N/K points (plus the replicated condition and data terms),
+                # so the ranks' mean is the loss and gradient on the union; the divergence
+                # check reads that global loss, so every rank raises together.
+                loss.backward()
+                loss = self.group.average(self._gradients(), loss)
+                if not deferred and not torch.isfinite(loss):
+                    raise NonFiniteLossError(self._diverged(s.step, loss.item()))
             # a CUDA graph's next replay overwrites its outputs; these two outlive it
             residuals.append(r.detach().clone() if self._cuda_graphs else r.detach())
             return loss.detach().clone() if self._cuda_graphs else loss
@@ -338,6 +411,10 @@ class Trainer:
         s.last_residuals = residuals[-1].abs()
         s.record_loss(loss)
         return s.loss
+
+    def _gradients(self) -> list[Tensor]:
+        # the same parameters have a gradient on every rank (same network, same loss terms)
+        return [p.grad for p in self._params if p.grad is not None]
 
     def check_finite(self) -> None:
         """Raise :class:`NonFiniteLossError` if a step's loss has been NaN or Inf (this reads
@@ -420,9 +497,13 @@ class Trainer:
                 cb.on_validation_end(self, metrics)
 
     def result(self) -> TrainResult:
+        """What the run reports. On K ranks (every rank calls this: it sums over them) the
+        point and residual counts are the whole run's; the times, the memory and the
+        sampler's figures are rank 0's, and the metrics are every rank's alike."""
         import glfpinn
 
         s, m = self.state, self.state.metrics
+        n_points, evals, train_evals = self._counts()
         return TrainResult(
             problem=self.problem.name,
             sampler=self.sampler_name,
@@ -430,7 +511,7 @@ class Trainer:
             seed=self.seed,
             steps=s.step,
             stages=self.plan.describe(),
-            n_points=int(s.points.shape[0]),
+            n_points=n_points,
             l2_relative_error=m.get("l2_relative_error"),
             initial_l2_relative_error=s.initial_metrics.get("l2_relative_error"),
             residual_mean=m.get("residual_mean", float("nan")),
@@ -441,8 +522,8 @@ class Trainer:
             wall_time_s=s.elapsed(),
             sampling_time_s=s.costs.sampling_time_s,
             scoring_time_s=s.costs.scoring_time_s,
-            residual_evals=s.costs.residual_evals,
-            train_residual_evals=s.costs.train_residual_evals,
+            residual_evals=evals,
+            train_residual_evals=train_evals,
             resamples=s.costs.resamples,
             lbfgs_restarts=s.costs.lbfgs_restarts,
             peak_memory_mb=peak_memory_mb(self.device),
@@ -452,15 +533,39 @@ class Trainer:
             torch_version=torch.__version__,
         )
 
+    def _counts(self) -> tuple[int, int, int]:
+        """The training points, residual evaluations and training residual evaluations, summed
+        over the ranks."""
+        s = self.state
+        counts = (int(s.points.shape[0]), s.costs.residual_evals, s.costs.train_residual_evals)
+        if self.group is None:
+            return counts
+        total = self.group.sum(torch.tensor(counts, dtype=torch.int64, device=self.device))
+        a, b, c = (int(v) for v in total.tolist())
+        return a, b, c
+
     # ------------------------------------------------------------------- checkpointing
     def state_dict(self) -> dict[str, Any]:
-        """Everything that evolves during training (the state's, plus callbacks')."""
-        return {
+        """Everything that evolves during training (the state's, plus callbacks'). On K ranks
+        it is this rank's: its points, sampler state and generator, marked with ``rank`` and
+        ``world_size`` (a checkpoint of every rank is the next step of issue #16)."""
+        state = {
             **self.state.state_dict(),
             "callbacks": [cb.state_dict() for cb in self.callbacks],
         }
+        if self.group is not None:
+            state["rank"], state["world_size"] = self.group.rank, self.group.world_size
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a single-process state; a rank's state from a run on K ranks (which holds only
+        that rank's points) is refused."""
+        if self.group is not None or state.get("world_size", 1) != 1:
+            raise ValueError(
+                f"cannot resume from a state of a run on {state.get('world_size', 1)} ranks "
+                f"into a run on {1 if self.group is None else self.group.world_size}: "
+                "resuming a data-parallel run is not supported yet"
+            )
         self.state.load_state_dict(state)
         for stage, optimizer in zip(self.plan.stages, self.state.optimizers, strict=True):
             set_fused(optimizer, stage, self.compile_mode is not None)

@@ -1,0 +1,155 @@
+"""The process group of a data-parallel run and the few collectives the trainer and the samplers
+need.
+
+A run on K ranks is K processes started by ``torchrun`` (or ``glfpinn train --nproc K``), which
+describe it in the environment: ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
+``MASTER_PORT``. :func:`init_from_env` reads it and joins ``torch.distributed``'s default group:
+gloo on the CPU, NCCL on CUDA with each rank on its own ``cuda:LOCAL_RANK``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import final
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+__all__ = ["ProcessGroup", "init_from_env", "world_size_from_env"]
+
+#: What torchrun sets for every rank, and what a rank needs to join the group.
+_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _env_int(name: str, default: int | None = None) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        if default is None:
+            raise ValueError(f"{name} is not set; start the ranks with torchrun or --nproc")
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} in the environment is not an integer") from None
+    if value < 0:
+        raise ValueError(f"{name}={value} in the environment must be >= 0")
+    return value
+
+
+def world_size_from_env() -> int:
+    """``WORLD_SIZE`` as torchrun sets it; 1 when unset (a single process)."""
+    return max(_env_int("WORLD_SIZE", 1), 1)
+
+
+@final
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place in a run on ``world_size`` ranks, and its device.
+
+    Every collective below must be called by every rank, in the same order: the trainer calls
+    them only on paths all ranks take (a training step, a resample, the end of ``fit``).
+    """
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one that writes the run directory."""
+        return self.rank == 0
+
+    @property
+    def backend(self) -> str:
+        return "nccl" if self.device.type == "cuda" else "gloo"
+
+    def average(self, tensors: list[Tensor], loss: Tensor) -> Tensor:
+        """Replace every tensor of ``tensors`` (the gradients) by its mean over the ranks, in
+        place, and return the mean of ``loss`` (0-d): one all-reduce of one flat buffer, the
+        loss riding along, so a step costs a single round of messages."""
+        flat = torch.cat([t.reshape(-1) for t in tensors] + [loss.detach().reshape(1)])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
+        return flat[offset]
+
+    def sum(self, values: Tensor) -> Tensor:
+        """The elementwise sum of ``values`` over the ranks (a new tensor)."""
+        out = values.clone()
+        dist.all_reduce(out)
+        return out
+
+    def all_gather(self, value: Tensor) -> Tensor:
+        """Every rank's ``value`` (same shape on every rank), stacked: shape (K, *value.shape)."""
+        out = [torch.empty_like(value) for _ in range(self.world_size)]
+        dist.all_gather(out, value.contiguous())
+        return torch.stack(out)
+
+    def broadcast(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Rank 0's tensors on every rank (the keys and shapes must agree)."""
+        out = {}
+        for name in sorted(tensors):  # the same order on every rank
+            t = tensors[name].contiguous().clone()
+            dist.broadcast(t, src=0)
+            out[name] = t
+        return out
+
+    def close(self) -> None:
+        """Leave the group (at the end of the run, on every rank)."""
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def init_from_env(device: str | torch.device = "auto") -> ProcessGroup | None:
+    """Join the group torchrun's environment describes; None when ``WORLD_SIZE`` is unset or 1
+    (a single process: nothing distributed is initialised).
+
+    ``device``: ``"cpu"`` (gloo), ``"cuda"`` (NCCL, this rank on ``cuda:LOCAL_RANK``) or
+    ``"auto"`` (CUDA when present). A numbered CUDA device is refused: the ranks share the
+    machine's cards by their local rank.
+    """
+    world_size = world_size_from_env()
+    if world_size == 1:
+        return None
+    missing = [name for name in _ENV if name not in os.environ]
+    if missing:
+        raise ValueError(
+            f"WORLD_SIZE={world_size} but {', '.join(missing)} not set; "
+            "start the ranks with torchrun or glfpinn train --nproc K"
+        )
+    rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK")
+    if rank >= world_size:
+        raise ValueError(f"RANK={rank} must be below WORLD_SIZE={world_size}")
+    name = str(device)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(
+                f"LOCAL_RANK={local_rank} but this machine has {torch.cuda.device_count()} "
+                "CUDA devices; start at most one rank per card"
+            )
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    elif name == "cpu":
+        dev = torch.device("cpu")
+    else:
+        raise ValueError(
+            f"device={name!r} on {world_size} ranks is not allowed; allowed: cpu, cuda, auto "
+            "(each rank takes cuda:LOCAL_RANK)"
+        )
+    group = ProcessGroup(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+    # device_id binds NCCL's communicator to this rank's card at once (no lazy guess)
+    dist.init_process_group(
+        group.backend,
+        rank=rank,
+        world_size=world_size,
+        device_id=dev if dev.type == "cuda" else None,
+    )
+    return group

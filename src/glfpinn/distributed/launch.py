@@ -1,0 +1,107 @@
+"""``glfpinn train --nproc K``: start K ranks of the same command on this machine, with the
+environment torchrun would give them, and fail the whole job when one rank fails.
+
+torchrun does the same (``torchrun --nproc-per-node K -m glfpinn train ...``); this launcher
+exists so the common case needs no second tool, and so a failure is one line naming the rank,
+not torch's elastic agent's report.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["launch"]
+
+#: Seconds a rank gets to unwind after SIGTERM before it is killed.
+GRACE_S = 10.0
+#: Seconds between polls of the ranks.
+POLL_S = 0.05
+#: Seconds to let the other ranks notice a failed one before naming the cause.
+SETTLE_S = 0.5
+
+
+def _free_port() -> int:
+    """A TCP port free now on the loopback interface, for rank 0's rendezvous store."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rank_env(rank: int, nproc: int, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(nproc),
+        LOCAL_WORLD_SIZE=str(nproc),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    # K ranks each running torch's default of one thread per core would oversubscribe the
+    # CPU K-fold (torchrun sets 1); a share of the cores keeps each rank's matmuls parallel.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return env
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to every rank still running (it unwinds like Ctrl-C), SIGKILL after GRACE_S."""
+    running = [p for p in procs if p.poll() is None]
+    for p in running:
+        p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    for p in running:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def launch(argv: Sequence[str], nproc: int) -> int:
+    """Run ``python -m glfpinn *argv`` as ``nproc`` ranks; return 0 when every rank succeeds.
+
+    When a rank fails (a non-zero status or a signal), the others are stopped, one line on
+    stderr names the rank, and its status is returned (1 for a signal). Rank 0's output is the
+    command's; the other ranks print only their errors.
+    """
+    if nproc < 2:
+        raise ValueError(f"nproc={nproc} must be >= 2 to launch ranks")
+    port = _free_port()
+    command = [sys.executable, "-m", "glfpinn", *argv]
+    procs = [subprocess.Popen(command, env=_rank_env(r, nproc, port)) for r in range(nproc)]
+    try:
+        while True:
+            codes = [p.poll() for p in procs]
+            if any(c not in (None, 0) for c in codes):
+                # a rank's death makes its peers' collectives fail a moment later: wait for
+                # those, then name the cause - a rank killed by a signal, else the first rank
+                time.sleep(SETTLE_S)
+                codes = [p.poll() for p in procs]
+                failed = [(c >= 0, r, c) for r, c in enumerate(codes) if c not in (None, 0)]
+                _, rank, code = min(failed)
+                others = any(c is None for c in codes)
+                _stop(procs)
+                if others or code < 0:
+                    stopped = "; stopped the other ranks" if others else ""
+                    print(f"glfpinn: rank {rank} {_describe(code)}{stopped}", file=sys.stderr)
+                return code if code > 0 else 1
+            if all(c == 0 for c in codes):
+                return 0
+            time.sleep(POLL_S)
+    finally:
+        _stop(procs)  # the launcher interrupted (Ctrl-C, SIGTERM): no rank outlives it

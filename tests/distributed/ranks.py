@@ -1,0 +1,44 @@
+"""Run a function on 2 CPU ranks (gloo), each a spawned process joining the group the way
+torchrun's environment makes it join, and collect what each rank returns."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.multiprocessing as mp
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rank(rank: int, fn: Callable, nproc: int, port: int, out: str, args: tuple) -> None:
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(nproc),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)
+    from glfpinn.distributed import init_from_env
+
+    group = init_from_env("cpu")
+    try:
+        torch.save(fn(group, *args), Path(out) / f"rank{rank}.pt")
+    finally:
+        group.close()
+
+
+def run_ranks(fn: Callable, tmp: Path, *args: Any, nproc: int = 2) -> list[Any]:
+    """``fn(group, *args)`` on each of ``nproc`` ranks; their return values, by rank.
+    ``fn`` must live at a module's top level (a spawned process imports it by name)."""
+    mp.spawn(_rank, args=(fn, nproc, _free_port(), str(tmp), args), nprocs=nproc, join=True)
+    return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(nproc)]

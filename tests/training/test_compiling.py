@@ -61,3 +61,22 @@ def test_after_one_compiled_cpu_step_later_processes_skip_torchs_cpu_probe(monke
     with inductor.patch({"cpp.vec_isa_ok": False}):
         use_compile_cache()
         assert inductor.cpp.vec_isa_ok is False  # a user's own setting stays
+
+
+def test_each_trainer_compiles_its_own_loss_past_dynamos_per_function_limit(real_compile):
+    """torch.compile keeps at most ``recompile_limit`` compiled entries per function; were the
+    loss one function for every trainer, a process that builds more configurations than that (a
+    bench worker) would train the later ones eagerly without a word. Here the limit is 1 and
+    two trainers of different configurations must both compile."""
+    from torch._dynamo.utils import counters
+
+    from glfpinn import Trainer, Uniform, problems
+
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for dtype in ("float32", "float64"):
+            trainer = Trainer(
+                problems.get("burgers"), Uniform(), steps=2, hidden=(8,), n_points=64, dtype=dtype
+            )
+            graphs = counters["stats"]["unique_graphs"]
+            trainer.optimizer_step()
+            assert counters["stats"]["unique_graphs"] > graphs, f"{dtype} ran eagerly"

@@ -8,6 +8,7 @@ mean squared misfit to the problem's observations (inverse problems; none otherw
 
 from __future__ import annotations
 
+import types
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TypeVar, final
@@ -31,6 +32,24 @@ LOSS_TERMS = ("residual", "conditions", "data")
 
 class NonFiniteLossError(FloatingPointError):
     """The loss or a residual became NaN or Inf; the last good checkpoint is kept."""
+
+
+def _own_code(function: Callable[..., T], instance: object) -> Callable[..., T]:
+    """``function`` bound to ``instance`` through a copy of its code object.
+
+    torch.compile keeps its compiled entries per code object, at most ``recompile_limit`` (8)
+    of them: in a process that builds many trainers (a bench worker, a sweep in a notebook), the
+    ninth distinct configuration (another problem class, dtype or shape) would silently train
+    eagerly. A code object of its own gives each loss its own entries.
+    """
+    copy = types.FunctionType(
+        function.__code__.replace(),
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    return types.MethodType(copy, instance)
 
 
 @final
@@ -82,7 +101,7 @@ class TrainingLoss:
         self._compiled_ran = False
         if compile_mode is not None:
             use_compile_cache()
-            self.compiled = torch.compile(self.eager, mode=compile_mode)
+            self.compiled = torch.compile(_own_code(TrainingLoss.eager, self), mode=compile_mode)
 
     def weights(self) -> dict[str, float]:
         """The loss weights that differ from 1, as ``loss_weights`` takes them."""

@@ -466,7 +466,7 @@ def test_second_order_jet_method_errors():
         ops.gradient_and_axis_jet(make_field("tanh", 2), points(3, 2), 2, method="jvp")
 
 
-def test_compiled_streams_match_eager():
+def test_compiled_streams_match_eager(real_compile):
     """torch.compile of the stream propagation computes the same jet and parameter gradients."""
     fn, x = make_field("constrained", 2), points(64, 2)
     eager = ops.gradient_and_axis_jet(fn, x, 2, dims=[0], method="taylor")

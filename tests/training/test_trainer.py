@@ -105,10 +105,16 @@ def test_a_nan_loss_stops_training_with_a_clear_error(compile):
         tr.fit()
 
 
+def _nan_on_calls(bad_calls):
+    """Poisson1D whose residual is NaN on the residual calls listed (counting from 1: the
+    contract check, the initial validation, then one per training step)."""
+    bad = set(bad_calls)
+    return FaultyPoisson1D(lambda call, r: r * float("nan") if call in bad else r)
+
+
 def _nan_from_step(at):
-    """Poisson1D whose training residual is NaN from training step ``at`` on (0-based; calls 1
-    and 2 are the contract check and the initial validation)."""
-    return FaultyPoisson1D(lambda call, r: r * float("nan") if call - 3 >= at else r)
+    """NaN from training step ``at`` on (0-based: its residual is call ``at + 3``)."""
+    return _nan_on_calls(range(at + 3, 10_000))
 
 
 def test_a_fused_step_skips_a_divergence_on_the_device_and_the_next_check_reports_it():
@@ -253,26 +259,11 @@ def test_a_failing_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     assert math.isfinite(loss) and trainer.training_loss.compiled is None
 
 
-class _NaNOnCall:
-    """A problem wrapper whose residual is NaN on the calls listed (counting from the first)."""
-
-    def __init__(self, problem, bad_calls):
-        self.problem, self.bad_calls, self.calls = problem, set(bad_calls), 0
-
-    def __getattr__(self, name):
-        return getattr(self.problem, name)
-
-    def residual(self, model, x):
-        r = self.problem.residual(model, x)
-        self.calls += 1
-        return r * float("nan") if self.calls in self.bad_calls else r
-
-
 def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
     """The first L-BFGS iteration after 5 Adam steps: call 1 is the problem's contract check,
     call 2 the initial validation, calls 3-7 are Adam's, call 8 the iteration's first
     evaluation, call 9 its first line-search probe, which is made NaN."""
-    wrapped = _NaNOnCall(Poisson1D(), bad_calls=[9])
+    wrapped = _nan_on_calls([9])
     tr = Trainer(wrapped, GLF(alpha=1e-3), steps=5, lbfgs_steps=3, eval_every=100)
     tr.fit(until=5)
     with pytest.warns(RuntimeWarning, match="L-BFGS line search met a non-finite loss at step 5"):
@@ -287,7 +278,7 @@ def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
 def test_a_persistent_non_finite_loss_in_lbfgs_still_stops_training():
     # call 1: the contract check, 2: the initial validation, 3: the one Adam step; every later
     # call is NaN
-    wrapped = _NaNOnCall(Poisson1D(), bad_calls=range(4, 100))
+    wrapped = _nan_on_calls(range(4, 100))
     tr = Trainer(wrapped, GLF(alpha=1e-3), steps=1, lbfgs_steps=3, eval_every=100)
     tr.fit(until=1)  # straight into the L-BFGS stage
     with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning):

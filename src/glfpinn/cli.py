@@ -161,7 +161,6 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--nproc",
         type=int,
-        default=1,
         metavar="K",
         help="train on K processes (data-parallel: N/K points each; K GPUs on CUDA, gloo on the "
         "CPU); torchrun --nproc-per-node K -m glfpinn train ... does the same",
@@ -237,6 +236,7 @@ def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
         "fourier_scale": args.fourier_scale,
         "stages": [parse_stage(text) for text in args.stage] if args.stage else None,
         "checkpoint_every": args.checkpoint_every,
+        "nproc": args.nproc,
         "device": args.device,
         "dtype": args.dtype,
         "compile": args.compile,
@@ -266,27 +266,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     world_size = _world_size(args.nproc)
-    if args.resume and max(world_size, args.nproc) > 1:
-        raise ValueError("--resume of a run on several processes is not supported yet")
     group = None
     try:
-        if args.resume:  # the stored config, with what the flags may change (steps, ...)
-            result = run(
-                None, args.out, mode=mode, progress=not args.quiet, changes=_given_settings(args)
-            )
-        else:
-            cfg = _train_config(args)
-            if args.nproc > 1 and world_size == 1:  # this process launches the ranks
+        # a resume takes the stored config, with what the flags may change (steps, ...)
+        cfg = None if args.resume else _train_config(args)
+        if world_size == 1:
+            nproc = _nproc(args, cfg)
+            if nproc > 1:  # this process launches the ranks, which run this same command
                 from glfpinn.distributed import launch
                 from glfpinn.runs.directory import check_mode
 
                 check_mode(Path(args.out), mode)  # a bad directory: one line, not K
-                return launch(args.argv, args.nproc)
-            if world_size > 1:
-                from glfpinn.distributed import init_from_env
+                return launch(args.argv, nproc)  # each rank finds K in WORLD_SIZE
+        else:
+            from glfpinn.distributed import init_from_env
 
-                group = init_from_env(cfg.device)
-            result = run(cfg, args.out, mode=mode, progress=not args.quiet, group=group)
+            group = init_from_env(_device(args, cfg))
+        changes = _given_settings(args) if args.resume else None
+        result = run(
+            cfg, args.out, mode=mode, progress=not args.quiet, changes=changes, group=group
+        )
     except NonFiniteLossError as err:
         print(f"{_name()}: training stopped: {err}", file=sys.stderr)
         return 1
@@ -310,22 +309,46 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _world_size(nproc: int) -> int:
+def _world_size(nproc: int | None) -> int:
     """The ranks this process belongs to (torchrun's ``WORLD_SIZE``; 1 when not launched),
     checked against ``--nproc``."""
-    if nproc < 1:
+    if nproc is not None and nproc < 1:
         raise ValueError(f"--nproc={nproc} must be >= 1")
     if "WORLD_SIZE" not in os.environ:
         return 1  # not launched: a single process imports nothing distributed
     from glfpinn.distributed import world_size_from_env
 
     world_size = world_size_from_env()
-    if world_size > 1 and nproc not in (1, world_size):
+    if world_size > 1 and nproc not in (None, 1, world_size):
         raise ValueError(
             f"--nproc={nproc} given to a process that torchrun started as one of "
             f"WORLD_SIZE={world_size}; give one or the other"
         )
     return world_size
+
+
+def _nproc(args: argparse.Namespace, cfg: Any) -> int:
+    """The ranks a run not yet launched asks for: --nproc, else its config's (the stored one
+    on a resume)."""
+    if args.nproc is not None:
+        return int(args.nproc)
+    if cfg is not None:
+        return int(cfg.nproc)
+    from glfpinn.runs.directory import CONFIG, read_config
+
+    stored = Path(args.out) / CONFIG
+    return read_config(args.out).nproc if stored.exists() else 1
+
+
+def _device(args: argparse.Namespace, cfg: Any) -> str:
+    """The device a rank joins its group on: the config's (the stored one on a resume)."""
+    if cfg is not None:
+        return str(cfg.device)
+    if args.device is not None:
+        return str(args.device)
+    from glfpinn.runs.directory import read_config
+
+    return read_config(args.out).device
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -149,6 +149,8 @@ class RunConfig:
     score_chunk: int = DEFAULT_CHUNK
     checkpoint_every: int = 1000
     snapshot_every: int = 0
+    #: processes (ranks) the run trains on, data-parallel (see glfpinn.distributed)
+    nproc: int = 1
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -232,8 +234,10 @@ class RunConfig:
         need("model", (str,), "an import path like package.module:make", optional=True)
         for name in ("problem_params", "sampler_params", "loss_weights", "model_params"):
             need(name, (dict,), "a mapping")
-        for name in ("eval_every", "seed", "n_condition", "score_chunk", "n_validation"):
+        for name in ("eval_every", "seed", "n_condition", "score_chunk", "n_validation", "nproc"):
             need(name, (int,), "an integer")
+        if self.nproc < 1:
+            raise ValueError(f"nproc={short_repr(self.nproc)} must be >= 1")
         for name in ("checkpoint_every", "snapshot_every", "fourier_features"):
             need(name, (int,), "an integer")
         for name in ("steps", "lbfgs_steps", "n_points", "resample_every"):

@@ -13,27 +13,39 @@ from glfpinn.distributed import ProcessGroup
 TWO = ProcessGroup(rank=0, world_size=2, local_rank=0, device=torch.device("cpu"))
 
 
-def _trainer(sampler, n_points=16):
-    return Trainer(Poisson1D(), sampler, steps=1, n_points=n_points, hidden=(8,), group=TWO)
+def _trainer(sampler, n_points=16, group=TWO):
+    return Trainer(Poisson1D(), sampler, steps=1, n_points=n_points, hidden=(8,), group=group)
 
 
-def test_points_that_do_not_split_over_the_ranks_are_refused():
+@pytest.mark.parametrize("sampler", [Uniform(), GLF()])
+def test_points_that_do_not_split_over_the_ranks_are_refused_per_rank(sampler):
+    # a sampler that resamples per rank draws a fixed quota N/K on each
     with pytest.raises(ValueError, match="n_points=15 does not split over 2 ranks"):
-        _trainer(Uniform(), n_points=15)
+        _trainer(sampler, n_points=15)
+
+
+def test_a_whole_set_sampler_takes_shares_of_unequal_size_but_not_fewer_points_than_ranks():
+    assert _trainer(RAD(n_candidates=64), n_points=15).state.points.shape == (8, 1)
+    with pytest.raises(ValueError, match="n_points=1 is fewer than the 2 ranks"):
+        _trainer(RAD(n_candidates=64), n_points=1)
 
 
 @pytest.mark.parametrize(
-    ("sampler", "named"),
+    ("sampler", "per_rank"),
     [
-        (RAD(), "it has no distributed form yet"),
-        (GLF(adaptive_M=True), "adaptive_M=True"),
-        (GLF(alpha_scale="relative", surrogate="idw"), "alpha_scale='relative', surrogate='idw'"),
+        (Uniform(), True),
+        (GLF(), True),
+        (GLF(surrogate="exact"), True),
+        (RAD(), False),
+        (GLF(adaptive_M=True), False),
+        (GLF(alpha_scale="relative"), False),
+        (GLF(surrogate="idw"), False),
+        (GLF(importance_weights=True), False),
     ],
 )
-def test_samplers_without_a_distributed_form_are_refused(sampler, named):
-    with pytest.raises(ValueError, match="cannot train on 2 ranks") as err:
-        _trainer(sampler)
-    assert named in str(err.value) and "use uniform, uniform-resample or glf" in str(err.value)
+def test_each_sampler_says_whether_it_resamples_per_rank(sampler, per_rank):
+    assert sampler.resamples_per_rank() is per_rank
+    assert _trainer(sampler).sharding.per_rank is per_rank
 
 
 def test_a_device_other_than_the_groups_is_refused():
@@ -43,8 +55,36 @@ def test_a_device_other_than_the_groups_is_refused():
         Trainer(Poisson1D(), Uniform(), steps=1, n_points=16, device="cpu", group=on_cuda)
 
 
-def test_a_state_from_a_run_on_several_ranks_is_not_loaded_into_one_process():
-    trainer = Trainer(Poisson1D(), Uniform(), steps=1, n_points=16, hidden=(8,))
+def _two_rank_state(trainer: Trainer, per_rank: bool) -> dict:
+    """A state as a 2-rank run joins it (both ranks' parts alike, for the checks here)."""
+    state = trainer.state_dict()
+    part = {
+        "n_points": int(state["points"].shape[0]),
+        **{k: state[k] for k in ("sampler_state", "generator", "costs")},
+    }
+    points = torch.cat([state["points"], state["points"]])
+    return {**state, "points": points, "ranks": [part, part], "world_size": 2, "per_rank": per_rank}
+
+
+def test_a_per_rank_run_is_not_resumed_on_another_number_of_ranks():
+    trainer = _trainer(GLF(), group=None)
+    with pytest.raises(
+        ValueError,
+        match="run on 2 ranks and this run has 1: its sampler "
+        "resamples per rank, from one stream per rank; resume it on 2",
+    ):
+        trainer.load_state_dict(_two_rank_state(trainer, per_rank=True))
+
+
+def test_a_whole_set_run_moves_to_one_process_with_its_union():
+    trainer = _trainer(RAD(n_candidates=64), group=None)
+    state = _two_rank_state(trainer, per_rank=False)
+    trainer.load_state_dict(state)
+    assert torch.equal(trainer.state.points, state["points"])  # both ranks' points
+
+
+def test_a_rank_state_of_an_earlier_format_is_refused():
+    trainer = _trainer(Uniform(), group=None)
     state = {**trainer.state_dict(), "rank": 0, "world_size": 2}
-    with pytest.raises(ValueError, match="run on 2 ranks into a run on 1"):
+    with pytest.raises(ValueError, match="holds one rank's points of a run on 2 ranks"):
         trainer.load_state_dict(state)

@@ -1,17 +1,19 @@
-"""``glfpinn train --nproc 2``: two CPU ranks train one run, rank 0 writes its directory, and a
-rank that dies takes the whole job down with a line that names it."""
+"""``glfpinn train --nproc 2``: two CPU ranks train one run and rank 0 writes its directory; a
+rank that dies takes the whole job down with a line that names it, and the run resumes from
+its last checkpoint; SIGTERM stops both ranks after the same step with a checkpoint."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
-
-from glfpinn.cli import main
+import yaml
 
 TESTS = Path(__file__).resolve().parents[1]
 TINY = [
@@ -19,10 +21,11 @@ TINY = [
     "--resample-every", "2", "--eval-every", "2", "--n-validation", "16", "--seed", "1",
     "--no-compile", "--quiet",
 ]  # fmt: skip
-#: Rank 1 SIGKILLs itself at its 5th residual call (the contract check, the first evaluation,
-#: then one per training step: mid-run, after two steps).
+#: Rank 1 SIGKILLs itself at its ``DIE_AT``-th residual call while the file ``ARMED`` exists
+#: (the contract check, the first evaluation, then one per training step and evaluation).
 DIES = f"""
 import os, signal, sys
+from pathlib import Path
 sys.path.insert(0, {str(TESTS)!r})
 from helpers import Poisson1D
 
@@ -31,48 +34,100 @@ class DiesOnRank1(Poisson1D):
 
     def residual(self, model, x):
         type(self).calls += 1
-        if os.environ.get("RANK") == "1" and type(self).calls == 5:
-            os.kill(os.getpid(), signal.SIGKILL)
+        armed = Path(__file__).with_name("ARMED")
+        if os.environ.get("RANK") == "1" and armed.exists():
+            if type(self).calls == int(armed.read_text()):
+                os.kill(os.getpid(), signal.SIGKILL)
         return super().residual(model, x)
 """
 
 
-def _train(*args: str) -> subprocess.CompletedProcess:
+def _env() -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
+    return env
+
+
+def _glfpinn(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "glfpinn", "train", "--nproc", "2", *args, *TINY],
+        [sys.executable, "-m", "glfpinn", *args],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=120,
+        env=_env(),
+        timeout=180,
     )
 
 
-def test_two_processes_train_one_run_and_write_its_directory_once(tmp_path, capsys):
+def _train(*args: str) -> subprocess.CompletedProcess:
+    return _glfpinn("train", "--nproc", "2", *args, *TINY)
+
+
+def _params(run: Path) -> list[torch.Tensor]:
+    return list(torch.load(run / "checkpoint.pt", weights_only=True)["model"].values())
+
+
+def test_two_processes_train_one_run_and_write_its_directory_once(tmp_path):
     out = tmp_path / "run"
     done = _train("--problem", f"{TESTS / 'helpers.py'}:Poisson1D", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip().splitlines()) == 1  # rank 0's result line only
     assert json.loads(done.stdout)["steps"] == 4
     result = json.loads((out / "result.json").read_text())
-    assert result["n_points"] == 16 and result["steps"] == 4
+    assert (result["n_points"], result["steps"], result["world_size"]) == (16, 4, 2)
+    assert yaml.safe_load((out / "config.yaml").read_text())["nproc"] == 2
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["event"] == "eval"] == [2, 4]  # written once
     assert [r["step"] for r in records if r["event"] == "resample"] == [2]
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
-    assert (checkpoint["rank"], checkpoint["world_size"]) == (0, 2)
-    assert checkpoint["points"].shape == (8, 1)
-    # its network loads (it is every rank's), but extending it is not a resume from rank 0's
-    # points alone: refused in one line
-    assert main(["train", "--resume", "--steps", "6", "--out", str(out)]) == 2
-    assert "trained on 2 ranks" in capsys.readouterr().err
+    assert checkpoint["world_size"] == 2 and len(checkpoint["ranks"]) == 2
+    assert checkpoint["points"].shape == (16, 1)  # every rank's points
 
 
-def test_a_rank_killed_mid_run_fails_the_job_with_a_clear_message(tmp_path):
+def test_a_rank_killed_mid_run_fails_the_job_and_the_run_resumes_exactly(tmp_path):
     (tmp_path / "dies.py").write_text(DIES)
+    problem = ["--problem", f"{tmp_path / 'dies.py'}:DiesOnRank1", "--checkpoint-every", "2"]
+    whole = tmp_path / "whole"
+    assert _train(*problem, "--out", str(whole)).returncode == 0
+    (tmp_path / "ARMED").write_text("7")  # after the checkpoint of step 2, before step 4's
     out = tmp_path / "run"
-    done = _train("--problem", f"{tmp_path / 'dies.py'}:DiesOnRank1", "--out", str(out))
+    done = _train(*problem, "--out", str(out))
     assert done.returncode == 1
     assert "glfpinn: rank 1 was killed by SIGKILL; stopped the other ranks" in done.stderr
     assert not (out / "result.json").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
+    (tmp_path / "ARMED").unlink()
+    # the stored config says 2 ranks: --resume alone launches them
+    resumed = _glfpinn("train", "--resume", "--out", str(out), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    for p, q in zip(_params(out), _params(whole), strict=True):
+        assert torch.equal(p, q)
+    assert (
+        json.loads((out / "result.json").read_text())["final_loss"]
+        == json.loads((whole / "result.json").read_text())["final_loss"]
+    )
+
+
+def test_sigterm_stops_every_rank_after_the_same_step_and_the_run_resumes_exactly(tmp_path):
+    long = ["--steps", "1500", "--eval-every", "50", "--checkpoint-every", "1000"]
+    problem = ["--problem", f"{TESTS / 'helpers.py'}:Poisson1D", *long]
+    whole = tmp_path / "whole"
+    assert _train(*problem, "--out", str(whole)).returncode == 0
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "glfpinn", "train", "--nproc", "2", *problem, *TINY]
+    launcher = subprocess.Popen(
+        [*command, "--out", str(out)], env=_env(), stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").exists() or "eval" not in (out / "metrics.jsonl").read_text():
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 143, err
+    assert "glfpinn: terminated" in err and "glfpinn[rank 1]: terminated" in err
+    stopped = torch.load(out / "checkpoint.pt", weights_only=True)  # joined: both ranks there
+    assert 0 < stopped["step"] < 1500
+    resumed = _glfpinn("train", "--resume", "--out", str(out), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    for p, q in zip(_params(out), _params(whole), strict=True):
+        assert torch.equal(p, q)

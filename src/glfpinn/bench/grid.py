@@ -187,6 +187,11 @@ def _build_problem(cfg: RunConfig, built: set[str]) -> None:
 
 def _check_values(cfg: RunConfig) -> None:
     """The ranges RunConfig leaves to the trainer, which would refuse them only in a worker."""
+    if cfg.nproc != 1:
+        raise ValueError(
+            f"nproc={cfg.nproc}: a bench trains each run in one worker process; "
+            "train a run on several ranks with glfpinn train --nproc K"
+        )
     for name in ("eval_every", "n_validation", "n_condition", "score_chunk"):
         check_int(name, getattr(cfg, name), minimum=1)
     for name in ("n_points", "resample_every"):

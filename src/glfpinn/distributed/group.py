@@ -10,8 +10,9 @@ gloo on the CPU, NCCL on CUDA with each rank on its own ``cuda:LOCAL_RANK``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import final
+from typing import Any, final
 
 import torch
 import torch.distributed as dist
@@ -66,18 +67,26 @@ class ProcessGroup:
     def backend(self) -> str:
         return "nccl" if self.device.type == "cuda" else "gloo"
 
-    def average(self, tensors: list[Tensor], loss: Tensor) -> Tensor:
+    def average(self, tensors: list[Tensor], loss: Tensor, stop: bool) -> tuple[Tensor, bool]:
         """Replace every tensor of ``tensors`` (the gradients) by its mean over the ranks, in
-        place, and return the mean of ``loss`` (0-d): one all-reduce of one flat buffer, the
-        loss riding along, so a step costs a single round of messages."""
-        flat = torch.cat([t.reshape(-1) for t in tensors] + [loss.detach().reshape(1)])
+        place; return the mean of ``loss`` (0-d) and whether any rank asked to ``stop``. One
+        all-reduce of one flat buffer, the loss and the stop request riding along, so a step
+        costs a single round of messages and every rank learns of a signal after the same
+        step."""
+        extra = torch.stack([loss.detach().reshape(()), torch.full_like(loss.detach(), stop)])
+        flat = torch.cat([t.reshape(-1) for t in tensors] + [extra.reshape(-1)])
         dist.all_reduce(flat)
+        stopping = bool(flat[-1] > 0)  # read before the division: any rank's request counts
         flat /= self.world_size
         offset = 0
         for t in tensors:
             t.copy_(flat[offset : offset + t.numel()].view_as(t))
             offset += t.numel()
-        return flat[offset]
+        return flat[offset], stopping
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank."""
+        return bool(self.sum(torch.tensor([int(flag)], device=self.device))[0] > 0)
 
     def sum(self, values: Tensor) -> Tensor:
         """The elementwise sum of ``values`` over the ranks (a new tensor)."""
@@ -99,6 +108,52 @@ class ProcessGroup:
             dist.broadcast(t, src=0)
             out[name] = t
         return out
+
+    def gather_rows(self, local: Tensor, sizes: list[int]) -> Tensor:
+        """The rows of every rank's ``local`` (rank r holding ``sizes[r]`` of them), joined in
+        rank order: the whole set, on every rank. Shares of unequal size are padded to the
+        largest for the all-gather and trimmed after."""
+        if local.shape[0] != sizes[self.rank]:
+            raise ValueError(
+                f"rank {self.rank} holds {local.shape[0]} rows, not {sizes[self.rank]}"
+            )
+        width = max(sizes)
+        padded = local.new_zeros((width, *local.shape[1:]))
+        padded[: local.shape[0]] = local
+        parts = self.all_gather(padded)
+        return torch.cat([parts[r, :n] for r, n in enumerate(sizes)])
+
+    def broadcast_object(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` (any picklable value; the others pass anything) on every rank."""
+        box = [obj if self.is_main else None]
+        dist.broadcast_object_list(box, src=0, device=self._object_device)
+        return box[0]
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` (any picklable value), by rank, on every rank."""
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def on_main(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` run on rank 0 alone and its value on every rank; a ValueError it raises
+        (a one-line refusal) is raised on every rank, so no rank waits for a peer that
+        failed."""
+        outcome: tuple[str, Any] = ("", None)
+        if self.is_main:
+            try:
+                outcome = ("value", fn())
+            except ValueError as err:
+                outcome = ("error", str(err))
+        kind, value = self.broadcast_object(outcome)
+        if kind == "error":
+            raise ValueError(value)
+        return value
+
+    @property
+    def _object_device(self) -> torch.device | None:
+        # NCCL moves pickled objects through the card; gloo through host memory
+        return self.device if self.device.type == "cuda" else None
 
     def close(self) -> None:
         """Leave the group (at the end of the run, on every rank)."""

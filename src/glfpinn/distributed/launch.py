@@ -15,15 +15,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["launch"]
 
 #: Seconds a rank gets to unwind after SIGTERM before it is killed.
 GRACE_S = 10.0
+#: Seconds the ranks get to finish their step and write the checkpoint after a forwarded signal.
+STOP_GRACE_S = 300.0
 #: Seconds between polls of the ranks.
 POLL_S = 0.05
 #: Seconds to let the other ranks notice a failed one before naming the cause.
 SETTLE_S = 0.5
+#: What the launcher passes on to its ranks.
+_FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
 def _free_port() -> int:
@@ -78,30 +83,71 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     When a rank fails (a non-zero status or a signal), the others are stopped, one line on
     stderr names the rank, and its status is returned (1 for a signal). Rank 0's output is the
     command's; the other ranks print only their errors.
+
+    SIGINT or SIGTERM to the launcher is passed on, once, to every rank: the ranks stop
+    together after the same step (the trainer's all-reduce carries the request), rank 0
+    writes the checkpoint, and rank 0's status (130 or 143) is returned. The ranks run in their
+    own session, so a terminal's Ctrl-C reaches them only this way, once. A second signal
+    stops them at once.
     """
     if nproc < 2:
         raise ValueError(f"nproc={nproc} must be >= 2 to launch ranks")
     port = _free_port()
     command = [sys.executable, "-m", "glfpinn", *argv]
-    procs = [subprocess.Popen(command, env=_rank_env(r, nproc, port)) for r in range(nproc)]
+    procs = [
+        subprocess.Popen(command, env=_rank_env(r, nproc, port), start_new_session=True)
+        for r in range(nproc)
+    ]
+    caught: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        if caught:  # a second signal: no more waiting for a clean stop
+            raise KeyboardInterrupt
+        caught.append(signum)
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
     try:
         while True:
             codes = [p.poll() for p in procs]
+            if caught and any(c is not None for c in codes):
+                return _stopped(procs)
             if any(c not in (None, 0) for c in codes):
-                # a rank's death makes its peers' collectives fail a moment later: wait for
-                # those, then name the cause - a rank killed by a signal, else the first rank
-                time.sleep(SETTLE_S)
-                codes = [p.poll() for p in procs]
-                failed = [(c >= 0, r, c) for r, c in enumerate(codes) if c not in (None, 0)]
-                _, rank, code = min(failed)
-                others = any(c is None for c in codes)
-                _stop(procs)
-                if others or code < 0:
-                    stopped = "; stopped the other ranks" if others else ""
-                    print(f"glfpinn: rank {rank} {_describe(code)}{stopped}", file=sys.stderr)
-                return code if code > 0 else 1
+                return _failed(procs)
             if all(c == 0 for c in codes):
                 return 0
             time.sleep(POLL_S)
     finally:
-        _stop(procs)  # the launcher interrupted (Ctrl-C, SIGTERM): no rank outlives it
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _stop(procs)  # the launcher interrupted again, or failed: no rank outlives it
+
+
+def _stopped(procs: list[subprocess.Popen]) -> int:
+    """The ranks asked to stop: wait for all of them (they finish the step and rank 0 writes
+    the checkpoint), and return rank 0's status (its line is already printed)."""
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            break
+    code = procs[0].returncode
+    return 1 if code is None or code < 0 else code
+
+
+def _failed(procs: list[subprocess.Popen]) -> int:
+    """A rank failed: its peers' collectives fail a moment later; wait for those, then stop
+    every rank and name the cause (a rank killed by a signal, else the first rank)."""
+    time.sleep(SETTLE_S)
+    codes = [p.poll() for p in procs]
+    failed = [(c >= 0, r, c) for r, c in enumerate(codes) if c not in (None, 0)]
+    _, rank, code = min(failed)
+    others = any(c is None for c in codes)
+    _stop(procs)
+    if others or code < 0:
+        stopped = "; stopped the other ranks" if others else ""
+        print(f"glfpinn: rank {rank} {_describe(code)}{stopped}", file=sys.stderr)
+    return code if code > 0 else 1

@@ -10,6 +10,7 @@ trained network and the result, and predicts at new points.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,15 +112,24 @@ def record(
     what :func:`~glfpinn.runs.describe.describe_trainer` can record of a trainer built in Python,
     with what it could not record as comments. ``changed`` (a resume's accepted changes)
     rewrites config.yaml with ``config`` and goes into metrics.jsonl as a ``"resume"`` event.
+
+    A trainer on K ranks: every rank calls this; rank 0 writes the directory, the other ranks
+    take part in its checkpoints and load the one rank 0 reads.
     """
     path = Path(out)
+    group = trainer.group
+    if group is not None and not group.is_main:
+        return _follow(trainer, group, path, checkpoint_every, snapshot_every)
     lock = RunLock(path).acquire()  # first: a second writer fails before touching anything
     prepare(path, mode)
     directory = RunDirectory(path, checkpoint_every, lock)
     if snapshot_every:
         trainer.callbacks.append(Snapshots(path, snapshot_every))
     trainer.callbacks.append(directory)  # last: its checkpoint covers what the others wrote
-    if mode == "resume" and (path / CHECKPOINT).exists():
+    resumes = mode == "resume" and (path / CHECKPOINT).exists()
+    if group is not None:
+        group.broadcast_object(resumes)  # the other ranks load it with rank 0 (_follow)
+    if resumes:
         directory.load_checkpoint(trainer)
         if changed:
             atomic_write_text(path / CONFIG, yaml.safe_dump(config, sort_keys=False))
@@ -139,8 +149,38 @@ def record(
     return trainer
 
 
+def _follow(
+    trainer: Trainer, group: ProcessGroup, path: Path, checkpoint_every: int, snapshot_every: int
+) -> Trainer:
+    """A rank other than 0 of a data-parallel run: the same callbacks as rank 0's, writing
+    nothing, so that it takes part in every checkpoint (a collective) and loads the one
+    rank 0 reads."""
+    if snapshot_every:
+        trainer.callbacks.append(Snapshots(path, snapshot_every, writes=False))
+    directory = RunDirectory(path, checkpoint_every, writes=False)
+    trainer.callbacks.append(directory)
+    if group.broadcast_object(None):  # whether rank 0 resumes from a checkpoint
+        directory.load_checkpoint(trainer)
+    return trainer
+
+
+def _on_ranks(cfg: RunConfig | None, ranks: int) -> RunConfig | None:
+    """``cfg`` for a run on ``ranks`` processes: its ``nproc`` must be that (or 1, the default,
+    for a process torchrun started)."""
+    if cfg is None or cfg.nproc == ranks:
+        return cfg
+    if ranks == 1:
+        raise ValueError(
+            f"nproc={cfg.nproc} but this is one process; start the run with "
+            f"glfpinn train --nproc {cfg.nproc} or torchrun --nproc-per-node {cfg.nproc}"
+        )
+    if cfg.nproc != 1:
+        raise ValueError(f"nproc={cfg.nproc} but the run was started on {ranks} ranks")
+    return dataclasses.replace(cfg, nproc=ranks)
+
+
 #: Config keys a resume may change (they extend or observe the run, not what it is).
-CHANGEABLE_ON_RESUME = ("steps", "eval_every", "checkpoint_every", "snapshot_every")
+CHANGEABLE_ON_RESUME = ("steps", "eval_every", "checkpoint_every", "snapshot_every", "nproc")
 
 
 def _resumed_config(path: Path, changes: dict[str, Any]) -> tuple[RunConfig, dict[str, Any]]:
@@ -175,37 +215,37 @@ def run(
     ``changes`` (config keys, resume only) may extend it, e.g. ``{"steps": 5000}``: recorded in
     config.yaml and as a ``"resume"`` event in metrics.jsonl. Other keys are refused.
 
-    ``group`` (every rank calls this with its own): a data-parallel run; rank 0 alone writes the
-    run directory (its checkpoint holds rank 0's points, so it can be loaded, not resumed).
+    ``group`` (every rank calls this with its own): a data-parallel run; rank 0 alone reads and
+    writes the run directory, and hands what it read to the other ranks (so they need not
+    see the same filesystem); its checkpoint holds every rank's state.
     """
     path = Path(out)
-    writes = group is None or group.is_main
-    if group is not None and mode == "resume":
-        raise ValueError(
-            f"resuming a run on {group.world_size} ranks is not supported yet; "
-            "rerun it with --overwrite"
-        )
-    if writes:
+    ranks = 1 if group is None else group.world_size
+
+    def prepared() -> tuple[RunConfig | None, dict[str, Any], dict[str, Any] | None]:
         check_mode(path, mode)  # before building anything: a bad directory fails at once
-    differ: dict[str, Any] = {}
-    if mode == "resume":
-        cfg, differ = _resumed_config(path, changes or {})
+        if mode != "resume":
+            return _on_ranks(cfg, ranks), {}, None
+        # resuming on another number of ranks is a change (the checkpoint decides if it can)
+        stored, differ = _resumed_config(path, {**(changes or {}), "nproc": ranks})
         finished = read_result(path)
-        if finished is not None and not differ:
-            return finished
-    if cfg is None:
+        return stored, differ, (finished if not differ else None)
+
+    config, differ, finished = prepared() if group is None else group.on_main(prepared)
+    if finished is not None:
+        return finished
+    if config is None:
         raise ValueError("a config is needed to start a run")
-    trainer = build_trainer(cfg, progress=progress and writes, group=group)
-    if writes:
-        record(
-            trainer,
-            path,
-            mode=mode,
-            checkpoint_every=cfg.checkpoint_every,
-            snapshot_every=cfg.snapshot_every,
-            config=cfg.to_dict(),
-            changed=differ,
-        )
+    trainer = build_trainer(config, progress=progress, group=group)
+    record(
+        trainer,
+        path,
+        mode=mode,
+        checkpoint_every=config.checkpoint_every,
+        snapshot_every=config.snapshot_every,
+        config=config.to_dict(),
+        changed=differ,
+    )
     return trainer.fit().to_dict()
 
 

@@ -44,18 +44,28 @@ RunMode = Literal["new", "resume", "overwrite"]
 
 class RunDirectory(Callback):
     """Writes a run's files as it trains. Metrics lines carry ``"event": "eval"`` (the contract's
-    step, loss, l2_relative_error, elapsed_s) or ``"event": "resample"`` (sampler diagnostics)."""
+    step, loss, l2_relative_error, elapsed_s) or ``"event": "resample"`` (sampler diagnostics).
+
+    On K ranks every rank has one, and rank 0's alone writes (``writes``): a checkpoint joins
+    every rank's state, which every rank takes part in (see :meth:`Trainer.state_dict`)."""
 
     def __init__(
-        self, path: str | os.PathLike, checkpoint_every: int = 1000, lock: RunLock | None = None
+        self,
+        path: str | os.PathLike,
+        checkpoint_every: int = 1000,
+        lock: RunLock | None = None,
+        writes: bool = True,
     ) -> None:
         self.path = Path(path)
         self.checkpoint_every = checkpoint_every
         #: held from record() to the end of the run, so no second process writes here
         self.lock = lock
+        self.writes = writes
 
     def note(self, record: dict[str, Any]) -> None:
         """Append one record to metrics.jsonl."""
+        if not self.writes:
+            return
         with open(self.path / METRICS, "a", encoding="utf-8") as fh:
             fh.write(json_line(record) + "\n")
 
@@ -79,6 +89,8 @@ class RunDirectory(Callback):
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         self.save_checkpoint(trainer)
+        if not self.writes:
+            return
         prediction = _prediction(trainer)
         if prediction:
             _save_npz(self.path / PREDICTION, **prediction)
@@ -106,35 +118,50 @@ class RunDirectory(Callback):
                 stacklevel=2,
             )
             return
+        state = trainer.state_dict()  # on K ranks a collective: every rank takes part
+        if not self.writes:
+            return
         buf = io.BytesIO()
-        torch.save(trainer.state_dict(), buf)
+        torch.save(state, buf)
         atomic_write_bytes(self.path / CHECKPOINT, buf.getvalue())
 
     def load_checkpoint(self, trainer: Trainer) -> None:
+        """Load the checkpoint into ``trainer``. On K ranks every rank calls this: rank 0
+        reads the file and hands it to the others, and a refusal is raised on every rank."""
         path = self.path / CHECKPOINT
-        if not path.exists():
-            raise ValueError(f"cannot resume {str(self.path)!r}: it has no {CHECKPOINT} yet")
-        try:
-            state = torch.load(path, map_location=trainer.device, weights_only=True)
-            ranks = state.get("world_size", 1)
-        except Exception as err:  # any unpickling failure means the file is unusable
-            raise ValueError(
-                f"checkpoint {str(path)!r} is corrupted ({type(err).__name__}); "
-                "delete it and rerun with --overwrite"
-            ) from None
-        if ranks != 1:
-            raise ValueError(
-                f"the run in {str(self.path)!r} trained on {ranks} ranks and its checkpoint "
-                "holds rank 0's points only; resuming a data-parallel run is not supported yet"
-            )
+        state = (
+            self._read(path)
+            if trainer.group is None
+            else trainer.group.on_main(lambda: self._read(path))
+        )
         try:
             trainer.load_state_dict(state)
+        except ValueError:  # a one-line refusal (another number of ranks, ...)
+            raise
         except Exception as err:  # a missing entry or a wrong shape: the file is unusable
             raise ValueError(
                 f"checkpoint {str(path)!r} is corrupted or does not match the run's config "
                 f"({type(err).__name__}); delete it and rerun with --overwrite"
             ) from None
-        self._truncate_metrics(trainer.state.step)
+        if self.writes:
+            self._truncate_metrics(trainer.state.step)
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        if not path.exists():
+            raise ValueError(f"cannot resume {str(self.path)!r}: it has no {CHECKPOINT} yet")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # any unpickling failure means the file is unusable
+            raise ValueError(
+                f"checkpoint {str(path)!r} is corrupted ({type(err).__name__}); "
+                "delete it and rerun with --overwrite"
+            ) from None
+        if not isinstance(state, dict) or "points" not in state:
+            raise ValueError(
+                f"checkpoint {str(path)!r} is corrupted (not a run's state); "
+                "delete it and rerun with --overwrite"
+            )
+        return state
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop metrics written after the checkpoint (and a torn last line), atomically."""
@@ -157,20 +184,24 @@ class RunDirectory(Callback):
 
 class Snapshots(Callback):
     """Every ``every`` steps (at an evaluation), the training points and their residuals from
-    the last step, to plot where a sampler puts its points over time."""
+    the last step, to plot where a sampler puts its points over time. On K ranks every rank
+    has one (the points are joined over the ranks) and rank 0's alone ``writes``."""
 
-    def __init__(self, path: str | os.PathLike, every: int) -> None:
+    def __init__(self, path: str | os.PathLike, every: int, writes: bool = True) -> None:
         self.path = Path(path) / SNAPSHOTS
         self.every = every
+        self.writes = writes
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        state = trainer.state
-        if state.step % self.every or state.last_residuals is None:
+        if trainer.state.step % self.every:
+            return
+        points, residuals = trainer.training_set()
+        if residuals is None or not self.writes:
             return
         _save_npz(
-            self.path / f"step{state.step:08d}.npz",
-            points=state.points.detach().cpu().double().numpy(),
-            residuals=state.last_residuals.detach().cpu().double().numpy(),
+            self.path / f"step{trainer.state.step:08d}.npz",
+            points=points.detach().cpu().double().numpy(),
+            residuals=residuals.detach().cpu().double().numpy(),
         )
 
 

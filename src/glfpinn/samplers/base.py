@@ -47,10 +47,11 @@ class SamplingContext:
     that need exact residuals (RAD, GLF-D) pay visibly for them. ``residual_grad_fn`` returns
     (|r|, d(r^2)/dx) for methods that move points along the residual's gradient (PACMANN).
 
-    ``group`` is set when the run is data-parallel (:mod:`glfpinn.distributed`): ``points``
-    and ``residuals`` are then this rank's share, and a sampler whose draw depends on the whole
-    set (a normaliser, a quota) reduces it over the group (see
-    :meth:`Sampler.distributed_limitation`).
+    ``group`` is set when the run is data-parallel (:mod:`glfpinn.distributed`) and the
+    sampler resamples per rank (:meth:`Sampler.resamples_per_rank`): ``points`` and
+    ``residuals`` are then this rank's share, and what its draw needs of the whole set (a
+    normaliser) it reduces over the group. Any other sampler sees the whole set, as in one
+    process.
 
     Both functions are optional, keyword-only: a sampler that only reads the free residuals
     (GLF, R3, RSmote, the uniform ones) runs in a hand-written loop from points, residuals,
@@ -169,12 +170,17 @@ class Sampler(abc.ABC):
         """State before the first resample (most samplers have none)."""
         return {}
 
-    def distributed_limitation(self) -> str | None:
-        """None if this sampler, so configured, can train with the points split over ranks
-        (each rank resampling its share, with what must be global reduced over
-        ``ctx.group``); else why not, in one clause. A sampler must opt in: by default its
-        draw was written for the whole point set."""
-        return "it has no distributed form yet"
+    def resamples_per_rank(self) -> bool:
+        """Whether this sampler, so configured, resamples each rank's share of a data-parallel
+        run on its own (with what must be global reduced over ``ctx.group``), rather than the
+        whole set.
+
+        False (the default, right for any sampler): the trainer gathers every rank's points
+        and residuals, every rank runs the same draw from the same stream, with the scoring of
+        new points split over the ranks, and keeps its slice; the K-rank draw is then the
+        single-process draw. True: each rank draws from its own stream and the sampler itself
+        makes its draw consistent across ranks; nothing is gathered, which scales further."""
+        return False
 
     @abc.abstractmethod
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:

@@ -212,20 +212,18 @@ class GLF(Sampler):
         self.adaptive_M = check_bool("adaptive_M", adaptive_M)
         self.diagnose_surrogate = check_int("diagnose_surrogate", diagnose_surrogate, minimum=0)
 
-    def distributed_limitation(self) -> str | None:
+    def resamples_per_rank(self) -> bool:
         """On K ranks each rank perturbs its own anchors and draws its N/K points from its own
         pool, weighted by RAD's weights with the normaliser mean(r^k) all-reduced (equal to the
-        single-process weights). The options below depend on the whole set in other ways."""
-        reasons = {
-            "alpha_scale='relative'": self.alpha_scale == "relative",  # a global median
-            "adaptive_M=True": self.adaptive_M,  # candidates shared out over every anchor
-            "surrogate='idw'": self.surrogate == "idw",  # interpolates from every anchor
-            "importance_weights=True": self.importance_weights,  # normalised over all N
-        }
-        given = [name for name, on in reasons.items() if on]
-        if given:
-            return f"{', '.join(given)} would need the whole point set"
-        return None
+        single-process weights). The options below depend on the whole set in other ways (a
+        global median, candidates shared out over every anchor, interpolation from every
+        anchor, weights normalised over all N): with any of them the whole set is gathered."""
+        return not (
+            self.alpha_scale == "relative"
+            or self.adaptive_M
+            or self.surrogate == "idw"
+            or self.importance_weights
+        )
 
     def alpha_for(self, dim: int) -> float:
         if self.alpha is not None:

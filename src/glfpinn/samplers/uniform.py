@@ -23,8 +23,8 @@ class Uniform(Sampler):
     def initial_points(self, n, domain, generator, dtype):
         return domain.sample(n, generator, method=self.method, dtype=dtype)
 
-    def distributed_limitation(self) -> str | None:
-        return None  # each rank's share is a uniform set of its own
+    def resamples_per_rank(self) -> bool:
+        return True  # each rank's share is a uniform set of its own
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         return Resampled(ctx.points, state)
@@ -41,8 +41,8 @@ class UniformResample(Sampler):
     def initial_points(self, n, domain, generator, dtype):
         return domain.sample(n, generator, method=self.method, dtype=dtype)
 
-    def distributed_limitation(self) -> str | None:
-        return None  # each rank draws a fresh uniform share from its own generator
+    def resamples_per_rank(self) -> bool:
+        return True  # each rank draws a fresh uniform share from its own generator
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         pts = ctx.domain.sample(ctx.n, ctx.generator, method=self.method, dtype=ctx.points.dtype)

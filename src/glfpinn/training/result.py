@@ -39,6 +39,8 @@ class TrainResult:
     glfpinn_version: str
     torch_version: str
     lbfgs_restarts: int = 0
+    #: the processes (ranks) the run trained on
+    world_size: int = 1
     #: the user metrics of the last evaluation
     metrics: dict[str, float] = field(default_factory=dict)
     #: an inverse problem's learned coefficients

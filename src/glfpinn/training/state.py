@@ -14,7 +14,19 @@ from torch.optim import Optimizer
 from glfpinn.samplers.base import SamplerState
 from glfpinn.training.costs import Costs
 
-__all__ = ["TrainState"]
+__all__ = ["TrainState", "tree_to"]
+
+
+def tree_to(obj: Any, device: torch.device | str) -> Any:
+    """``obj`` with every tensor in it (through dicts, lists and tuples) moved to ``device``:
+    a checkpoint is read on the CPU and its sampler state may hold tensors."""
+    if isinstance(obj, Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: tree_to(v, device) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(tree_to(v, device) for v in obj)
+    return obj
 
 
 @final
@@ -144,11 +156,11 @@ class TrainState:
                 sched.load_state_dict(sched_state)
         device, dtype = self.points.device, self.points.dtype
         self.points = state["points"].to(device, dtype)
-        self.weights = state["weights"]
-        self.sampler_state = state["sampler_state"]
-        self.condition_points = state["condition_points"]
-        self.generator.set_state(state["generator"])
-        self.last_residuals = state["last_residuals"]
+        self.weights = tree_to(state["weights"], device)
+        self.sampler_state = tree_to(state["sampler_state"], device)
+        self.condition_points = tree_to(state["condition_points"], device)
+        self.generator.set_state(state["generator"].cpu())
+        self.last_residuals = tree_to(state["last_residuals"], device)
         self.loss = torch.tensor(float(state["last_loss"]), dtype=dtype, device=device)
         self.nonfinite_at = None  # a checkpoint holds a finite state only
         self.initial_metrics = dict(state["initial_metrics"])

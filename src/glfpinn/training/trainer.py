@@ -17,6 +17,7 @@ computed anyway (free), swaps in the new points and keeps every optimizer's stat
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
@@ -51,6 +52,7 @@ from glfpinn.training.state import TrainState
 
 if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
     from glfpinn.distributed import ProcessGroup
+    from glfpinn.distributed.sharding import Sharding
 
 __all__ = [
     "Trainer",
@@ -84,26 +86,16 @@ def _seeds(seed: int, rank: int = 0) -> tuple[int, int, int]:
     validation points (a prefix of the same SeedSequence, so the first two never changed).
 
     On K ranks the initialisation and validation streams are shared (every rank builds the same
-    network and measures it on the same points) and sampling is per rank: rank 0 keeps the
-    single-process stream, so a 1-rank run is today's run, and rank r > 0 samples from the
-    SeedSequence's r-th spawned child (``SeedSequence(seed).spawn(r + 1)[r]``), which numpy
-    makes independent of its parent's and its siblings' streams."""
+    network and measures it on the same points). So is sampling for a sampler that draws from
+    the whole set (every rank makes the single-process draw, ``rank`` 0 here); a sampler that
+    resamples per rank samples per rank: rank 0 keeps the single-process stream, and rank
+    r > 0 samples from the SeedSequence's r-th spawned child
+    (``SeedSequence(seed).spawn(r + 1)[r]``), which numpy makes independent of its parent's
+    and its siblings' streams."""
     a, b, c = np.random.SeedSequence(seed).generate_state(3)
     if rank > 0:
         (b,) = np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(1)
     return int(a), int(b), int(c)
-
-
-def _share(n_points: int, group: ProcessGroup | None) -> int:
-    """This rank's number of collocation points: N / K."""
-    if group is None:
-        return n_points
-    if n_points % group.world_size:
-        raise ValueError(
-            f"n_points={n_points} does not split over {group.world_size} ranks; "
-            f"give a multiple of {group.world_size}"
-        )
-    return n_points // group.world_size
 
 
 def duplicate_fraction(points: Tensor) -> float:
@@ -163,10 +155,11 @@ class Trainer:
             page-faulting it back every step (process-wide; see ``glfpinn._allocator``).
         group: the process group of a data-parallel run (:func:`glfpinn.distributed.
             init_from_env`; None or one rank: a single process). Each of the K ranks then trains
-            on its own ``n_points / K`` collocation points, sampled from its own stream (see
-            ``_seeds``), with the same network, condition points and observations; the
-            gradients and the loss are averaged over the ranks at every step, so a step is the
-            single-process step on the union of the points. The device is the group's.
+            on its own slice of about ``n_points / K`` collocation points, with the same
+            network, condition points and observations; the gradients and the loss are averaged
+            over the ranks at every step, so a step is the single-process step on the union of
+            the points. A resample runs per rank or on the whole set, as the sampler says
+            (:class:`glfpinn.distributed.sharding.Sharding`). The device is the group's.
     """
 
     def __init__(
@@ -216,8 +209,13 @@ class Trainer:
         self.sampler = sampler
         self.sampler_name = sampler_name or type(sampler).__name__.lower()
         self.device = resolve_device(device)
+        #: how the points and the resamples are shared between the ranks (None: one process)
+        self.sharding: Sharding | None = None
         if self.group is not None:
-            self._check_distributed(sampler, self.group)
+            from glfpinn.distributed.sharding import Sharding
+
+            self.sharding = Sharding(self.group, sampler.resamples_per_rank())
+            self.sharding.check(n_points)
             if self.device.type != self.group.device.type:
                 raise ValueError(
                     f"device={str(device)!r} but the process group runs on "
@@ -233,13 +231,20 @@ class Trainer:
         self.compile = compile
         self.compile_mode = compile_mode(compile, self.device)
         self.callbacks: list[Callback] = list(callbacks)
-        if progress:
+        if progress and (self.group is None or self.group.is_main):
             self.callbacks.append(ProgressBar())
         #: A callback sets this to end training after the current step (early stopping).
         self.should_stop = False
+        #: the signals caught during ``fit`` (SIGINT, SIGTERM), which stop it after a step
+        self._signals: list[int] = []
+        #: on K ranks: whether any rank has caught one, as the last step's all-reduce said
+        self._ranks_stop = False
+        #: the number of training points over every rank
+        self._n_total = n_points
 
+        per_rank = self.sharding is not None and self.sharding.per_rank
         init_seed, sample_seed, validation_seed = _seeds(
-            self.seed, 0 if self.group is None else self.group.rank
+            self.seed, self.group.rank if per_rank and self.group is not None else 0
         )
         #: the model argument as given (None, a module or a factory), for run records
         self.model_spec = model
@@ -262,9 +267,16 @@ class Trainer:
         if retain_memory and self.device.type == "cpu":
             retain_freed_memory()
         generator = torch.Generator(self.device).manual_seed(sample_seed)
-        points = sampler.initial_points(
-            _share(n_points, self.group), problem.domain, generator, dtype
-        )
+        if per_rank:
+            points = sampler.initial_points(
+                n_points // self.group.world_size, problem.domain, generator, dtype
+            )
+            sampler_state = sampler.init_state(points)
+        else:  # every rank draws the whole set from the shared stream and keeps its slice
+            points = sampler.initial_points(n_points, problem.domain, generator, dtype)
+            sampler_state = sampler.init_state(points)
+            if self.sharding is not None:
+                points = points[self.sharding.rows(n_points)]
         condition_points = problem.condition_points(n_condition, generator, dtype)
         if self.group is not None:
             # the condition terms are replicated, not split: every rank holds rank 0's points
@@ -280,7 +292,7 @@ class Trainer:
             optimizers=optimizers,
             schedulers=schedulers,
             points=points,
-            sampler_state=sampler.init_state(points),
+            sampler_state=sampler_state,
             condition_points=condition_points,
             generator=generator,
             unknowns=unknowns,
@@ -294,14 +306,6 @@ class Trainer:
             self.device,
         )
 
-    def _check_distributed(self, sampler: Sampler, group: ProcessGroup) -> None:
-        reason = sampler.distributed_limitation()
-        if reason is not None:
-            raise ValueError(
-                f"sampler {self.sampler_name!r} cannot train on {group.world_size} ranks: "
-                f"{reason}; on K > 1 ranks use uniform, uniform-resample or glf"
-            )
-
     @property
     def model(self) -> nn.Module:
         return self.state.model
@@ -314,7 +318,22 @@ class Trainer:
     def loss(self) -> tuple[Tensor, Tensor]:
         """Training loss at the current points and the residuals it computed."""
         s = self.state
-        return self.training_loss.run(lambda fn: fn(s.points, s.weights, s.condition_points))
+        return self.training_loss.run(
+            lambda fn: fn(s.points, self._point_weights(), s.condition_points)
+        )
+
+    def _point_weights(self) -> Tensor | None:
+        """The loss weights of this rank's points: the sampler's, times K n_r / N when the
+        ranks' shares differ in size (a growing set), so that the ranks' average of their
+        weighted means is the weighted mean over the union."""
+        s = self.state
+        if self.sharding is None:
+            return s.weights
+        scale = self.sharding.loss_scale(self._n_total)
+        if scale == 1.0:
+            return s.weights
+        ones = torch.ones(s.points.shape[0], dtype=s.points.dtype, device=s.points.device)
+        return (ones if s.weights is None else s.weights) * scale
 
     def resample(self) -> dict[str, Any]:
         """Ask the sampler for the next points (the schedule decides when)."""
@@ -322,15 +341,27 @@ class Trainer:
         self.check_finite()  # a sampler must not see a diverged step's residuals
         t0 = time.perf_counter()
         evals0, scoring0 = s.costs.residual_evals, s.costs.scoring_time_s
+        sharding = self.sharding
+        whole_set = sharding is not None and not sharding.per_rank
+        if whole_set:  # every rank makes the single-process draw, scoring split over them
+            points = sharding.gather(s.points, self._n_total)
+            residuals = s.last_residuals
+            if residuals is not None:
+                residuals = sharding.gather(residuals, self._n_total)
+            residual_fn = sharding.split_scoring(self.scorer)
+            residual_grad_fn = sharding.split_scoring_with_grad(self.scorer.with_grad)
+        else:
+            points, residuals = s.points, s.last_residuals
+            residual_fn, residual_grad_fn = self.scorer, self.scorer.with_grad
         ctx = SamplingContext(
-            points=s.points,
-            residuals=s.last_residuals,
-            residual_fn=self.scorer,
+            points=points,
+            residuals=residuals,
+            residual_fn=residual_fn,
             domain=self.problem.domain,
             step=s.step,
             generator=s.generator,
-            residual_grad_fn=self.scorer.with_grad,
-            group=self.group,
+            residual_grad_fn=residual_grad_fn,
+            group=None if whole_set else self.group,
         )
         out = self.sampler.resample(ctx, s.sampler_state)
         pts = out.points.detach()
@@ -338,17 +369,32 @@ class Trainer:
             raise RuntimeError(
                 f"sampler {self.sampler!r} returned invalid points of shape {tuple(pts.shape)}"
             )
+        weights = out.weights
+        n_total = int(pts.shape[0])
+        duplicates = duplicate_fraction(pts)
+        if whole_set:
+            sharding.check(n_total)
+            pts = pts[sharding.rows(n_total)]
+            weights = None if weights is None else weights[sharding.rows(n_total)]
+        elif sharding is not None:
+            if n_total != s.points.shape[0]:
+                raise RuntimeError(
+                    f"sampler {self.sampler!r} resamples per rank but changed this rank's "
+                    f"share from {s.points.shape[0]} to {n_total} points"
+                )
+            n_total *= sharding.group.world_size
         s.points = pts.to(self.device, self.dtype)
-        s.weights = None if out.weights is None else out.weights.detach().to(s.points)
+        s.weights = None if weights is None else weights.detach().to(s.points)
         s.sampler_state = out.state
         s.last_residuals = None
+        self._n_total = n_total
         elapsed = time.perf_counter() - t0
         s.costs.sampling_time_s += elapsed
         s.costs.resamples += 1
         info = {
             "step": s.step,
-            "n_points": int(pts.shape[0]),
-            "duplicate_fraction": duplicate_fraction(pts),
+            "n_points": n_total,
+            "duplicate_fraction": duplicates,
             "residual_evals": s.costs.residual_evals - evals0,
             "scoring_time_s": s.costs.scoring_time_s - scoring0,
             "time_s": elapsed,
@@ -378,7 +424,7 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             if self._cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
-            loss, r = loss_fn(s.points, s.weights, s.condition_points)
+            loss, r = loss_fn(s.points, self._point_weights(), s.condition_points)
             if self.group is None:
                 if not deferred and not torch.isfinite(loss):
                     raise NonFiniteLossError(self._diverged(s.step, loss.item()))
@@ -391,9 +437,12 @@ class Trainer:
                 # follow, and the compiled loss captures the bare module. Every rank's loss is
                 # the mean over its N/K points (plus the replicated condition and data terms),
                 # so the ranks' mean is the loss and gradient on the union; the divergence
-                # check reads that global loss, so every rank raises together.
+                # check reads that global loss, so every rank raises together. A caught
+                # signal rides along, so every rank stops after the same step.
                 loss.backward()
-                loss = self.group.average(self._gradients(), loss)
+                loss, self._ranks_stop = self.group.average(
+                    self._gradients(), loss, bool(self._signals)
+                )
                 if not deferred and not torch.isfinite(loss):
                     raise NonFiniteLossError(self._diverged(s.step, loss.item()))
             # a CUDA graph's next replay overwrites its outputs; these two outlive it
@@ -411,6 +460,19 @@ class Trainer:
         s.last_residuals = residuals[-1].abs()
         s.record_loss(loss)
         return s.loss
+
+    def training_set(self) -> tuple[Tensor, Tensor | None]:
+        """The training points and the residuals of the last step (None after a resample), of
+        every rank joined in rank order (on K ranks every rank must call it)."""
+        s = self.state
+        if self.sharding is None:
+            return s.points, s.last_residuals
+        residuals = s.last_residuals
+        if self.group.any(residuals is None):
+            residuals = None
+        else:
+            residuals = self.sharding.gather(residuals, self._n_total)
+        return self.sharding.gather(s.points, self._n_total), residuals
 
     def _gradients(self) -> list[Tensor]:
         # the same parameters have a gradient on every rank (same network, same loss terms)
@@ -463,23 +525,34 @@ class Trainer:
                 s.metrics = dict(s.initial_metrics)
             for cb in self.callbacks:
                 cb.on_train_start(self)
+            self._ranks_stop = False
             with deferred_signals() as caught:
-                while s.step < end and not self.should_stop and not caught:
+                self._signals = caught
+                while s.step < end and not self.should_stop and not self._stopping():
                     self._step()
             self.check_finite()
-            if caught:
-                raise Interrupted(caught[0])
+            interrupted = bool(caught)
+            if self.group is not None:  # a signal during the last step: every rank learns it
+                interrupted = self.group.any(interrupted)
+            if interrupted:
+                raise Interrupted(caught[0] if caught else signal.SIGTERM)
         except BaseException as err:
             for cb in self.callbacks:
                 cb.on_exception(self, err)
             raise
         finally:
             s.stop_clock()
+            self._signals = []
         result = self.result()
         if s.step >= self.total_steps or self.should_stop:
             for cb in self.callbacks:
                 cb.on_train_end(self, result)
         return result
+
+    def _stopping(self) -> bool:
+        """Whether a signal stops training now: one caught here, or on K ranks one that any
+        rank caught, as the last step's all-reduce told every rank alike."""
+        return self._ranks_stop if self.group is not None else bool(self._signals)
 
     def _step(self) -> None:
         s = self.state
@@ -531,6 +604,7 @@ class Trainer:
             dtype=str(self.dtype).removeprefix("torch."),
             glfpinn_version=glfpinn.__version__,
             torch_version=torch.__version__,
+            world_size=1 if self.group is None else self.group.world_size,
         )
 
     def _counts(self) -> tuple[int, int, int]:
@@ -547,27 +621,37 @@ class Trainer:
     # ------------------------------------------------------------------- checkpointing
     def state_dict(self) -> dict[str, Any]:
         """Everything that evolves during training (the state's, plus callbacks'). On K ranks
-        it is this rank's: its points, sampler state and generator, marked with ``rank`` and
-        ``world_size`` (a checkpoint of every rank is the next step of issue #16)."""
+        every rank must call it, and every rank gets the whole run's: every rank's points,
+        sampler state and generator (:mod:`glfpinn.distributed.checkpoint`)."""
         state = {
             **self.state.state_dict(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "callbacks": [cb.state_dict() for cb in self._stateful_callbacks()],
         }
-        if self.group is not None:
-            state["rank"], state["world_size"] = self.group.rank, self.group.world_size
-        return state
+        if self.sharding is None:
+            return state
+        from glfpinn.distributed.checkpoint import join
+
+        return join(state, self.sharding.group, self.sharding.per_rank)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Load a single-process state; a rank's state from a run on K ranks (which holds only
-        that rank's points) is refused."""
-        if self.group is not None or state.get("world_size", 1) != 1:
-            raise ValueError(
-                f"cannot resume from a state of a run on {state.get('world_size', 1)} ranks "
-                f"into a run on {1 if self.group is None else self.group.world_size}: "
-                "resuming a data-parallel run is not supported yet"
-            )
+        """Load a state from :meth:`state_dict`. A run on K ranks takes each rank's part of it
+        back; a run on another number of ranks (one process included) is redistributed when
+        its sampler draws from the whole set and refused when it resamples per rank (see
+        :mod:`glfpinn.distributed.checkpoint`)."""
+        n_total = int(state["points"].shape[0])  # the joined state holds every rank's
+        if self.group is not None or int(state.get("world_size", 1)) > 1:
+            from glfpinn.distributed.checkpoint import split
+
+            per_rank = self.sharding is not None and self.sharding.per_rank
+            state = split(state, self.group, per_rank)
         self.state.load_state_dict(state)
+        self._n_total = n_total
         for stage, optimizer in zip(self.plan.stages, self.state.optimizers, strict=True):
             set_fused(optimizer, stage, self.compile_mode is not None)
-        for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
+        for cb, cb_state in zip(self._stateful_callbacks(), state.get("callbacks", [])):
             cb.load_state_dict(cb_state)
+
+    def _stateful_callbacks(self) -> list[Callback]:
+        # the progress bar is rank 0's alone and keeps no state: leaving it out lines up the
+        # callbacks of every rank
+        return [cb for cb in self.callbacks if not isinstance(cb, ProgressBar)]

@@ -11,6 +11,10 @@ from typing import Any
 
 import torch
 import torch.multiprocessing as mp
+from helpers import Poisson1D
+
+from glfpinn import Evaluator, Sampler, Trainer
+from glfpinn.training import Every
 
 
 def _free_port() -> int:
@@ -42,3 +46,19 @@ def run_ranks(fn: Callable, tmp: Path, *args: Any, nproc: int = 2) -> list[Any]:
     ``fn`` must live at a module's top level (a spawned process imports it by name)."""
     mp.spawn(_rank, args=(fn, nproc, _free_port(), str(tmp), args), nprocs=nproc, join=True)
     return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(nproc)]
+
+
+def poisson_trainer(sampler: Sampler, group: Any = None, **options: Any) -> Trainer:
+    """A small float64 run on Poisson1D, resampling every 2 steps: what the distributed tests
+    train on 1 and 2 ranks alike (``options`` are the Trainer's: plan, n_points, seed, ...)."""
+    return Trainer(
+        Poisson1D(),
+        sampler,
+        schedule=Every(2),
+        hidden=(8,),
+        dtype="float64",
+        compile=False,
+        evaluator=Evaluator(n_validation=16),
+        group=group,
+        **options,
+    )

@@ -7,30 +7,17 @@ import copy
 
 import pytest
 import torch
-from helpers import Poisson1D
-from ranks import run_ranks
+from ranks import poisson_trainer, run_ranks
 
-from glfpinn import GLF, RAD, Evaluator, Stage, Trainer
-from glfpinn.training import Every
+from glfpinn import GLF, RAD, Stage, Trainer
 
 N = 16
 SAMPLERS = {"glf": GLF, "rad": lambda: RAD(n_candidates=200)}
 
 
 def _trainer(name: str, group=None) -> Trainer:
-    return Trainer(
-        Poisson1D(),
-        SAMPLERS[name](),
-        plan=[Stage("adam", 6, lr=1e-2), Stage("lbfgs", 2)],
-        n_points=N,
-        schedule=Every(2),
-        hidden=(8,),
-        dtype="float64",
-        compile=False,
-        seed=3,
-        evaluator=Evaluator(n_validation=16),
-        group=group,
-    )
+    plan = [Stage("adam", 6, lr=1e-2), Stage("lbfgs", 2)]
+    return poisson_trainer(SAMPLERS[name](), group, plan=plan, n_points=N, seed=3)
 
 
 def _end(trainer: Trainer) -> dict:

@@ -88,3 +88,28 @@ def test_a_rank_state_of_an_earlier_format_is_refused():
     state = {**trainer.state_dict(), "rank": 0, "world_size": 2}
     with pytest.raises(ValueError, match="holds one rank's points of a run on 2 ranks"):
         trainer.load_state_dict(state)
+
+
+def test_a_config_for_several_ranks_is_refused_in_one_process(tmp_path):
+    from glfpinn.config import RunConfig
+    from glfpinn.runs import run
+
+    cfg = RunConfig.from_dict({"problem": "allen-cahn", "steps": 1, "nproc": 2})
+    with pytest.raises(
+        ValueError,
+        match="nproc=2 but this is one process; start the run with glfpinn train --nproc 2",
+    ):
+        run(cfg, tmp_path / "run")
+
+
+def test_a_bench_cell_on_several_ranks_is_refused(tmp_path):
+    from glfpinn.bench import load_bench
+
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        "base: {steps: 1, nproc: 2}\n"
+        "experiments:\n"
+        "  e: {problems: {ac: {problem: allen-cahn}}, samplers: {u: {sampler: uniform}}}\n"
+    )
+    with pytest.raises(ValueError, match="nproc=2: a bench trains each run in one worker"):
+        load_bench(path)

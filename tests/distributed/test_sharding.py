@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import Poisson1D
-from ranks import run_ranks
+from ranks import poisson_trainer, run_ranks
 
 from glfpinn import (
     GLF,
@@ -23,13 +22,11 @@ from glfpinn import (
     RARD,
     RARG,
     Callback,
-    Evaluator,
     Mix,
     RSmote,
     Stage,
     Trainer,
 )
-from glfpinn.training import Every
 
 N = 21  # odd: one rank holds 11 points, the other 10
 
@@ -48,19 +45,8 @@ SAMPLERS = {
 
 
 def _trainer(name: str, group=None) -> Trainer:
-    return Trainer(
-        Poisson1D(),
-        SAMPLERS[name](),
-        plan=[Stage("adam", 7, lr=1e-2)],
-        n_points=N,
-        schedule=Every(2),
-        hidden=(8,),
-        dtype="float64",
-        compile=False,
-        seed=5,
-        evaluator=Evaluator(n_validation=16),
-        group=group,
-    )
+    plan = [Stage("adam", 7, lr=1e-2)]
+    return poisson_trainer(SAMPLERS[name](), group, plan=plan, n_points=N, seed=5)
 
 
 def _run(trainer: Trainer) -> dict:

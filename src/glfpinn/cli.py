@@ -286,6 +286,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         result = run(
             cfg, args.out, mode=mode, progress=not args.quiet, changes=changes, group=group
         )
+        if group is not None:
+            group.barrier()  # rank 0 has written the run's last files; all leave together
     except NonFiniteLossError as err:
         print(f"{_name()}: training stopped: {err}", file=sys.stderr)
         return 1
@@ -341,14 +343,18 @@ def _nproc(args: argparse.Namespace, cfg: Any) -> int:
 
 
 def _device(args: argparse.Namespace, cfg: Any) -> str:
-    """The device a rank joins its group on: the config's (the stored one on a resume)."""
+    """The device a rank joins its group on: the config's (the stored one on a resume, which
+    each rank reads unless ``--device`` names it), a numbered card as its type (each rank takes
+    ``cuda:LOCAL_RANK``, so a run trained on cuda:0 resumes on K cards)."""
     if cfg is not None:
-        return str(cfg.device)
-    if args.device is not None:
-        return str(args.device)
-    from glfpinn.runs.directory import read_config
+        name = str(cfg.device)
+    elif args.device is not None:
+        name = str(args.device)
+    else:
+        from glfpinn.runs.directory import read_config
 
-    return read_config(args.out).device
+        name = read_config(args.out).device
+    return name.split(":")[0]
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

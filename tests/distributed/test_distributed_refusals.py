@@ -7,8 +7,9 @@ import pytest
 import torch
 from helpers import Poisson1D
 
-from glfpinn import GLF, RAD, Trainer, Uniform
+from glfpinn import GLF, RAD, Sampler, Trainer, Uniform
 from glfpinn.distributed import ProcessGroup
+from glfpinn.samplers.base import Resampled
 
 TWO = ProcessGroup(rank=0, world_size=2, local_rank=0, device=torch.device("cpu"))
 
@@ -113,3 +114,21 @@ def test_a_bench_cell_on_several_ranks_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="nproc=2: a bench trains each run in one worker"):
         load_bench(path)
+
+
+class _Rounding(Sampler):
+    """A per-rank sampler that draws one point more than asked."""
+
+    def initial_points(self, n, domain, generator, dtype):
+        return domain.sample(n + 1, generator, dtype=dtype)
+
+    def resamples_per_rank(self) -> bool:
+        return True
+
+    def resample(self, ctx, state):
+        return Resampled(ctx.points, state)
+
+
+def test_a_per_rank_sampler_must_draw_exactly_its_share():
+    with pytest.raises(ValueError, match="drew 9 initial points for a share of 8"):
+        _trainer(_Rounding())

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -93,6 +94,10 @@ def test_two_processes_train_one_run_and_write_its_directory_once(tmp_path):
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
     assert checkpoint["world_size"] == 2 and len(checkpoint["ranks"]) == 2
     assert checkpoint["points"].shape == (16, 1)  # every rank's points
+    # a finished run "resumed" in one process: its result, not a refusal or a rerun
+    from glfpinn.runs import run
+
+    assert run(None, out, mode="resume") == result
 
 
 def test_a_rank_killed_mid_run_fails_the_job_and_the_run_resumes_exactly(tmp_path):
@@ -119,13 +124,31 @@ def test_a_rank_killed_mid_run_fails_the_job_and_the_run_resumes_exactly(tmp_pat
     )
 
 
-def test_sigterm_stops_every_rank_after_the_same_step_and_the_run_resumes_exactly(tmp_path):
-    long = ["--steps", "400", "--eval-every", "25", "--checkpoint-every", "1000"]
-    problem = ["--problem", f"{TESTS / 'helpers.py'}:Poisson1D", *long]
-    whole = tmp_path / "whole"
-    assert _train(*problem, "--out", str(whole)).returncode == 0
+LONG = ["--problem", f"{TESTS / 'helpers.py'}:Poisson1D", "--steps", "400", "--eval-every", "25",
+        "--checkpoint-every", "1000"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    whole = tmp_path_factory.mktemp("whole") / "run"
+    assert _train(*LONG, "--out", str(whole)).returncode == 0
+    return whole
+
+
+def _rank_pid(launcher: int, rank: int) -> int:
+    """The pid of rank ``rank`` among the launcher's children."""
+    for child in Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split():
+        if f"RANK={rank}".encode() in Path(f"/proc/{child}/environ").read_bytes().split(b"\0"):
+            return int(child)
+    raise AssertionError(f"rank {rank} is not a child of {launcher}")
+
+
+@pytest.mark.parametrize("target", ["launcher", "rank 1"])
+def test_sigterm_stops_every_rank_after_the_same_step_and_the_run_resumes_exactly(
+    tmp_path, uninterrupted, target
+):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "glfpinn", "train", "--nproc", "2", *TINY, *problem]
+    command = [sys.executable, "-m", "glfpinn", "train", "--nproc", "2", *TINY, *LONG]
     launcher = subprocess.Popen(
         [*command, "--out", str(out)], env=_env(), stderr=subprocess.PIPE, text=True
     )
@@ -133,13 +156,15 @@ def test_sigterm_stops_every_rank_after_the_same_step_and_the_run_resumes_exactl
     while not any(r["event"] == "eval" for r in _records(out)):  # step 25 trained
         assert time.monotonic() < deadline and launcher.poll() is None
         time.sleep(0.05)
-    launcher.send_signal(signal.SIGTERM)
+    pid = launcher.pid if target == "launcher" else _rank_pid(launcher.pid, 1)
+    os.kill(pid, signal.SIGTERM)
     _, err = launcher.communicate(timeout=120)
     assert launcher.returncode == 143, err
     assert "glfpinn: terminated" in err and "glfpinn[rank 1]: terminated" in err
+    assert "stopped the other ranks" not in err  # a clean stop, not a failure
     stopped = torch.load(out / "checkpoint.pt", weights_only=True)  # joined: both ranks there
     assert 25 <= stopped["step"] < 400 and not (out / "result.json").exists()
     resumed = _glfpinn("train", "--resume", "--out", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    for p, q in zip(_params(out), _params(whole), strict=True):
+    for p, q in zip(_params(out), _params(uninterrupted), strict=True):
         assert torch.equal(p, q)

@@ -42,6 +42,11 @@ def join(state: dict[str, Any], group: ProcessGroup, per_rank: bool) -> dict[str
     whole = dict(state)
     for key in _ROW_KEYS:
         rows = [part[key] for part in parts]
+        if key == "weights" and any(r is not None for r in rows):
+            # a per-rank sampler may weigh one rank's points and not another's: weight 1
+            like = next(r for r in rows if r is not None)
+            sizes = [part["points"].shape[0] for part in parts]
+            rows = [like.new_ones(n) if r is None else r for r, n in zip(rows, sizes, strict=True)]
         whole[key] = None if any(r is None for r in rows) else torch.cat(rows)
     whole["ranks"] = [
         {"n_points": int(part["points"].shape[0]), **{k: part[k] for k in _RANK_KEYS}}

@@ -67,16 +67,16 @@ class ProcessGroup:
     def backend(self) -> str:
         return "nccl" if self.device.type == "cuda" else "gloo"
 
-    def average(self, tensors: list[Tensor], loss: Tensor, stop: bool) -> tuple[Tensor, bool]:
+    def average(self, tensors: list[Tensor], loss: Tensor, stop: bool) -> tuple[Tensor, Tensor]:
         """Replace every tensor of ``tensors`` (the gradients) by its mean over the ranks, in
-        place; return the mean of ``loss`` (0-d) and whether any rank asked to ``stop``. One
-        all-reduce of one flat buffer, the loss and the stop request riding along, so a step
-        costs a single round of messages and every rank learns of a signal after the same
-        step."""
+        place; return the mean of ``loss`` (0-d) and whether any rank asked to ``stop`` (a 0-d
+        bool tensor, left on the device: reading it waits for the device). One all-reduce of
+        one flat buffer, the loss and the stop request riding along, so a step costs a single
+        round of messages and every rank learns of a signal after the same step."""
         extra = torch.stack([loss.detach().reshape(()), torch.full_like(loss.detach(), stop)])
         flat = torch.cat([t.reshape(-1) for t in tensors] + [extra.reshape(-1)])
         dist.all_reduce(flat)
-        stopping = bool(flat[-1] > 0)  # read before the division: any rank's request counts
+        stopping = flat[-1] > 0  # before the division: any rank's request counts
         flat /= self.world_size
         offset = 0
         for t in tensors:
@@ -154,6 +154,11 @@ class ProcessGroup:
     def _object_device(self) -> torch.device | None:
         # NCCL moves pickled objects through the card; gloo through host memory
         return self.device if self.device.type == "cuda" else None
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here (before leaving the group after a run that
+        succeeded: no rank tears its connections down while a peer still finishes)."""
+        dist.barrier()
 
     def close(self) -> None:
         """Leave the group (at the end of the run, on every rank)."""

@@ -22,13 +22,15 @@ __all__ = ["launch"]
 #: Seconds a rank gets to unwind after SIGTERM before it is killed.
 GRACE_S = 10.0
 #: Seconds the ranks get to finish their step and write the checkpoint after a forwarded signal.
-STOP_GRACE_S = 300.0
+STOP_GRACE_S = 120.0
 #: Seconds between polls of the ranks.
 POLL_S = 0.05
 #: Seconds to let the other ranks notice a failed one before naming the cause.
 SETTLE_S = 0.5
 #: What the launcher passes on to its ranks.
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
+#: The exit statuses of a rank that stopped cleanly on SIGINT or SIGTERM.
+_INTERRUPTED = (130, 143)
 
 
 def _free_port() -> int:
@@ -94,10 +96,7 @@ def launch(argv: Sequence[str], nproc: int) -> int:
         raise ValueError(f"nproc={nproc} must be >= 2 to launch ranks")
     port = _free_port()
     command = [sys.executable, "-m", "glfpinn", *argv]
-    procs = [
-        subprocess.Popen(command, env=_rank_env(r, nproc, port), start_new_session=True)
-        for r in range(nproc)
-    ]
+    procs: list[subprocess.Popen] = []
     caught: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
@@ -108,11 +107,19 @@ def launch(argv: Sequence[str], nproc: int) -> int:
             if p.poll() is None:
                 p.send_signal(signum)
 
+    # the handlers first: a signal while the ranks start still reaches every one started
     previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
     try:
+        for r in range(nproc):
+            env = _rank_env(r, nproc, port)
+            procs.append(subprocess.Popen(command, env=env, start_new_session=True))
+            if caught:  # a rank started after the signal was passed on gets it too
+                procs[-1].send_signal(caught[0])
         while True:
             codes = [p.poll() for p in procs]
-            if caught and any(c is not None for c in codes):
+            # a rank that stopped on a signal (its own, or passed on): the others stop after
+            # the same step and rank 0 writes the checkpoint; wait for them, do not kill them
+            if any(c is not None for c in codes) and (caught or _interrupted(codes)):
                 return _stopped(procs)
             if any(c not in (None, 0) for c in codes):
                 return _failed(procs)
@@ -123,6 +130,11 @@ def launch(argv: Sequence[str], nproc: int) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         _stop(procs)  # the launcher interrupted again, or failed: no rank outlives it
+
+
+def _interrupted(codes: list[int | None]) -> bool:
+    """Whether a rank has exited as glfpinn does after SIGINT (130) or SIGTERM (143)."""
+    return any(c in _INTERRUPTED for c in codes)
 
 
 def _stopped(procs: list[subprocess.Popen]) -> int:

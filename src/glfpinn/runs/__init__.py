@@ -226,10 +226,11 @@ def run(
         check_mode(path, mode)  # before building anything: a bad directory fails at once
         if mode != "resume":
             return _on_ranks(cfg, ranks), {}, None
-        # resuming on another number of ranks is a change (the checkpoint decides if it can)
+        # resuming on another number of ranks is a change (the checkpoint decides if it can),
+        # but a finished run that nothing else extends is returned as it is, on any number
         stored, differ = _resumed_config(path, {**(changes or {}), "nproc": ranks})
         finished = read_result(path)
-        return stored, differ, (finished if not differ else None)
+        return stored, differ, (finished if not differ.keys() - {"nproc"} else None)
 
     config, differ, finished = prepared() if group is None else group.on_main(prepared)
     if finished is not None:

@@ -68,6 +68,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEFAULT_EVAL_EVERY = 100
 #: Points for the soft initial and boundary conditions.
 DEFAULT_N_CONDITION = 1000
+#: On K CUDA ranks, steps between reads of the ranks' stop flag (each read waits for the
+#: device; every rank reads at the same steps, so all still stop after the same one).
+STOP_POLL_STEPS = 10
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -237,8 +240,9 @@ class Trainer:
         self.should_stop = False
         #: the signals caught during ``fit`` (SIGINT, SIGTERM), which stop it after a step
         self._signals: list[int] = []
-        #: on K ranks: whether any rank has caught one, as the last step's all-reduce said
-        self._ranks_stop = False
+        #: on K ranks: whether any rank has caught one, as the last step's all-reduce said (a
+        #: 0-d tensor on the device)
+        self._ranks_stop: Tensor | None = None
         #: the number of training points over every rank
         self._n_total = n_points
 
@@ -268,15 +272,21 @@ class Trainer:
             retain_freed_memory()
         generator = torch.Generator(self.device).manual_seed(sample_seed)
         if per_rank:
-            points = sampler.initial_points(
-                n_points // self.group.world_size, problem.domain, generator, dtype
-            )
+            share = n_points // self.group.world_size
+            points = sampler.initial_points(share, problem.domain, generator, dtype)
+            if points.shape[0] != share:
+                raise ValueError(
+                    f"sampler {self.sampler_name!r} resamples per rank but drew "
+                    f"{points.shape[0]} initial points for a share of {share}"
+                )
             sampler_state = sampler.init_state(points)
         else:  # every rank draws the whole set from the shared stream and keeps its slice
             points = sampler.initial_points(n_points, problem.domain, generator, dtype)
             sampler_state = sampler.init_state(points)
+            self._n_total = int(points.shape[0])  # a sampler may round N (to a grid, ...)
             if self.sharding is not None:
-                points = points[self.sharding.rows(n_points)]
+                self.sharding.check(self._n_total)
+                points = points[self.sharding.rows(self._n_total)]
         condition_points = problem.condition_points(n_condition, generator, dtype)
         if self.group is not None:
             # the condition terms are replicated, not split: every rank holds rank 0's points
@@ -316,7 +326,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------- the loop
     def loss(self) -> tuple[Tensor, Tensor]:
-        """Training loss at the current points and the residuals it computed."""
+        """Training loss at the current points and the residuals it computed (on K ranks, this
+        rank's share: :meth:`optimizer_step` averages it over the ranks)."""
         s = self.state
         return self.training_loss.run(
             lambda fn: fn(s.points, self._point_weights(), s.condition_points)
@@ -463,7 +474,7 @@ class Trainer:
 
     def training_set(self) -> tuple[Tensor, Tensor | None]:
         """The training points and the residuals of the last step (None after a resample), of
-        every rank joined in rank order (on K ranks every rank must call it)."""
+        every rank joined in rank order (on K ranks a collective: every rank must call it)."""
         s = self.state
         if self.sharding is None:
             return s.points, s.last_residuals
@@ -525,7 +536,7 @@ class Trainer:
                 s.metrics = dict(s.initial_metrics)
             for cb in self.callbacks:
                 cb.on_train_start(self)
-            self._ranks_stop = False
+            self._ranks_stop = None
             with deferred_signals() as caught:
                 self._signals = caught
                 while s.step < end and not self.should_stop and not self._stopping():
@@ -551,8 +562,15 @@ class Trainer:
 
     def _stopping(self) -> bool:
         """Whether a signal stops training now: one caught here, or on K ranks one that any
-        rank caught, as the last step's all-reduce told every rank alike."""
-        return self._ranks_stop if self.group is not None else bool(self._signals)
+        rank caught, as the last step's all-reduce told every rank alike (read every step on
+        the CPU, where the all-reduce has waited anyway, every ``STOP_POLL_STEPS`` on CUDA)."""
+        if self.group is None:
+            return bool(self._signals)
+        if self._ranks_stop is None:
+            return False
+        return (self.device.type == "cpu" or self.state.step % STOP_POLL_STEPS == 0) and bool(
+            self._ranks_stop
+        )
 
     def _step(self) -> None:
         s = self.state

@@ -3,7 +3,8 @@ per rank, checked statistically on 2 ranks with fixed seeds. (The whole-set samp
 single-process draw itself: tests/distributed/test_sharding.py.)
 
 - uniform-resample: the union of the ranks' shares is N i.i.d. uniform points, the ranks'
-  streams independent of each other.
+  streams independent of each other; with Sobol points each share is a low-discrepancy set
+  but the union is not one (its discrepancy is that of two sets of N/2, not one of N).
 - GLF: within a rank, anchor i's candidates are drawn with probability w_i / sum of the rank's
   w (the global RAD weights); each rank draws exactly N/K; so where one rank's anchors are
   hotter, the union differs from one process's draw, which gives that rank's region its share
@@ -23,6 +24,7 @@ import torch
 from helpers import Poisson1D
 from ranks import run_ranks
 from scipy import stats
+from scipy.stats import qmc
 
 from glfpinn import GLF, Evaluator, Trainer, UniformResample
 from glfpinn.samplers.base import SamplingContext
@@ -33,6 +35,7 @@ RESAMPLES = 200
 ANCHORS = torch.tensor([[0.05], [0.15], [0.25], [0.35], [0.55], [0.65], [0.75], [0.85]])
 RESIDUALS = torch.tensor([10.0, 5.0, 2.0, 1.0, 0.1, 0.2, 0.1, 0.4])
 GLF_DRAWS = 400
+QMC_RESAMPLES = 50
 
 
 def _glf() -> GLF:
@@ -64,10 +67,11 @@ def _glf_counts(group, rank_rows: slice, seed: int) -> np.ndarray:
     return counts
 
 
-def _on_rank(group) -> dict:
+def _resampled_sets(method: str, group=None, resamples: int = RESAMPLES) -> torch.Tensor:
+    """``resamples`` draws of uniform-resample(method), the whole set each time."""
     trainer = Trainer(
         Poisson1D(),
-        UniformResample(),
+        UniformResample(method),
         steps=1,
         n_points=N,
         hidden=(4,),
@@ -76,11 +80,19 @@ def _on_rank(group) -> dict:
         group=group,
     )
     sets = []
-    for _ in range(RESAMPLES):
+    for _ in range(resamples):
         trainer.resample()
         sets.append(trainer.training_set()[0].clone())
+    return torch.stack(sets)
+
+
+def _on_rank(group) -> dict:
     half = slice(4 * group.rank, 4 * (group.rank + 1))
-    return {"uniform": torch.stack(sets), "glf": _glf_counts(group, half, seed=11 + group.rank)}
+    return {
+        "uniform": _resampled_sets("uniform", group),
+        "sobol": _resampled_sets("sobol", group, resamples=QMC_RESAMPLES),
+        "glf": _glf_counts(group, half, seed=11 + group.rank),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +110,21 @@ def test_uniform_resample_union_is_iid_uniform(ranks):
     corr = float(np.corrcoef(a.numpy(), b.numpy())[0, 1])
     assert abs(corr) < 5 / math.sqrt(a.numel())
     assert not bool((a == b).any())
+
+
+def test_sobol_per_rank_is_uniform_but_not_one_low_discrepancy_set(ranks):
+    union = ranks[0]["sobol"].double().numpy()  # (QMC_RESAMPLES, N, 1)
+    assert stats.kstest(union.reshape(-1), "uniform").pvalue > 1e-3
+    single = _resampled_sets("sobol", resamples=QMC_RESAMPLES).double().numpy()
+    two = np.array([qmc.discrepancy(u) for u in union])
+    one = np.array([qmc.discrepancy(u) for u in single])
+    halves = np.mean([qmc.discrepancy(u[: N // 2]) for u in union])  # rank 0's own set
+    # two scrambled sets of N/2 side by side: worse than one set of N (by 5 standard errors
+    # of the difference of the means), yet each half is still a low-discrepancy set of its
+    # own size (better than i.i.d. points: about 1/(12 n))
+    se = math.sqrt(two.var(ddof=1) / two.size + one.var(ddof=1) / one.size)
+    assert two.mean() - one.mean() > 5 * se
+    assert halves < 1 / (12 * (N // 2))
 
 
 def test_glf_draws_within_a_rank_follow_the_weights(ranks):

@@ -9,10 +9,15 @@ import pytest
 import torch
 from ranks import poisson_trainer, run_ranks
 
-from glfpinn import GLF, RAD, Stage, Trainer
+from glfpinn import GLF, RAD, RARD, Stage, Trainer
 
 N = 16
-SAMPLERS = {"glf": GLF, "rad": lambda: RAD(n_candidates=200)}
+#: per rank; whole set; whole set growing by 3 (19 points at the pause: shares of 10 and 9)
+SAMPLERS = {
+    "glf": GLF,
+    "rad": lambda: RAD(n_candidates=200),
+    "rar-d": lambda: RARD(n_candidates=200, n_add=3),
+}
 
 
 def _trainer(name: str, group=None) -> Trainer:
@@ -53,7 +58,8 @@ def _on_rank(group) -> dict:
         state = copy.deepcopy(paused.state_dict())  # as saved: not the live tensors
         out[name] = {"whole": _end(whole), "state": state, "resumed": _resumed(name, state, group)}
     # a single process's checkpoint, resumed here on 2 ranks
-    out["rad-from-1"] = _resumed("rad", _single_process_state("rad"), group)
+    for name in ("rad", "rar-d"):
+        out[f"{name}-from-1"] = _resumed(name, _single_process_state(name), group)
     return out
 
 
@@ -82,10 +88,11 @@ def test_the_checkpoint_holds_every_ranks_points_and_stream(ranks):
     assert torch.equal(a["points"], b["points"])  # every rank gets the same joined state
 
 
-def test_a_whole_set_run_moves_from_two_ranks_to_one_process(ranks):
-    single = _trainer("rad")
+@pytest.mark.parametrize("name", ["rad", "rar-d"])
+def test_a_whole_set_run_moves_from_two_ranks_to_one_process(ranks, name):
+    single = _trainer(name)
     single.fit()
-    moved = _resumed("rad", ranks[0]["rad"]["state"])
+    moved = _resumed(name, ranks[0][name]["state"])
     for p, q in zip(moved["params"], _end(single)["params"], strict=True):
         torch.testing.assert_close(p, q, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(moved["points"], _end(single)["points"], rtol=1e-9, atol=1e-12)
@@ -93,11 +100,19 @@ def test_a_whole_set_run_moves_from_two_ranks_to_one_process(ranks):
     assert moved["result"]["residual_evals"] == single.result().residual_evals
 
 
-def test_a_whole_set_run_moves_from_one_process_to_two_ranks(ranks):
-    single = _trainer("rad")
+@pytest.mark.parametrize("name", ["rad", "rar-d"])
+def test_a_whole_set_run_moves_from_one_process_to_two_ranks(ranks, name):
+    single = _trainer(name)
     single.fit()
     for rank in ranks:
-        moved = rank["rad-from-1"]
+        moved = rank[f"{name}-from-1"]
         for p, q in zip(moved["params"], _end(single)["params"], strict=True):
             torch.testing.assert_close(p, q, rtol=1e-8, atol=1e-10)
+        torch.testing.assert_close(moved["points"], _end(single)["points"], rtol=1e-9, atol=0)
         assert moved["result"]["residual_evals"] == single.result().residual_evals
+
+
+def test_a_growing_set_is_checkpointed_in_unequal_shares(ranks):
+    state = ranks[0]["rar-d"]["state"]
+    assert [r["n_points"] for r in state["ranks"]] == [10, 9]
+    assert state["points"].shape == (19, 1)

@@ -23,6 +23,7 @@ def test_every_example_is_tested():
         "inverse_heat",
         "own_pde",
         "own_bench",
+        "data_parallel",
     }
 
 
@@ -76,3 +77,15 @@ def test_own_bench_example(tmp_path):
     results = sorted(out["out"].glob("poisson/p2/*/seed0/result.json"))
     assert [r.parent.parent.name for r in results] == ["glf", "rad", "uniform-resample"]
     assert (out["out"] / "results.md").exists()
+
+
+def test_data_parallel_example(capsys):
+    """RAD on 2 processes draws what one process draws: at 30 steps the same run to 1e-3 (float32
+    rounding of the split means; it grows over a long run, see the example)."""
+    out = _run("data_parallel")
+    two, one = out["two"], out["one"]
+    assert (two["world_size"], one["world_size"]) == (2, 1)
+    assert two["n_points"] == one["n_points"] == 200
+    assert two["residual_evals"] == one["residual_evals"] == 2 * 2000  # 2 resamples, split
+    assert two["l2_relative_error"] == pytest.approx(one["l2_relative_error"], rel=1e-3)
+    assert "2 processes: L2" in capsys.readouterr().out

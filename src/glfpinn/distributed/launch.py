@@ -79,8 +79,11 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def launch(argv: Sequence[str], nproc: int) -> int:
-    """Run ``python -m glfpinn *argv`` as ``nproc`` ranks; return 0 when every rank succeeds.
+def launch(argv: Sequence[str], nproc: int, program: Sequence[str] = ("-m", "glfpinn")) -> int:
+    """Run ``python *program *argv`` as ``nproc`` ranks (by default the glfpinn command; a
+    script of your own with ``program=(path,)``, which then calls
+    :func:`~glfpinn.distributed.init_from_env` on each rank); return 0 when every rank
+    succeeds.
 
     When a rank fails (a non-zero status or a signal), the others are stopped, one line on
     stderr names the rank, and its status is returned (1 for a signal). Rank 0's output is the
@@ -95,7 +98,7 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     if nproc < 2:
         raise ValueError(f"nproc={nproc} must be >= 2 to launch ranks")
     port = _free_port()
-    command = [sys.executable, "-m", "glfpinn", *argv]
+    command = [sys.executable, *program, *argv]
     procs: list[subprocess.Popen] = []
     caught: list[int] = []
 

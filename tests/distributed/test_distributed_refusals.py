@@ -132,3 +132,39 @@ class _Rounding(Sampler):
 def test_a_per_rank_sampler_must_draw_exactly_its_share():
     with pytest.raises(ValueError, match="drew 9 initial points for a share of 8"):
         _trainer(_Rounding())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with a card the rank would go on to join")
+def test_a_run_stored_on_a_numbered_card_resumes_on_every_ranks_own_card(
+    tmp_path, monkeypatch, capsys
+):
+    """A rank takes cuda:LOCAL_RANK, so the stored cuda:0 counts as cuda: on this machine
+    (no card) joining fails for the want of a card, not for the number."""
+    from glfpinn.cli import main
+
+    (tmp_path / "config.yaml").write_text("problem: allen-cahn\ndevice: cuda:0\nnproc: 2\n")
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
+    for name, value in {**env, "MASTER_PORT": "29999"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["train", "--resume", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "LOCAL_RANK=0 but this machine has 0 CUDA devices" in err, err
+
+
+def test_joined_weights_give_a_rank_without_weights_weight_one():
+    from glfpinn.distributed.checkpoint import joined
+
+    def part(n, weights):
+        return {
+            "points": torch.zeros(n, 1),
+            "weights": weights,
+            "last_residuals": None,
+            "sampler_state": {},
+            "generator": torch.Generator().get_state(),
+            "costs": {},
+        }
+
+    whole = joined({}, [part(2, torch.tensor([0.5, 1.5])), part(3, None)], per_rank=True)
+    assert torch.equal(whole["weights"], torch.tensor([0.5, 1.5, 1.0, 1.0, 1.0]))
+    assert whole["last_residuals"] is None and whole["world_size"] == 2
+    assert [r["n_points"] for r in whole["ranks"]] == [2, 3]

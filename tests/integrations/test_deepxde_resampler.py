@@ -13,7 +13,7 @@ import torch
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 dde = pytest.importorskip("deepxde")
 
-from glfpinn import GLF, RAD  # noqa: E402
+from glfpinn import GLF, PACMANN, RAD  # noqa: E402
 from glfpinn.domains import Box  # noqa: E402
 from glfpinn.integrations._common import Region  # noqa: E402
 from glfpinn.integrations.deepxde import Resampler, _WeightedPDE, domain_of  # noqa: E402
@@ -81,6 +81,20 @@ def test_points_change_stay_inside_and_keep_their_number(make):
     assert not set(map(tuple, after.tolist())) & set(map(tuple, before.tolist()))
     # The next training batch is the new set (this set-up has no BC points).
     np.testing.assert_array_equal(model.data.train_next_batch()[0], after)
+
+
+def test_pacmann_moves_the_points_along_the_residual_gradient():
+    # PACMANN differentiates the residual with respect to x: the callback's residual must stay
+    # differentiable in the points it is given
+    model, geom = allen_cahn_model()
+    before = model.data.train_x_all.copy()
+    cb = Resampler(PACMANN(n_moves=2), period=PERIOD)
+    train(model, cb)
+    after = model.data.train_x_all
+    assert after.shape == before.shape
+    assert geom.geometry.inside(after[:, :1]).all() and geom.timedomain.inside(after[:, 1:]).all()
+    assert (np.abs(after - before).max(axis=1) > 0).mean() > 0.5  # moved, not redrawn
+    assert cb.residual_evals > 0
 
 
 def test_glf_scores_only_the_current_points():

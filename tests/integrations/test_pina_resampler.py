@@ -17,7 +17,7 @@ from pina.model import FeedForward  # noqa: E402
 from pina.problem.zoo import Poisson2DSquareProblem  # noqa: E402
 from pina.solver import PhysicsInformedSingleModelSolver  # noqa: E402
 
-from glfpinn import GLF, RARD  # noqa: E402
+from glfpinn import GLF, PACMANN, RARD  # noqa: E402
 from glfpinn.integrations.pina import Resampler  # noqa: E402
 
 N, N_BOUNDARY = 200, 40
@@ -77,8 +77,13 @@ def interior(problem):
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: Resampler("glf", period=PERIOD), lambda: R3Refinement(sample_every=PERIOD)],
-    ids=["glf", "R3"],
+    [
+        lambda: Resampler("glf", period=PERIOD),
+        # moves points along d(r^2)/dx: the residual must stay differentiable in x
+        lambda: Resampler(PACMANN(n_moves=2), period=PERIOD),
+        lambda: R3Refinement(sample_every=PERIOD),
+    ],
+    ids=["glf", "pacmann", "R3"],
 )
 def test_points_change_stay_inside_and_keep_their_number(make, tmp_path):
     problem, _, spy = fit(make(), tmp_path)

@@ -23,7 +23,7 @@ from glfpinn.distributed.group import ProcessGroup
 from glfpinn.distributed.sharding import shares
 from glfpinn.training.state import tree_to
 
-__all__ = ["join", "split"]
+__all__ = ["join", "joined", "split"]
 
 #: What each rank holds of its own, beside its rows.
 _RANK_KEYS = ("sampler_state", "generator", "costs")
@@ -38,7 +38,12 @@ def join(state: dict[str, Any], group: ProcessGroup, per_rank: bool) -> dict[str
     it). ``per_rank``: whether the sampler resamples per rank (each rank its own stream)."""
     # on the CPU: a CUDA tensor would be unpickled onto the sender's card number
     mine = {key: tree_to(state[key], "cpu") for key in (*_RANK_KEYS, *_ROW_KEYS)}
-    parts = group.all_gather_object(mine)
+    return joined(state, group.all_gather_object(mine), per_rank)
+
+
+def joined(state: dict[str, Any], parts: list[dict[str, Any]], per_rank: bool) -> dict[str, Any]:
+    """``state`` (rank 0's, the same as every rank's but for the parts) with every rank's
+    ``parts`` (its rows and its own keys, by rank) joined in."""
     whole = dict(state)
     for key in _ROW_KEYS:
         rows = [part[key] for part in parts]
@@ -52,7 +57,7 @@ def join(state: dict[str, Any], group: ProcessGroup, per_rank: bool) -> dict[str
         {"n_points": int(part["points"].shape[0]), **{k: part[k] for k in _RANK_KEYS}}
         for part in parts
     ]
-    whole["world_size"] = group.world_size
+    whole["world_size"] = len(parts)
     whole["per_rank"] = per_rank
     return whole
 

@@ -125,7 +125,7 @@ def launch(argv: Sequence[str], nproc: int, program: Sequence[str] = ("-m", "glf
             if any(c is not None for c in codes) and (caught or _interrupted(codes)):
                 return _stopped(procs)
             if any(c not in (None, 0) for c in codes):
-                return _failed(procs)
+                return _failed(procs, codes)
             if all(c == 0 for c in codes):
                 return 0
             time.sleep(POLL_S)
@@ -153,14 +153,15 @@ def _stopped(procs: list[subprocess.Popen]) -> int:
     return 1 if code is None or code < 0 else code
 
 
-def _failed(procs: list[subprocess.Popen]) -> int:
-    """A rank failed: its peers' collectives fail a moment later; wait for those, then stop
-    every rank and name the cause (a rank killed by a signal, else the first rank)."""
-    time.sleep(SETTLE_S)
-    codes = [p.poll() for p in procs]
-    failed = [(c >= 0, r, c) for r, c in enumerate(codes) if c not in (None, 0)]
+def _failed(procs: list[subprocess.Popen], first: list[int | None]) -> int:
+    """A rank failed (``first``: the statuses when that was first seen). Its peers'
+    collectives fail a moment later, and a peer may then die of that (gloo aborts some); the
+    cause is a rank that had failed when the failure was first seen (one killed by a signal
+    first, else the lowest). Wait for the peers, stop every rank, and name the cause."""
+    failed = [(c >= 0, r, c) for r, c in enumerate(first) if c not in (None, 0)]
     _, rank, code = min(failed)
-    others = any(c is None for c in codes)
+    others = any(c is None for c in first)  # running when the cause was seen: stopped now
+    time.sleep(SETTLE_S)
     _stop(procs)
     if others or code < 0:
         stopped = "; stopped the other ranks" if others else ""

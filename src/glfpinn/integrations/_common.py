@@ -1,5 +1,6 @@
 """What the framework callbacks share: naming a sampler, a domain known only by an inside test,
-and one resample of a framework's points through a counted, chunked scorer."""
+one resample of a framework's points through a counted, chunked scorer, and the residual's
+norm per point."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from glfpinn import samplers
 from glfpinn._checks import short_repr
 from glfpinn.domains import Box, Domain, _fold
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
-from glfpinn.training.costs import Costs
 from glfpinn.training.scorer import Scorer
 
-__all__ = ["Region", "resolve_sampler", "resample_points"]
+__all__ = ["Region", "resolve_sampler", "resample_points", "residual_norm"]
 
 #: Rejection rounds before a region whose inside test accepts nothing is given up.
 _MAX_ROUNDS = 200
@@ -110,9 +110,9 @@ def resample_points(
     step: int,
     generator: torch.Generator,
     scorer: Scorer,
-    costs: Costs,
 ) -> Resampled:
-    """One resample of ``points``, every residual through ``scorer`` (so it is counted).
+    """One resample of ``points``, every residual through ``scorer`` (so it is counted in
+    ``scorer.costs``, with the resample's time).
 
     The context gets no free residuals: a framework does not hand back its last step's
     residuals, so a sampler that reads the current ones (GLF, R3, RSmote) pays exactly one
@@ -130,6 +130,22 @@ def resample_points(
     )
     out = sampler.resample(ctx, state)
     domain.check_points(out.points, f"{type(sampler).__name__}'s points")
-    costs.sampling_time_s += time.perf_counter() - t0
-    costs.resamples += 1
+    scorer.costs.sampling_time_s += time.perf_counter() - t0
+    scorer.costs.resamples += 1
     return out
+
+
+def residual_norm(module: nn.Module, residual: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """``residual(x)`` (a framework's PDE residual, any shape with one leading row per point)
+    computed with ``module`` in eval mode, reduced to one norm per row.
+
+    ``x`` is differentiated with respect to when it already requires grad (the scorer's
+    ``with_grad``, for samplers that move points along d(r^2)/dx such as PACMANN); otherwise a
+    detached copy that requires grad is used, as a residual needs derivatives in x."""
+    was_training = module.training
+    module.eval()
+    try:
+        r = residual(x if x.requires_grad else x.detach().requires_grad_(True))
+    finally:
+        module.train(was_training)
+    return torch.linalg.vector_norm(r.reshape(len(x), -1), dim=1)

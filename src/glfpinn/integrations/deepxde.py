@@ -33,7 +33,7 @@ from torch import Tensor
 
 from glfpinn._checks import check_bool, check_int
 from glfpinn.domains import Box, Domain
-from glfpinn.integrations._common import Region, resample_points, resolve_sampler
+from glfpinn.integrations._common import Region, resample_points, residual_norm, resolve_sampler
 from glfpinn.samplers.base import Sampler, SamplerState
 from glfpinn.training.costs import Costs
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
@@ -95,13 +95,13 @@ class _WeightedPDE:
 
     def __call__(self, x, y):
         f = self.pde(x, y)
-        weights = self.resampler.weights
+        root = self.resampler._root_weights
         model = self.resampler.model
-        if weights is None or not model.net.training:
+        if root is None or not model.net.training:
             return f
         if len(x) != len(model.data.train_x):
             return f  # not the training batch (e.g. a user's own call)
-        scale = weights.sqrt().to(x.dtype).view(-1, 1)
+        scale = root.to(x.dtype)
         n = scale.shape[0]
 
         def weigh(fi: Tensor) -> Tensor:
@@ -145,6 +145,7 @@ class Resampler(dde.callbacks.Callback):
         self.use_weights = check_bool("use_weights", use_weights)
         self.costs = Costs()
         self.weights: Tensor | None = None
+        self._root_weights: Tensor | None = None
         self.generator: torch.Generator | None = None
         self.state: SamplerState | None = None
         self._since = 0
@@ -212,10 +213,11 @@ class Resampler(dde.callbacks.Callback):
             int(self.model.train_state.step),
             self.generator,
             self.scorer,
-            self.costs,
         )
         self.state = out.state
         self.weights = out.weights.detach() if out.weights is not None else None
+        # the loss multiplies each PDE row by sqrt(w) (w r^2 in the MSE): once per resample
+        self._root_weights = None if self.weights is None else self.weights.sqrt().view(-1, 1)
         data = self.model.data
         # What PDEPointResampler's resample_train_points does, with our points in place of
         # fresh ones: the cached BC points stay and train_x is rebuilt from both.
@@ -229,16 +231,15 @@ class Resampler(dde.callbacks.Callback):
 
     def _residual(self, x: Tensor) -> Tensor:
         """The data's PDE residual at ``x`` on the network in eval mode; one value per row."""
+        return residual_norm(self.model.net, self._pde_at, x)
+
+    def _pde_at(self, x: Tensor) -> Tensor:
         net = self.model.net
-        was_training = net.training
-        net.eval()
         try:
-            x = x.detach().requires_grad_(True)
             y = net(x)
             f = self._pde(x, (y, net) if dde.config.autodiff == "forward" else y)
         finally:
             dde.grad.clear()  # DeepXDE caches derivatives by tensor: drop this chunk's
-            net.train(was_training)
         if isinstance(f, (list, tuple)):
             f = torch.cat([fi.reshape(len(x), -1) for fi in f], dim=1)
-        return torch.linalg.vector_norm(f.reshape(len(x), -1), dim=1)
+        return f

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from glfpinn._checks import check_int, short_repr
 from glfpinn.domains import Box
-from glfpinn.integrations._common import resample_points, resolve_sampler
+from glfpinn.integrations._common import resample_points, residual_norm, resolve_sampler
 from glfpinn.samplers.base import Sampler, SamplerState
 from glfpinn.training.costs import Costs
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
@@ -172,7 +172,6 @@ class Resampler(Callback):
                 int(trainer.global_step),
                 self.generator,
                 Scorer(self._residual_fn(pl_module, name), self.chunk_size, self.costs),
-                self.costs,
             )
             self.states[name] = out.state
             if out.weights is not None and not self._warned_weights:
@@ -200,13 +199,6 @@ class Resampler(Callback):
         labels = list(cond.data.input.labels)
 
         def residual(x: Tensor) -> Tensor:
-            was_training = pl_module.training
-            pl_module.eval()
-            try:
-                pts = LabelTensor(x.detach(), labels).requires_grad_(True)
-                r = cond.evaluate({"input": pts}, pl_module).as_subclass(Tensor)
-            finally:
-                pl_module.train(was_training)
-            return torch.linalg.vector_norm(r.reshape(len(x), -1), dim=1)
+            return cond.evaluate({"input": LabelTensor(x, labels)}, pl_module).as_subclass(Tensor)
 
-        return residual
+        return lambda x: residual_norm(pl_module, residual, x)

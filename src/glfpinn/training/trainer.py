@@ -478,12 +478,11 @@ class Trainer:
         s = self.state
         if self.sharding is None:
             return s.points, s.last_residuals
-        residuals = s.last_residuals
-        if self.group.any(residuals is None):
-            residuals = None
-        else:
-            residuals = self.sharding.gather(residuals, self._n_total)
-        return self.sharding.gather(s.points, self._n_total), residuals
+        points = self.sharding.gather(s.points, self._n_total)
+        # every rank has residuals or none alike: all step, resample and load together
+        if s.last_residuals is None:
+            return points, None
+        return points, self.sharding.gather(s.last_residuals, self._n_total)
 
     def _gradients(self) -> list[Tensor]:
         # the same parameters have a gradient on every rank (same network, same loss terms)

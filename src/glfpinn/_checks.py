@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "check_positive",
     "check_int",
+    "check_fraction",
     "check_bool",
     "check_choice",
     "check_device",
@@ -64,6 +65,15 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
         raise ValueError(
             f"{name}={short_repr(value)} is not allowed; {name} must be a finite number {bound}"
         )
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` as a float in [0, 1), or a one-line ValueError."""
+    if not (_is_real(value) and math.isfinite(value) and 0 <= value < 1):
+        raise ValueError(
+            f"{name}={short_repr(value)} is not allowed; {name} must be a number in [0, 1)"
+        )
+    return float(value)
 
 
 def check_int(name: str, value: Any, *, minimum: int = 0) -> int:

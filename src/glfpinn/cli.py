@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--resample-every", type=int, help="resampling period T in steps")
     tr.add_argument("--lr", type=float)
     tr.add_argument("--eval-every", type=int)
+    tr.add_argument(
+        "--coverage-threshold",
+        type=float,
+        help="warn once when a resample's coverage falls below this, in (0, 1) (default 0.3)",
+    )
     tr.add_argument("--n-validation", type=int, help="held-out points for residual validation")
     tr.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
     tr.add_argument("--activation", help="tanh, sin, silu or gelu")
@@ -228,6 +233,7 @@ def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
         "resample_every": args.resample_every,
         "lr": args.lr,
         "eval_every": args.eval_every,
+        "coverage_threshold": args.coverage_threshold,
         "n_validation": args.n_validation,
         "hidden": args.hidden,
         "activation": args.activation,

@@ -17,6 +17,8 @@ from glfpinn import samplers
 from glfpinn._checks import REPR_LIMIT, check_device, short_repr, shorten
 from glfpinn.plugins import absolute_import_path, is_import_path, load_object
 from glfpinn.samplers import Sampler
+from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
+from glfpinn.samplers.coverage import check_threshold
 from glfpinn.training.compiling import check_compile
 from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
 from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage
@@ -147,6 +149,8 @@ class RunConfig:
     model_params: dict[str, Any] = field(default_factory=dict)
     n_condition: int = DEFAULT_N_CONDITION
     score_chunk: int = DEFAULT_CHUNK
+    #: a resample whose coverage falls below this warns once (glfpinn.samplers.coverage)
+    coverage_threshold: float = COVERAGE_THRESHOLD
     checkpoint_every: int = 1000
     snapshot_every: int = 0
     #: processes (ranks) the run trains on, data-parallel (see glfpinn.distributed)
@@ -166,6 +170,7 @@ class RunConfig:
                 raise ValueError(f"unknown config key {short_repr(key)}{hint}")
         cfg = cls(**data)
         cfg._check_types()
+        check_threshold(cfg.coverage_threshold)
         # a run directory records where a user's class lives, wherever it is resumed from
         for key in ("problem", "sampler", "model"):
             if getattr(cfg, key) is not None:

@@ -98,6 +98,14 @@ def _terms(problem, fn, x: torch.Tensor) -> list[torch.Tensor]:
     if problem.name == "reaction-diffusion-20d":
         u, grad, lap = ops.value_grad_laplacian(u_fn, x, dims=slice(0, -1))
         return [grad[:, -1], problem.diffusion * lap, problem.reaction(u), problem.source(x)]
+    if problem.name in ("helmholtz", "poisson-5d"):
+        return [*ops.axis_derivatives(u_fn, x, 2).T, problem.source(x)]
+    if problem.name == "diffusion-reaction":
+        _, jet = ops.axis_jet(u_fn, x, 2)
+        return [jet[0, :, 1], jet[1, :, 0], problem.source(x)]
+    if problem.name == "wave":
+        _, jet = ops.axis_jet(u_fn, x, 2)
+        return [jet[1, :, 1], problem.speed**2 * jet[1, :, 0]]
     raise AssertionError(f"add the terms of {problem.name!r} to this test")
 
 
@@ -193,11 +201,17 @@ def test_dispersive_global_part_solves_the_homogeneous_equation():
 
 # ---------------------------------------------------------------------------- conditions
 
-#: Initial data and boundary value of the hard-constrained problems.
+#: Initial data, boundary value and the two space boundaries of the hard-constrained problems.
 HARD_DATA = {
-    "allen-cahn": (lambda x: x**2 * torch.cos(math.pi * x), -1.0),
-    "burgers": (lambda x: -torch.sin(math.pi * x), 0.0),
-    "burgers-sharp": (lambda x: -torch.sin(math.pi * x), 0.0),
+    "allen-cahn": (lambda x: x**2 * torch.cos(math.pi * x), -1.0, (-1.0, 1.0)),
+    "burgers": (lambda x: -torch.sin(math.pi * x), 0.0, (-1.0, 1.0)),
+    "burgers-sharp": (lambda x: -torch.sin(math.pi * x), 0.0, (-1.0, 1.0)),
+    "diffusion-reaction": (
+        lambda x: sum(torch.sin(n * x) / n for n in (1, 2, 3, 4, 8)),
+        0.0,
+        (-math.pi, math.pi),
+    ),
+    "wave": (lambda x: torch.sin(math.pi * x) + 0.5 * torch.sin(4 * math.pi * x), 0.0, (0, 1)),
 }
 
 
@@ -205,17 +219,17 @@ HARD_DATA = {
 def test_conditions_hold(name):
     problem = _small(name)
     if problem.hard_constrained:
-        u0, ub = HARD_DATA[name]
+        u0, ub, sides = HARD_DATA[name]
         gen = _generator(6)
         x = problem.domain.sample(100, gen, dtype=torch.float64)
         y = 10 * torch.randn(100, 1, generator=gen, dtype=torch.float64)  # any NN output
         x0 = torch.stack([x[:, 0], torch.zeros(100, dtype=x.dtype)], 1)
         out0 = problem.output_transform(x0, y)[:, 0]
         torch.testing.assert_close(out0, u0(x[:, 0]), rtol=0, atol=1e-14)
-        for side in (-1.0, 1.0):
+        for side in sides:
             xb = torch.stack([torch.full((100,), side, dtype=x.dtype), x[:, 1]], 1)
             outb = problem.output_transform(xb, y)[:, 0]
-            torch.testing.assert_close(outb, torch.full_like(outb, ub), rtol=0, atol=1e-14)
+            torch.testing.assert_close(outb, torch.full_like(outb, ub), rtol=0, atol=1e-13)
         # The built model is wrapped in the constraint.
         model = problem.build_model((8,), generator=_generator(0)).double()
         torch.testing.assert_close(model(x0)[:, 0], u0(x[:, 0]), rtol=0, atol=1e-14)
@@ -240,6 +254,15 @@ def test_conditions_hold(name):
     fn = _exact_model(problem)
     assert float(problem.condition_loss(fn, points)) < 1e-28
     assert float(problem.condition_loss(lambda x: fn(x) + 0.1, points)) > 1e-3
+
+
+def test_wave_starts_at_rest_whatever_the_network():
+    """u_t(x, 0) = 0 through the t^2 factor of the hard constraint, for any network."""
+    problem = problems.get("wave")
+    model = problem.build_model((8,), generator=_generator(12)).double()
+    x0 = torch.stack([torch.linspace(0, 1, 50, dtype=torch.float64), torch.zeros(50).double()], 1)
+    _, grad = ops.value_and_gradient(model, x0)
+    assert float(grad[:, 1].abs().max()) < 1e-14
 
 
 def test_laplace_boundary_points_and_data():
@@ -301,8 +324,12 @@ SIZES = {
     "laplace": 201 * 201 - 100 * 100,
     "dispersive-10d": 100_000,
     "reaction-diffusion-20d": 100_000,
+    "helmholtz": 201 * 201,
+    "diffusion-reaction": 201 * 101,
+    "wave": 201 * 101,
+    "poisson-5d": 100_000,
 }
-DIMS = {"dispersive-10d": 11, "reaction-diffusion-20d": 21}
+DIMS = {"dispersive-10d": 11, "reaction-diffusion-20d": 21, "poisson-5d": 5}
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -20,6 +20,7 @@ COSTS = {
     "glf": ({}, 0),
     "glf-d": ({"M": 3}, 3 * N),
     "glf-scaled": ({}, 0),
+    "glf-robust": ({}, 0),
     "glf-adaptive-m": ({}, 0),
     "rar-d": ({"n_candidates": CANDIDATES}, CANDIDATES),
     "rar-g": ({"n_candidates": CANDIDATES}, CANDIDATES),

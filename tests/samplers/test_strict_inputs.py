@@ -81,6 +81,7 @@ FREE_READERS = {
     "glf": "GLF",
     "glf-d": "GLF",
     "glf-scaled": "GLF",
+    "glf-robust": "RobustGLF",
     "glf-adaptive-m": "GLF",
     "r3": "R3",
     "rsmote": "RSmote",

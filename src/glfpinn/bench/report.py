@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 
 from glfpinn._io import atomic_write_text
-from glfpinn.bench.stats import DIAGNOSTICS, diagnostics_summary, paired_comparisons
+from glfpinn.bench.stats import (
+    DIAGNOSTICS,
+    coverage_summary,
+    diagnostics_summary,
+    paired_comparisons,
+)
 
 __all__ = ["collect", "summarise", "write_report", "METRICS_REPORTED", "oscillation"]
 
@@ -158,6 +163,7 @@ def write_report(
     summary = summarise(rows)
     paired = paired_comparisons(rows, reference, resamples=resamples, seed=seed)
     diagnostics = diagnostics_summary(rows)
+    coverage = coverage_summary(rows)
 
     fields = ["experiment", "problem", "sampler", "seeds", "steps"] + [
         f"{k}_{s}" for k in METRICS_REPORTED for s in ("mean", "std", "median")
@@ -167,6 +173,8 @@ def write_report(
     if diagnostics:
         diag_fields = ["experiment", "problem", "sampler", "seeds", "resamples", *DIAGNOSTICS]
         _write_csv(root / "diagnostics.csv", diagnostics, diag_fields)
+    if coverage:
+        _write_csv(root / "coverage.csv", coverage, list(coverage[0]))
 
     lines = ["# Results", ""]
     note = root / "bench.json"
@@ -192,6 +200,7 @@ def write_report(
         lines.append("")
     lines += _verdict_lines(paired, reference, resamples)
     lines += _diagnostics_lines(diagnostics)
+    lines += _coverage_lines(coverage)
     plots = sorted((root / "plots").glob("*.png")) if (root / "plots").exists() else []
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
@@ -255,6 +264,28 @@ def _verdict_lines(paired: list[dict[str, Any]], reference: str, resamples: int)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return lines
+
+
+def _coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
+    if not coverage:
+        return []
+    head = ["experiment", "problem", "sampler", "seeds", "final", "lowest", "runs warned"]
+    lines = [
+        "## Coverage per resample",
+        "",
+        "Occupied cells of a grid at the set's mean spacing over a uniform draw's (about 1: "
+        "spread like a uniform set; near 0: collapsed into clumps; glfpinn.samplers.coverage). "
+        "Median over seeds of each run's final and lowest coverage; runs warned: runs whose "
+        "coverage fell below their threshold (each got the collapse warning).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for c in coverage:
+        cells = [c["experiment"], c["problem"], c["sampler"], str(c["seeds"])]
+        cells += [f"{c['coverage_final']:.3f}", f"{c['coverage_min']:.3f}", str(c["runs_warned"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _diagnostics_lines(diagnostics: list[dict[str, Any]]) -> list[str]:

@@ -35,7 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from scipy import stats
+
+from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
 
 __all__ = [
     "eval_records",
@@ -46,6 +49,7 @@ __all__ = [
     "paired_comparisons",
     "error_curve",
     "diagnostics_summary",
+    "coverage_summary",
     "DIAGNOSTICS",
 ]
 
@@ -275,3 +279,46 @@ def diagnostics_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry[key] = float(np.median(vals)) if vals else math.nan
         out.append(entry)
     return out
+
+
+def _resample_lines(cell: str | Path) -> list[dict[str, Any]]:
+    path = Path(cell) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [r for r in lines if r.get("event") == "resample"]
+
+
+def _coverage_threshold(cell: str | Path) -> float:
+    """The run's coverage threshold from its config.yaml (the default where it has none)."""
+    path = Path(cell) / "config.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    value = data.get("coverage_threshold") if isinstance(data, dict) else None
+    return COVERAGE_THRESHOLD if value is None else float(value)
+
+
+def coverage_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per experiment x problem x sampler whose runs log ``coverage`` at their resamples
+    (:mod:`glfpinn.samplers.coverage`): the median over seeds of each run's final and lowest
+    coverage, and how many runs fell below their own threshold (each of them was warned: the
+    trainer warns at the first resample below it)."""
+    groups: dict[tuple[str, str, str], list[tuple[float, float, bool]]] = defaultdict(list)
+    for row in rows:
+        values = [float(r["coverage"]) for r in _resample_lines(row["path"]) if "coverage" in r]
+        if not values:
+            continue
+        low = min(values) < _coverage_threshold(row["path"])
+        key = (row["experiment"], row["problem_label"], row["sampler_label"])
+        groups[key].append((values[-1], min(values), low))
+    return [
+        {
+            "experiment": exp,
+            "problem": prob,
+            "sampler": samp,
+            "seeds": len(runs),
+            "coverage_final": float(np.median([r[0] for r in runs])),
+            "coverage_min": float(np.median([r[1] for r in runs])),
+            "runs_warned": sum(r[2] for r in runs),
+        }
+        for (exp, prob, samp), runs in groups.items()
+    ]

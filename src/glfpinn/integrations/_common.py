@@ -15,6 +15,7 @@ from glfpinn import samplers
 from glfpinn._checks import short_repr
 from glfpinn.domains import Box, Domain, _fold
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+from glfpinn.samplers.coverage import CollapseMonitor, coverage
 from glfpinn.training.scorer import Scorer
 
 __all__ = ["Region", "resolve_sampler", "resample_points", "residual_norm"]
@@ -102,6 +103,12 @@ class Region(Domain):
         return y
 
 
+def sampler_label(sampler: Sampler) -> str:
+    """The registry name of ``sampler``'s class where it has one (``glf``, ``glf-robust``),
+    else the class name: what a warning calls it."""
+    return samplers.registry.name_of(type(sampler)) or type(sampler).__name__
+
+
 def resample_points(
     sampler: Sampler,
     state: SamplerState,
@@ -110,9 +117,11 @@ def resample_points(
     step: int,
     generator: torch.Generator,
     scorer: Scorer,
+    monitor: CollapseMonitor,
 ) -> Resampled:
     """One resample of ``points``, every residual through ``scorer`` (so it is counted in
-    ``scorer.costs``, with the resample's time).
+    ``scorer.costs``, with the resample's time). The new points' coverage goes into the
+    result's ``info`` and to ``monitor``, which warns once if the set collapsed.
 
     The context gets no free residuals: a framework does not hand back its last step's
     residuals, so a sampler that reads the current ones (GLF, R3, RSmote) pays exactly one
@@ -130,6 +139,8 @@ def resample_points(
     )
     out = sampler.resample(ctx, state)
     domain.check_points(out.points, f"{type(sampler).__name__}'s points")
+    out.info["coverage"] = coverage(out.points, domain)
+    monitor.check(out.info["coverage"], sampler, sampler_label(sampler), step)
     scorer.costs.sampling_time_s += time.perf_counter() - t0
     scorer.costs.resamples += 1
     return out

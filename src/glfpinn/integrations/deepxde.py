@@ -35,6 +35,8 @@ from glfpinn._checks import check_bool, check_int
 from glfpinn.domains import Box, Domain
 from glfpinn.integrations._common import Region, resample_points, residual_norm, resolve_sampler
 from glfpinn.samplers.base import Sampler, SamplerState
+from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
+from glfpinn.samplers.coverage import CollapseMonitor
 from glfpinn.training.costs import Costs
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
 
@@ -122,6 +124,9 @@ class Resampler(dde.callbacks.Callback):
         chunk_size: points per residual evaluation (bounds the memory of scoring).
         use_weights: train on the sampler's loss weights when it returns some (e.g.
             ``GLF(importance_weights=True)``), exact for DeepXDE's default "MSE" loss.
+        coverage_threshold: a resample whose points' coverage falls below this warns once
+            (:class:`~glfpinn.samplers.coverage.CollapseWarning`); every resample's coverage
+            is in :attr:`history`.
 
     After training, :attr:`costs` holds what resampling cost: ``residual_evals`` (points
     scored), ``scoring_time_s``, ``sampling_time_s`` and ``resamples``. A PDE with several
@@ -136,6 +141,7 @@ class Resampler(dde.callbacks.Callback):
         seed: int = 0,
         chunk_size: int = DEFAULT_CHUNK,
         use_weights: bool = True,
+        coverage_threshold: float = COVERAGE_THRESHOLD,
     ) -> None:
         super().__init__()
         self.sampler = resolve_sampler(sampler)
@@ -143,6 +149,9 @@ class Resampler(dde.callbacks.Callback):
         self.seed = check_int("seed", seed)
         self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         self.use_weights = check_bool("use_weights", use_weights)
+        self.monitor = CollapseMonitor(coverage_threshold)
+        #: each resample's ``info`` (its ``coverage`` and the sampler's own figures)
+        self.history: list[dict] = []
         self.costs = Costs()
         self.weights: Tensor | None = None
         self._root_weights: Tensor | None = None
@@ -213,7 +222,9 @@ class Resampler(dde.callbacks.Callback):
             int(self.model.train_state.step),
             self.generator,
             self.scorer,
+            self.monitor,
         )
+        self.history.append({"step": int(self.model.train_state.step), **out.info})
         self.state = out.state
         self.weights = out.weights.detach() if out.weights is not None else None
         # the loss multiplies each PDE row by sqrt(w) (w r^2 in the MSE): once per resample

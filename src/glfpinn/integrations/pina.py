@@ -38,6 +38,8 @@ from glfpinn._checks import check_int, short_repr
 from glfpinn.domains import Box
 from glfpinn.integrations._common import resample_points, residual_norm, resolve_sampler
 from glfpinn.samplers.base import Sampler, SamplerState
+from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
+from glfpinn.samplers.coverage import CollapseMonitor
 from glfpinn.training.costs import Costs
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
 
@@ -65,6 +67,9 @@ class Resampler(Callback):
             ``CartesianDomain`` with a range for each input variable (not a boundary).
         seed: seeds the callback's own ``torch.Generator``.
         chunk_size: points per residual evaluation.
+        coverage_threshold: a resample whose points' coverage falls below this warns once
+            (:class:`~glfpinn.samplers.coverage.CollapseWarning`); every resample's coverage
+            is in :attr:`history`.
 
     :attr:`costs` holds what resampling cost (``residual_evals``, ``scoring_time_s``,
     ``sampling_time_s``, ``resamples``). A condition with several equations is ranked by the
@@ -79,6 +84,7 @@ class Resampler(Callback):
         conditions: str | Sequence[str] | None = None,
         seed: int = 0,
         chunk_size: int = DEFAULT_CHUNK,
+        coverage_threshold: float = COVERAGE_THRESHOLD,
     ) -> None:
         self.sampler = resolve_sampler(sampler)
         if not self.sampler.conserves_population:
@@ -94,6 +100,9 @@ class Resampler(Callback):
         self.conditions = None if conditions is None else list(conditions)
         self.seed = check_int("seed", seed)
         self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+        self.monitor = CollapseMonitor(coverage_threshold)
+        #: each resample's ``info`` per condition (its ``coverage`` and the sampler's figures)
+        self.history: list[dict] = []
         self.costs = Costs()
         self.states: dict[str, SamplerState] = {}
         self.generator: torch.Generator | None = None
@@ -172,7 +181,9 @@ class Resampler(Callback):
                 int(trainer.global_step),
                 self.generator,
                 Scorer(self._residual_fn(pl_module, name), self.chunk_size, self.costs),
+                self.monitor,
             )
+            self.history.append({"step": int(trainer.global_step), "condition": name, **out.info})
             self.states[name] = out.state
             if out.weights is not None and not self._warned_weights:
                 self._warned_weights = True

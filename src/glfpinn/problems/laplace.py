@@ -24,6 +24,7 @@ from torch import Tensor
 from glfpinn import ops
 from glfpinn.domains import LShape
 from glfpinn.problems.base import Model, Problem
+from glfpinn.problems.dirichlet import SoftDirichlet
 
 __all__ = ["Laplace", "l_shape_exact"]
 
@@ -43,7 +44,7 @@ def l_shape_exact(x: Tensor) -> Tensor:
 
 
 @final
-class Laplace(Problem):
+class Laplace(SoftDirichlet, Problem):
     """Laplace u = 0 on the L-shape; soft Dirichlet loss weighted by ``boundary_weight``.
 
     ``grid_size`` sets the test set: the grid_size x grid_size grid of [-1, 1]^2 restricted to
@@ -74,17 +75,6 @@ class Laplace(Problem):
         # ``model`` itself, not a wrapper: ops recognise an MLP and take their Taylor fast path.
         _, lap = ops.laplacian(model, x)
         return lap
-
-    def condition_points(
-        self, n: int, generator: torch.Generator, dtype: torch.dtype
-    ) -> dict[str, Tensor]:
-        xb = self.domain.sample_boundary(n, generator, dtype=dtype)
-        return {"boundary": xb, "boundary_values": l_shape_exact(xb.to(torch.float64)).to(dtype)}
-
-    def condition_loss(self, model: Model, points: dict[str, Tensor]) -> Tensor:
-        xb = points["boundary"]
-        misfit = model(xb).reshape(xb.shape[0]) - points["boundary_values"]
-        return self.boundary_weight * (misfit**2).mean()
 
     def solution(self, x: np.ndarray | Tensor) -> np.ndarray:
         pts = torch.as_tensor(x).detach().cpu().to(torch.float64)

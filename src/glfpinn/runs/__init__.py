@@ -87,6 +87,7 @@ def build_trainer(
         fourier_scale=cfg.fourier_scale,
         n_condition=cfg.n_condition,
         score_chunk=cfg.score_chunk,
+        coverage_threshold=cfg.coverage_threshold,
         progress=progress,
         sampler_name=cfg.sampler,
         group=group,

@@ -119,6 +119,7 @@ def describe_trainer(
         **_network(trainer, notes),
         "n_condition": trainer.n_condition,
         "score_chunk": trainer.scorer.chunk_size,
+        "coverage_threshold": trainer.collapse.threshold,
         "checkpoint_every": checkpoint_every,
         "snapshot_every": snapshot_every,
     }

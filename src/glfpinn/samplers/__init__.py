@@ -10,6 +10,7 @@ from glfpinn._checks import check_keys, short_repr
 from glfpinn._registry import Registry
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.glf import GLF
+from glfpinn.samplers.glf_robust import RobustGLF
 from glfpinn.samplers.mix import Mix
 from glfpinn.samplers.pacmann import PACMANN
 from glfpinn.samplers.r3 import R3
@@ -29,6 +30,7 @@ __all__ = [
     "RARG",
     "RSmote",
     "Resampled",
+    "RobustGLF",
     "Sampler",
     "SamplerState",
     "SamplingContext",
@@ -51,7 +53,12 @@ for _name, _factory, _doc in [
     ("halton", partial(UniformResample, method="halton"), "fresh scrambled Halton points"),
     ("lhs", partial(UniformResample, method="lhs"), "fresh Latin-hypercube points"),
     ("rad", RAD, "RAD: redraw N points from a dense candidate set scored by exact residuals"),
-    ("glf", GLF, "GLF: residual-scaled Gaussian candidates inheriting their anchor's residual"),
+    (
+        "glf-robust",
+        RobustGLF,
+        "robust GLF (ours, recommended): scale-free step, floor on h, 10% fresh uniform points",
+    ),
+    ("glf", GLF, "the paper's GLF: h = alpha / (r + eps) Gaussian candidates, inherited residuals"),
     ("glf-d", partial(GLF, surrogate="exact"), "GLF-D: GLF with exact residuals at candidates"),
     (
         "glf-scaled",

@@ -46,13 +46,18 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from typing import final
 
 import torch
 from scipy import stats
 from torch import Tensor
 
-from glfpinn._checks import check_bool, check_choice, check_int, check_positive
+from glfpinn._checks import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_positive,
+)
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.select import (
     effective_sample_size,
@@ -146,7 +151,6 @@ def _spearman(a: Tensor, b: Tensor) -> float:
     return float(rho)
 
 
-@final
 class GLF(Sampler):
     """Global-Local Fusion sampling.
 
@@ -171,6 +175,10 @@ class GLF(Sampler):
         diagnose_surrogate: score at most this many random candidates exactly and report the
             surrogates' rank correlation with them (0: off; costs that many evaluations, none
             for GLF-D, whose candidates are scored already).
+        h_min: floor on h as a fraction of the set's uniform spacing (V / N)^(1/d) (ours, 0:
+            off): no anchor's candidates crowd closer than the spacing the set can resolve.
+        explore: fraction of the N points drawn fresh and uniform at every resample instead of
+            from the pool (ours, in [0, 1); 0: off): a restoring force towards the whole domain.
     """
 
     def __init__(
@@ -189,6 +197,8 @@ class GLF(Sampler):
         alpha_scale: str = "absolute",
         adaptive_M: bool = False,
         diagnose_surrogate: int = 0,
+        h_min: float = 0.0,
+        explore: float = 0.0,
     ) -> None:
         if alpha is not None:
             check_positive("alpha", alpha)
@@ -211,6 +221,9 @@ class GLF(Sampler):
         self.alpha_scale = check_choice("alpha_scale", alpha_scale, ALPHA_SCALES)
         self.adaptive_M = check_bool("adaptive_M", adaptive_M)
         self.diagnose_surrogate = check_int("diagnose_surrogate", diagnose_surrogate, minimum=0)
+        check_positive("h_min", h_min, allow_zero=True)
+        self.h_min = h_min
+        self.explore = check_fraction("explore", explore)
 
     def resamples_per_rank(self) -> bool:
         """On K ranks each rank perturbs its own anchors and draws its N/K points from its own
@@ -244,6 +257,9 @@ class GLF(Sampler):
             if s == 0:  # every residual is 0: no anchor is harder than another, all explore
                 return torch.full_like(r, h_max)
             h = alpha * ctx.domain.diameter / (r / s + self.eps)
+        if self.h_min > 0:
+            spacing = (ctx.domain.volume / ctx.n) ** (1.0 / ctx.domain.dim)
+            h = h.clamp(min=min(self.h_min * spacing, h_max))
         return h.clamp(max=h_max)
 
     def candidate_counts(self, residuals: Tensor) -> Tensor:
@@ -313,8 +329,12 @@ class GLF(Sampler):
         if ctx.group is not None and self.k > 0:
             log_mean = rad_log_mean(r_pool, self.k, mass=mass, group=ctx.group)
         w = rad_weights(r_pool, self.k, self.c, mass=mass, log_mean=log_mean)
-        idx = weighted_draw(w, ctx.n, ctx.generator, replace=self.replace)
+        n_explore = round(self.explore * ctx.n)
+        idx = weighted_draw(w, ctx.n - n_explore, ctx.generator, replace=self.replace)
         pts = pool[idx.to(pool.device)]
+        if n_explore:
+            fresh = ctx.domain.sample(n_explore, ctx.generator, dtype=pts.dtype)
+            pts = torch.cat([pts, fresh.to(pts.device)])
         info = {
             "ess": effective_sample_size(w),
             "h_min": float(h.min()),
@@ -332,6 +352,8 @@ class GLF(Sampler):
             info.update(self._surrogate_check(ctx, r, cand, anchor_of, exact))
         if not self.importance_weights:
             return Resampled(pts, state, info=info)
+        if n_explore:
+            raise ValueError("importance_weights=True cannot be combined with explore > 0")
         iw = importance_weights(w, idx, replace=self.replace)
         info["iw_ess"] = effective_sample_size(iw)
         return Resampled(pts, state, weights=iw.to(pts.device, pts.dtype), info=info)

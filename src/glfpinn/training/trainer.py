@@ -30,6 +30,7 @@ from glfpinn._allocator import retain_freed_memory
 from glfpinn._checks import check_device, check_int, check_positive
 from glfpinn.problems.base import Problem, check_problem
 from glfpinn.samplers.base import Sampler, SamplingContext
+from glfpinn.samplers.coverage import DEFAULT_THRESHOLD, CollapseMonitor, coverage
 from glfpinn.training.callbacks import Callback, ProgressBar
 from glfpinn.training.compiling import compile_mode, uses_cuda_graphs
 from glfpinn.training.costs import peak_memory_mb, reset_peak_memory
@@ -163,6 +164,9 @@ class Trainer:
             over the ranks at every step, so a step is the single-process step on the union of
             the points. A resample runs per rank or on the whole set, as the sampler says
             (:class:`glfpinn.distributed.sharding.Sharding`). The device is the group's.
+        coverage_threshold: a resample whose points' coverage (:mod:`glfpinn.samplers.
+            coverage`, logged as ``coverage``) falls below this gets one
+            :class:`~glfpinn.samplers.coverage.CollapseWarning` per run, in (0, 1).
     """
 
     def __init__(
@@ -195,6 +199,7 @@ class Trainer:
         progress: bool = False,
         sampler_name: str | None = None,
         group: ProcessGroup | None = None,
+        coverage_threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         self.plan = _plan(plan, steps, lbfgs_steps, lr)
         #: None in a single process (one rank is one, with exactly its code path)
@@ -211,6 +216,8 @@ class Trainer:
         self.problem = check_problem(problem)  # a broken contract fails here, not at the end
         self.sampler = sampler
         self.sampler_name = sampler_name or type(sampler).__name__.lower()
+        #: warns once when a resample's coverage drops below the threshold (a collapsed set)
+        self.collapse = CollapseMonitor(coverage_threshold)
         self.device = resolve_device(device)
         #: how the points and the resamples are shared between the ranks (None: one process)
         self.sharding: Sharding | None = None
@@ -383,6 +390,8 @@ class Trainer:
         weights = out.weights
         n_total = int(pts.shape[0])
         duplicates = duplicate_fraction(pts)
+        spread = coverage(pts, self.problem.domain)
+        self.collapse.check(spread, self.sampler, self.sampler_name, s.step)
         if whole_set:
             sharding.check(n_total)
             pts = pts[sharding.rows(n_total)]
@@ -406,6 +415,7 @@ class Trainer:
             "step": s.step,
             "n_points": n_total,
             "duplicate_fraction": duplicates,
+            "coverage": spread,
             "residual_evals": s.costs.residual_evals - evals0,
             "scoring_time_s": s.costs.scoring_time_s - scoring0,
             "time_s": elapsed,

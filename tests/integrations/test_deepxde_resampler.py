@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -210,3 +211,42 @@ def test_bad_input_is_refused_in_one_line():
     with pytest.raises(ValueError, match="sampler"):
         Resampler(3.0)
     assert repr(Resampler("glf", period=5)).startswith("Resampler(sampler=GLF(")
+
+
+def test_resamples_during_lbfgs_by_iteration_count(monkeypatch):
+    """DeepXDE calls callbacks between L-BFGS chunks of iter_per_step iterations: with chunks
+    of PERIOD the callback resamples after each, keeping the same L-BFGS optimizer."""
+    model, _ = allen_cahn_model()
+    cb = Resampler("glf-robust", period=PERIOD)
+    train(model, cb, iterations=PERIOD)
+    assert cb.costs.resamples == 1
+    dde.optimizers.set_LBFGS_options(maxiter=4 * PERIOD)
+    monkeypatch.setitem(dde.optimizers.config.LBFGS_options, "iter_per_step", PERIOD)
+    model.compile("L-BFGS")
+    opt = model.opt
+    model.train(callbacks=[cb], display_every=10**6, verbose=0)
+    lbfgs_iterations = int(model.train_state.step) - PERIOD
+    assert lbfgs_iterations >= 2 * PERIOD  # it did not converge at once on 200 points
+    assert cb.costs.resamples == 1 + lbfgs_iterations // PERIOD
+    assert model.opt is opt
+    dde.optimizers.set_LBFGS_options()
+
+
+def test_coverage_is_logged_and_a_collapse_warns_once():
+    """Every resample's coverage is in history; a threshold above every coverage (plumbing, not
+    the collapse itself: tests/training has that) warns once, a healthy default is silent."""
+    from glfpinn.samplers.coverage import CollapseWarning
+
+    model, _ = allen_cahn_model()
+    cb = Resampler("glf", period=PERIOD, coverage_threshold=0.999)
+    with pytest.warns(CollapseWarning, match="'glf' collapsed") as caught:
+        train(model, cb)
+    assert len([w for w in caught if issubclass(w.category, CollapseWarning)]) == 1
+    assert len(cb.history) == cb.costs.resamples == 4
+    assert all(0 < h["coverage"] < 1.2 for h in cb.history)
+    model, _ = allen_cahn_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        train(model, Resampler("uniform-resample", period=PERIOD))
+    with pytest.raises(ValueError, match="coverage_threshold"):
+        Resampler("glf", coverage_threshold=1.0)

@@ -144,3 +144,16 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="'boundary' lives on"):
         fit(Resampler(conditions="boundary"), tmp_path, epochs=1)
     assert repr(Resampler(period=3)).startswith("Resampler(sampler=GLF(")
+
+
+def test_coverage_is_logged_and_a_collapse_warns_once(tmp_path):
+    """Plumbing: every resample's coverage is in history, and a threshold above any coverage
+    warns once (the collapse itself is tested in tests/training)."""
+    from glfpinn.samplers.coverage import CollapseWarning
+
+    cb = Resampler("glf", period=PERIOD, coverage_threshold=0.999)
+    with pytest.warns(CollapseWarning, match="'glf' collapsed") as caught:
+        fit(cb, tmp_path, epochs=3 * PERIOD)
+    assert len([w for w in caught if issubclass(w.category, CollapseWarning)]) == 1
+    assert len(cb.history) == 3
+    assert all(0 < h["coverage"] < 1.2 and h["condition"] for h in cb.history)

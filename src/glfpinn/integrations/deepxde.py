@@ -8,6 +8,13 @@ Every ``period`` iterations the callback replaces the PDE's training points
 rebuilds them: the boundary/initial-condition points (``data.train_x_bc``) stay, the model is
 not recompiled and the optimizer (with its Adam moments or L-BFGS history) is kept.
 
+Iterations are counted on the model's own step counter, so L-BFGS iterations count too. DeepXDE
+runs its PyTorch L-BFGS in chunks of ``LBFGS_options["iter_per_step"]`` iterations (at most
+1,000) and calls callbacks only between chunks: the callback resamples at the first chunk end
+``period`` or more iterations after the last resample. To resample every ``period`` L-BFGS
+iterations, set ``dde.optimizers.config.LBFGS_options["iter_per_step"] = period`` before
+``model.compile("L-BFGS")``; the L-BFGS curvature history then carries over the resample.
+
 Residuals come from the data's own PDE function on the model's network (hard-constraint output
 transform included), in chunks of ``chunk_size`` points whose graphs are dropped one by one, and
 are counted in :attr:`Resampler.costs`. DeepXDE's PyTorch backend only; importing this module
@@ -118,7 +125,8 @@ class Resampler(dde.callbacks.Callback):
     Args:
         sampler: a glfpinn :class:`~glfpinn.samplers.Sampler` or a registry name ("glf",
             "rad", "r3", "pacmann", ...; ``glfpinn list`` shows them all).
-        period: iterations between resamples, counted like ``PDEPointResampler``'s.
+        period: iterations between resamples (the model's steps: under Adam one per epoch, as
+            ``PDEPointResampler`` counts; under L-BFGS every iteration, see the module).
         seed: seeds the callback's own ``torch.Generator``: every draw of the sampler comes
             from it, none from global random state.
         chunk_size: points per residual evaluation (bounds the memory of scoring).
@@ -157,7 +165,8 @@ class Resampler(dde.callbacks.Callback):
         self._root_weights: Tensor | None = None
         self.generator: torch.Generator | None = None
         self.state: SamplerState | None = None
-        self._since = 0
+        #: the model's step at the last resample (or when the callback got its model)
+        self._last_step = 0
 
     def __repr__(self) -> str:
         return (
@@ -196,7 +205,7 @@ class Resampler(dde.callbacks.Callback):
         device = next(self.model.net.parameters()).device
         self.generator = torch.Generator(device=device).manual_seed(self.seed)
         self.state = self.sampler.init_state(self._points())
-        self._since = 0
+        self._last_step = int(self.model.train_state.step)
 
     def on_train_begin(self) -> None:
         if self.use_weights and not isinstance(self.model.data.pde, _WeightedPDE):
@@ -207,9 +216,9 @@ class Resampler(dde.callbacks.Callback):
             self.model.data.pde = self._pde
 
     def on_epoch_end(self) -> None:
-        self._since += 1
-        if self._since >= self.period:
-            self._since = 0
+        step = int(self.model.train_state.step)
+        if step - self._last_step >= self.period:
+            self._last_step = step
             self.resample()
 
     def resample(self) -> None:

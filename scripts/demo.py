@@ -1,4 +1,4 @@
-"""`make demo`: GLF, RAD and a fixed uniform set trained briefly on Allen-Cahn, side by side.
+"""`make demo`: robust GLF, paper GLF, RAD and fixed uniform points on Allen-Cahn, side by side.
 
 Each run goes to runs/demo-<sampler>/ (result.json, metrics.jsonl, config.yaml); rerunning the
 demo resumes or reuses finished runs. The budget is small on purpose (a few minutes on 2 cores):
@@ -16,7 +16,8 @@ from pathlib import Path
 from glfpinn.config import RunConfig
 from glfpinn.runs import run
 
-SAMPLERS = {"glf": {}, "rad": {}, "uniform": {}}
+#: robust GLF first: the one to pick on a problem of your own (docs/samplers.md, "Robust GLF")
+SAMPLERS = {"glf-robust": {}, "glf": {}, "rad": {}, "uniform": {}}
 
 
 def main() -> int:
@@ -43,12 +44,12 @@ def main() -> int:
         mode = "resume" if (Path(out) / "config.yaml").exists() else "new"
         rows.append(run(cfg, out, mode=mode, progress=sys.stderr.isatty()))
 
-    header = f"{'sampler':<8} {'L2 rel. error':>14} {'wall s':>8} {'sampling s':>11} "
+    header = f"{'sampler':<10} {'L2 rel. error':>14} {'wall s':>8} {'sampling s':>11} "
     header += f"{'scored pts':>11} {'peak MB':>8}"
     print("\n" + header)
     for r in rows:
         print(
-            f"{r['sampler']:<8} {r['l2_relative_error']:>14.4e} {r['wall_time_s']:>8.1f} "
+            f"{r['sampler']:<10} {r['l2_relative_error']:>14.4e} {r['wall_time_s']:>8.1f} "
             f"{r['sampling_time_s']:>11.3f} {r['residual_evals']:>11d} {r['peak_memory_mb']:>8.0f}"
         )
     return 0

@@ -90,6 +90,16 @@ def _run_cli(*args):
         (["train", "--hidden", "64,x", "--out", "x"], "not a list of widths"),
         (["train", "--model", "nosuchmod:make", "--out", "x"], "no module named 'nosuchmod'"),
         (["train", "--model", "glfpinn:MLP", "--hidden", "8", "--out", "x"], "built-in MLP"),
+        (["train", "--coverage-threshold", "0", "--out", "x"], "coverage_threshold=0.0"),
+        (["train", "--coverage-threshold", "1.5", "--out", "x"], "must be in (0, 1)"),
+        (
+            ["train", "--sampler", "glf-robust", "--set", "sampler_params.explore=1", "--out", "x"],
+            "explore=1 is not allowed",
+        ),
+        (
+            ["train", "--sampler", "glf", "--set", "sampler_params.explore=-0.1", "--out", "x"],
+            "explore=-0.1",
+        ),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -485,3 +495,20 @@ def test_resume_refuses_changed_flags_and_accepts_a_longer_run(tmp_path, capsys)
     assert main(["train", "--resume", "--out", str(out), "--set", "steps=60", "--quiet"]) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["steps"] == 60 and "steps: 60" in (out / "config.yaml").read_text()
+
+
+def test_a_collapse_warning_is_one_whole_line(tmp_path):
+    """The collapse warning, forced by a threshold above any coverage, is printed whole on one
+    line, without the source line Python's default adds."""
+    out = tmp_path / "run"
+    proc = _run_cli(
+        *["train", "--problem", "helmholtz", "--sampler", "glf", "--steps", "8"],
+        *["--resample-every", "4", "--n-points", "100", "--hidden", "8", "--no-compile"],
+        *["--coverage-threshold", "0.999", "--quiet", "--out", str(out)],
+    )
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "collapsed" in line]
+    assert len(warned) == 1
+    assert warned[0].startswith("glfpinn: warning: sampler 'glf' collapsed its points at step 4")
+    assert warned[0].endswith("keeps a uniform share")
+    assert "trainer.py" not in proc.stderr

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -464,6 +465,13 @@ def _say(prefix: str, message: object) -> None:
     print(shorten(f"{_name()}: {prefix}: {text}", MESSAGE_LIMIT), file=sys.stderr)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one whole line on stderr (``glfpinn: warning: ...``), without the source
+    line Python adds: a collapse or compile warning is read by a user, not a developer."""
+    text = " ".join(str(message).split())
+    print(f"{_name()}: warning: {text}", file=sys.stderr if file is None else file)
+
+
 def _os_error(err: OSError) -> int:
     where = f"{short_repr(err.filename)}: " if err.filename is not None else ""
     bad_path = err.errno in _BAD_PATH_ERRNOS
@@ -491,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # thread (a test, an embedding program) leaves SIGTERM to its host.
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
+    show_warning, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         args = _parser().parse_args(argv)
         # the command line as given: --nproc starts its ranks with it
@@ -519,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say("failed", f"{type(err).__name__}: {err}")
         return 1
     finally:
+        warnings.showwarning = show_warning
         if on_main_thread:
             # None: the previous handler was not Python's; the default is the closest match.
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -34,7 +34,8 @@ def allen_cahn_nested_autograd(model, x):
 def deepxde_model(problem: str, n_points: int, *, seed: int | None = None):
     """DeepXDE's own set-up of ``allen-cahn`` or ``burgers`` (Wu et al.'s RAD code: hard
     constraint, 3 x 64 tanh, Glorot normal, Adam 1e-3, N pseudo-random PDE points, PyTorch
-    backend); the coefficients are glfpinn's problems'. ``seed`` seeds DeepXDE's own RNGs."""
+    backend), or of ``diffusion-reaction`` (DeepXDE's example of that name, hard-constrained);
+    the coefficients are glfpinn's problems'. ``seed`` seeds DeepXDE's own RNGs."""
     import math
     import os
 
@@ -43,7 +44,9 @@ def deepxde_model(problem: str, n_points: int, *, seed: int | None = None):
 
     if seed is not None:
         dde.config.set_random_seed(seed)
-    geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1))
+    space = dde.geometry.Interval(-math.pi, math.pi) if problem == "diffusion-reaction" else None
+    space = space or dde.geometry.Interval(-1, 1)
+    geom = dde.geometry.GeometryXTime(space, dde.geometry.TimeDomain(0, 1))
     if problem == "allen-cahn":
 
         def pde(x, y):
@@ -68,8 +71,24 @@ def deepxde_model(problem: str, n_points: int, *, seed: int | None = None):
         def constrain(x, y):
             return -torch.sin(math.pi * x[:, 0:1]) + x[:, 1:2] * (1 - x[:, 0:1] ** 2) * y
 
+    elif problem == "diffusion-reaction":
+        modes = (1, 2, 3, 4, 8)
+
+        def pde(x, y):
+            u_t = dde.grad.jacobian(y, x, i=0, j=1)
+            u_xx = dde.grad.hessian(y, x, i=0, j=0)
+            xs, t = x[:, 0:1], x[:, 1:2]
+            f = torch.exp(-t) * sum((n - 1 / n) * torch.sin(n * xs) for n in modes)
+            return u_t - u_xx - f
+
+        def constrain(x, y):
+            xs, t = x[:, 0:1], x[:, 1:2]
+            return t * (math.pi**2 - xs**2) * y + sum(torch.sin(n * xs) / n for n in modes)
+
     else:
-        raise ValueError(f"problem={problem!r} is unknown; allowed: allen-cahn, burgers")
+        raise ValueError(
+            f"problem={problem!r} is unknown; allowed: allen-cahn, burgers, diffusion-reaction"
+        )
     data = dde.data.TimePDE(
         geom,
         pde,

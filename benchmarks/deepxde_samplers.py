@@ -2,7 +2,7 @@
 
 Each cell trains DeepXDE's set-up of a problem (``_shared.deepxde_model``: hard constraint,
 3 x 64 tanh, Adam 1e-3, PyTorch backend) for the same wall-clock budget with one resampler
-(``uniform``: ``dde.callbacks.PDEPointResampler``; ``glf`` and ``rad``:
+(``uniform``: ``dde.callbacks.PDEPointResampler``; ``glf-robust``, ``glf`` and ``rad``:
 ``glfpinn.integrations.deepxde.Resampler``), in rounds of ``--period`` iterations, and records
 the relative L2 error against glfpinn's reference solution at a few fractions of the budget.
 At the end it measures one more resample: its time and what it adds to the process's peak
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from _shared import deepxde_model
 
-METHODS = ("uniform", "glf", "rad")
+METHODS = ("uniform", "glf-robust", "glf", "rad")
 FRACTIONS = (0.25, 0.5, 1.0)
 
 
@@ -50,7 +50,7 @@ def _peak_growth_mb(fn) -> float:
 def run(problem: str, method: str, seed: int, args: argparse.Namespace) -> dict:
     import deepxde as dde
 
-    from glfpinn import GLF, RAD, problems
+    from glfpinn import RAD, problems, samplers
     from glfpinn.integrations.deepxde import Resampler
 
     reference = problems.get(problem)
@@ -61,7 +61,7 @@ def run(problem: str, method: str, seed: int, args: argparse.Namespace) -> dict:
         callback = dde.callbacks.PDEPointResampler(period=args.period)
         resample = model.data.resample_train_points
     else:
-        sampler = GLF() if method == "glf" else RAD(n_candidates=args.rad_candidates)
+        sampler = RAD(n_candidates=args.rad_candidates) if method == "rad" else samplers.get(method)
         callback = Resampler(sampler, period=args.period, seed=seed)
         resample = callback.resample
 
@@ -98,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds per run")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    parser.add_argument("--problems", default="allen-cahn,burgers")
+    parser.add_argument("--problems", default="allen-cahn,burgers,diffusion-reaction")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--n-points", type=int, default=2000)
     parser.add_argument("--period", type=int, default=100, help="iterations between resamples")
@@ -138,7 +138,7 @@ def main() -> None:
             curves = " | ".join(
                 stat([r["curve"][i] for r in rows], ".2e") for i in range(len(FRACTIONS))
             )
-            name = "PDEPointResampler" if method == "uniform" else f"glfpinn {method.upper()}"
+            name = "PDEPointResampler" if method == "uniform" else f"glfpinn {method}"
             lines.append(
                 f"| {problem} | {name} | {statistics.fmean(r['steps'] for r in rows):.0f} "
                 f"| {curves} | {1000 * statistics.fmean(r['resample_s'] for r in rows):.1f} "

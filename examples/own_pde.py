@@ -6,7 +6,7 @@ condition), whose solution is u = sin(pi x) sin(pi y). The same class trains fro
 line, resumes after a kill and runs in a bench grid (examples/own_bench.py):
 
     python examples/own_pde.py
-    glfpinn train --problem examples/own_pde.py:Poisson2D --sampler glf --steps 3000 --out runs/p2
+    glfpinn train --problem examples/own_pde.py:Poisson2D --sampler glf-robust --steps 3000 --out runs/p2
     glfpinn plot runs/p2
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 import glfpinn
-from glfpinn import GLF, Box, Problem, ops
+from glfpinn import Box, Problem, RobustGLF, ops
 
 
 class Poisson2D(Problem):
@@ -55,7 +55,7 @@ class Poisson2D(Problem):
 def main(tiny: bool = False, out: str = "runs/own-pde") -> dict:
     result = glfpinn.train(
         Poisson2D(),
-        GLF(alpha=1e-3),
+        RobustGLF(),
         steps=100 if tiny else 3000,
         lbfgs_steps=20 if tiny else 500,
         lr=1e-2,

@@ -6,7 +6,7 @@ condition), whose solution is u = sin(pi x) sin(pi y). The same class trains fro
 line, resumes after a kill and runs in a bench grid (examples/own_bench.py):
 
     python examples/own_pde.py
-    glfpinn train --problem examples/own_pde.py:Poisson2D --sampler glf-robust --steps 3000 --out runs/p2
+    glfpinn train --problem examples/own_pde.py:Poisson2D --sampler glf-robust --out runs/p2
     glfpinn plot runs/p2
 """
 

@@ -25,7 +25,9 @@ defaults, which are the paper's method:
   replacement, the paper's pool lets at most M points come from one anchor; this lifts that cap
   for hot anchors and spends fewer candidates on easy ones, at the same pool size.
 
-Each resample also measures, without touching the run's generator, how far the candidates move
+The mechanics of those options are in ``glf_options.py``, the diagnostics in
+``glf_diagnostics.py``: this file is the paper's method and the switches. Each resample also
+measures, without touching the run's generator, how far the candidates move
 and how many distinct anchors survive (see :meth:`GLF.resample`); with
 ``diagnose_surrogate=K`` it scores at most K random candidates exactly (K residual evaluations,
 counted like any scoring) and reports how well the inherited (and the idw-interpolated)
@@ -43,12 +45,7 @@ uniform one. An ablation knob, not an unbiased uniform loss.
 
 from __future__ import annotations
 
-import hashlib
-import math
-import warnings
-
 import torch
-from scipy import stats
 from torch import Tensor
 
 from glfpinn._checks import (
@@ -58,7 +55,14 @@ from glfpinn._checks import (
     check_int,
     check_positive,
 )
+from glfpinn.samplers import glf_diagnostics as diagnostics
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+from glfpinn.samplers.glf_options import (
+    RELATIVE_ALPHA,
+    idw,
+    largest_remainders,
+    residual_scale,
+)
 from glfpinn.samplers.select import (
     effective_sample_size,
     importance_weights,
@@ -75,80 +79,6 @@ ALPHA_SCALES = ("absolute", "relative")
 
 #: Above this many input coordinates GLF's default alpha is the paper's high-dimensional 1e-3.
 LOW_DIM_LIMIT = 3
-#: ``alpha_scale="relative"``'s default alpha (ours): an anchor with the median residual gets a
-#: per-coordinate spread of 2% of the diameter, so in 2-D its candidates land a median 2.4% of
-#: the diameter away (|xi| has median 1.18 in 2-D) - local, yet well past float32 rounding -
-#: while an anchor 50x easier than the median reaches the whole domain (h capped at D).
-RELATIVE_ALPHA = 0.02
-#: A candidate "moves" (diagnostic ``moved_fraction``) if it lands this fraction of the
-#: diameter or more away from its anchor.
-MOVE_THRESHOLD = 0.01
-#: Query points of the nearest-neighbour diagnostic: its cost stays O(256 N d) per resample.
-NN_QUERIES = 256
-
-
-def _idw(anchors: Tensor, values: Tensor, queries: Tensor, k: int, chunk: int = 4096) -> Tensor:
-    """Inverse-squared-distance interpolation of anchor values from the k nearest anchors."""
-    k = min(k, anchors.shape[0])
-    out = torch.empty(queries.shape[0], dtype=values.dtype, device=values.device)
-    for start in range(0, queries.shape[0], chunk):
-        q = queries[start : start + chunk]
-        # Exact distances: the matmul shortcut is off by ~1e-3 and would miss exact hits.
-        dist = torch.cdist(q, anchors, compute_mode="donot_use_mm_for_euclid_dist")
-        dist, idx = torch.topk(dist, k, dim=1, largest=False)
-        w = 1.0 / (dist.to(values.dtype) ** 2 + torch.finfo(values.dtype).tiny)
-        exact = dist[:, :1] == 0  # a query on an anchor takes that anchor's value
-        w = torch.where(exact, (dist == 0).to(w.dtype), w)
-        out[start : start + chunk] = (w * values[idx]).sum(1) / w.sum(1)
-    return out
-
-
-def _residual_scale(r: Tensor) -> float:
-    """The residuals' own scale for ``alpha_scale="relative"``: their median, robust to the few
-    hot points that dominate a mean; the mean if over half of them are exactly 0."""
-    s = float(r.median())
-    return s if s > 0 else float(r.mean())
-
-
-def _largest_remainders(weights: Tensor, total: int) -> Tensor:
-    """Integers summing to ``total`` in proportion to ``weights`` (Hamilton's method): the
-    floors, then one more for the largest fractional parts, ties to the lower index."""
-    share = weights.to(torch.float64) / weights.to(torch.float64).sum() * total
-    counts = share.floor().to(torch.long)
-    left = total - int(counts.sum())
-    order = torch.argsort(share - counts, descending=True, stable=True)
-    counts[order[:left]] += 1
-    return counts
-
-
-def _side_generator(generator: torch.Generator) -> torch.Generator:
-    """A CPU generator seeded by a hash of ``generator``'s state. Reading a state draws nothing,
-    so a diagnostic drawing from it leaves the run's random stream (and the points) unchanged,
-    and every resample, which sees a different state, gets a different subset."""
-    state = generator.get_state().numpy().tobytes()
-    seed = int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little") >> 1
-    return torch.Generator().manual_seed(seed)
-
-
-def _mean_nn_distance(x: Tensor) -> float:
-    """Mean distance from a point to its nearest other point, over at most ``NN_QUERIES``
-    evenly strided query points (no random draw)."""
-    n = x.shape[0]
-    if n < 2:
-        return math.nan
-    queries = torch.arange(0, n, math.ceil(n / NN_QUERIES), device=x.device)
-    # the matmul form errs by ~1e-3 of |x| near 0 distance: harmless in a mean, and 5x faster
-    dist = torch.cdist(x[queries], x, compute_mode="use_mm_for_euclid_dist")
-    dist[torch.arange(queries.numel(), device=x.device), queries] = math.inf
-    return float(dist.min(dim=1).values.to(torch.float64).mean())
-
-
-def _spearman(a: Tensor, b: Tensor) -> float:
-    """Spearman's rank correlation; NaN if either side is constant (no ranking to compare)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        rho = stats.spearmanr(a.double().cpu().numpy(), b.double().cpu().numpy()).statistic
-    return float(rho)
 
 
 class GLF(Sampler):
@@ -253,7 +183,7 @@ class GLF(Sampler):
             h = alpha / (residuals.abs() + self.eps)
         else:
             r = residuals.abs()
-            s = _residual_scale(r)
+            s = residual_scale(r)
             if s == 0:  # every residual is 0: no anchor is harder than another, all explore
                 return torch.full_like(r, h_max)
             h = alpha * ctx.domain.diameter / (r / s + self.eps)
@@ -268,7 +198,7 @@ class GLF(Sampler):
         n = residuals.shape[0]
         if not self.adaptive_M:
             return torch.full((n,), self.M, dtype=torch.long, device=residuals.device)
-        extra = _largest_remainders(rad_weights(residuals, self.k, self.c), n * (self.M - 1))
+        extra = largest_remainders(rad_weights(residuals, self.k, self.c), n * (self.M - 1))
         return 1 + extra.to(residuals.device)
 
     def candidates(self, ctx: SamplingContext, h: Tensor, counts: Tensor | None = None) -> Tensor:
@@ -313,7 +243,7 @@ class GLF(Sampler):
         elif self.surrogate == "exact":
             r_cand = ctx.score(cand, f"{who}(surrogate='exact')")
         else:
-            r_cand = _idw(ctx.points, r, cand, self.neighbors)
+            r_cand = idw(ctx.points, r, cand, self.neighbors)
         # each candidate stands for M / M_i of the paper's: an anchor's total weight is unchanged
         mass = (self.M / counts.to(torch.float64))[anchor_of] if self.adaptive_M else None
         pool, r_pool, pool_anchor = cand, r_cand, anchor_of
@@ -340,16 +270,16 @@ class GLF(Sampler):
             "h_min": float(h.min()),
             "h_median": float(h.median()),
             "h_max": float(h.max()),
-            **self._spread(ctx, h, cand, anchor_of),
+            **diagnostics.spread(ctx, h, cand, anchor_of),
             "distinct_anchors": int((torch.bincount(pool_anchor[idx.to(r.device)]) > 0).sum()),
             "points_per_volume": ctx.n / ctx.domain.volume,
-            "nn_distance_rel": _mean_nn_distance(ctx.points) / ctx.domain.diameter,
+            "nn_distance_rel": diagnostics.mean_nn_distance(ctx.points) / ctx.domain.diameter,
         }
         if self.adaptive_M:
             info["M_max"] = int(counts.max())
         if self.diagnose_surrogate:
             exact = r_cand if self.surrogate == "exact" else None
-            info.update(self._surrogate_check(ctx, r, cand, anchor_of, exact))
+            info.update(diagnostics.surrogate_check(self, ctx, r, cand, anchor_of, exact))
         if not self.importance_weights:
             return Resampled(pts, state, info=info)
         if n_explore:
@@ -357,42 +287,3 @@ class GLF(Sampler):
         iw = importance_weights(w, idx, replace=self.replace)
         info["iw_ess"] = effective_sample_size(iw)
         return Resampled(pts, state, weights=iw.to(pts.device, pts.dtype), info=info)
-
-    @staticmethod
-    def _spread(ctx: SamplingContext, h: Tensor, cand: Tensor, anchor_of: Tensor) -> dict:
-        diameter = ctx.domain.diameter
-        q = torch.quantile(
-            h.to(torch.float64) / diameter,
-            torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64, device=h.device),
-        )
-        # after reflection: a candidate folded back near its anchor did not move far
-        moved = torch.linalg.vector_norm(cand - ctx.points[anchor_of.to(cand.device)], dim=1)
-        return {
-            "h_rel_q10": float(q[0]),
-            "h_rel_median": float(q[1]),
-            "h_rel_q90": float(q[2]),
-            "moved_fraction": float((moved >= MOVE_THRESHOLD * diameter).double().mean()),
-        }
-
-    def _surrogate_check(
-        self,
-        ctx: SamplingContext,
-        r: Tensor,
-        cand: Tensor,
-        anchor_of: Tensor,
-        exact: Tensor | None,
-    ) -> dict:
-        k = min(self.diagnose_surrogate, cand.shape[0])
-        sub = torch.randperm(cand.shape[0], generator=_side_generator(ctx.generator))[:k]
-        sub = sub.to(cand.device)
-        if exact is None:
-            exact = ctx.score(cand[sub], f"{type(self).__name__}(diagnose_surrogate)")
-        else:
-            exact = exact[sub.to(exact.device)]
-        inherited = r[anchor_of[sub.to(anchor_of.device)]]
-        interpolated = _idw(ctx.points, r, cand[sub], self.neighbors)
-        return {
-            "spearman_inherit": _spearman(inherited, exact),
-            "spearman_idw": _spearman(interpolated, exact),
-            "surrogate_checked": k,
-        }

@@ -85,52 +85,53 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="glfpinn", description="PINNs with adaptive collocation sampling")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    tr = sub.add_parser("train", help="train one run into a run directory")
-    tr.add_argument("--config", help="YAML run config; flags below override it")
-    tr.add_argument(
+    train = sub.add_parser("train", help="train one run into a run directory")
+    train.add_argument("--config", help="YAML run config; flags below override it")
+    train.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable)",
     )
-    tr.add_argument("--problem")
-    tr.add_argument("--sampler")
-    tr.add_argument("--steps", type=int, help="Adam steps (the default plan)")
-    tr.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
-    tr.add_argument(
+    train.add_argument("--problem")
+    train.add_argument("--sampler")
+    train.add_argument("--steps", type=int, help="Adam steps (the default plan)")
+    train.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
+    train.add_argument(
         "--stage",
         action="append",
         metavar="OPT:steps=N,...",
         help="an optimizer stage instead of --steps/--lbfgs-steps/--lr (repeatable, in order), "
         "e.g. adamw:steps=2000,lr=1e-3,weight_decay=1e-4,scheduler=cosine then lbfgs:steps=500",
     )
-    tr.add_argument("--seed", type=int)
-    tr.add_argument("--n-points", type=int, help="interior collocation points N")
-    tr.add_argument("--resample-every", type=int, help="resampling period T in steps")
-    tr.add_argument("--lr", type=float)
-    tr.add_argument("--eval-every", type=int)
-    tr.add_argument("--n-validation", type=int, help="held-out points for residual validation")
-    tr.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
-    tr.add_argument("--activation", help="tanh, sin, silu or gelu")
-    tr.add_argument(
+    train.add_argument("--seed", type=int)
+    train.add_argument("--n-points", type=int, help="interior collocation points N")
+    train.add_argument("--resample-every", type=int, help="resampling period T in steps")
+    train.add_argument("--lr", type=float)
+    train.add_argument("--eval-every", type=int)
+    train.add_argument("--n-validation", type=int, help="held-out points for residual validation")
+    train.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
+    train.add_argument("--activation", help="tanh, sin, silu or gelu")
+    train.add_argument(
         "--model",
         help="your own network: a factory problem -> nn.Module by import path, "
         "package.module:make or path/to/file.py:make (--set model_params.KEY=V for arguments)",
     )
-    tr.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
-    tr.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")
-    tr.add_argument(
+    train.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
+    train.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")
+    train.add_argument(
         "--loss-weight",
         action="append",
         default=[],
         metavar="TERM=W",
-        help="loss weight: residual=W or conditions=W (repeatable)",
+        help="loss weight: residual=W, conditions=W or data=W (an inverse problem's "
+        "observations) (repeatable)",
     )
-    tr.add_argument("--checkpoint-every", type=int)
-    tr.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
-    tr.add_argument("--dtype", help="float32 or float64")
-    tr.add_argument(
+    train.add_argument("--checkpoint-every", type=int)
+    train.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
+    train.add_argument("--dtype", help="float32 or float64")
+    train.add_argument(
         "--compile",
         nargs="?",
         const=True,
@@ -139,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         help="train the compiled step (the default); MODE: a torch.compile mode "
         f"({', '.join(COMPILE_MODES)})",
     )
-    tr.add_argument(
+    train.add_argument(
         "--no-compile",
         dest="compile",
         action="store_const",
@@ -147,18 +148,18 @@ def _parser() -> argparse.ArgumentParser:
         help="train eagerly: no compile start-up, slower steps",
     )
     for flag, kind in _SAMPLER_FLAGS.items():
-        tr.add_argument(
+        train.add_argument(
             f"--{flag.replace('_', '-')}",
             dest=f"sp_{flag}",
             type=kind,
             help=f"sampler hyperparameter {flag}",
         )
-    tr.add_argument("--out", required=True, help="run directory")
-    mode = tr.add_mutually_exclusive_group()
+    train.add_argument("--out", required=True, help="run directory")
+    mode = train.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
     mode.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
-    tr.add_argument(
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
         "--nproc",
         type=int,
         metavar="K",
@@ -168,31 +169,33 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list problems and samplers")
 
-    be = sub.add_parser("bench", help="run a grid of runs from a bench YAML (resumable)")
-    be.add_argument("config", help="bench YAML, e.g. configs/quick.yaml")
-    be.add_argument("--out", required=True, help="bench directory")
-    be.add_argument("--executor", default="local", help="local (processes) or ray")
-    be.add_argument("--workers", type=int, help="parallel runs (default: GPUs, else CPU cores)")
-    be.add_argument("--threads-per-worker", type=int, default=1)
-    be.add_argument("--ray-address", help="address of an existing Ray cluster, e.g. 10.0.0.1:6379")
+    bench = sub.add_parser("bench", help="run a grid of runs from a bench YAML (resumable)")
+    bench.add_argument("config", help="bench YAML, e.g. configs/quick.yaml")
+    bench.add_argument("--out", required=True, help="bench directory")
+    bench.add_argument("--executor", default="local", help="local (processes) or ray")
+    bench.add_argument("--workers", type=int, help="parallel runs (default: GPUs, else CPU cores)")
+    bench.add_argument("--threads-per-worker", type=int, default=1)
+    bench.add_argument(
+        "--ray-address", help="address of an existing Ray cluster, e.g. 10.0.0.1:6379"
+    )
 
-    re = sub.add_parser("report", help="results.md, results.csv and plots of a bench directory")
-    re.add_argument("dir")
-    re.add_argument("--no-plots", action="store_true")
-    re.add_argument(
+    report = sub.add_parser("report", help="results.md, results.csv and plots of a bench directory")
+    report.add_argument("dir")
+    report.add_argument("--no-plots", action="store_true")
+    report.add_argument(
         "--reference",
         default="glf",
         help="sampler label compared with every other one in the verdict (default: glf)",
     )
 
-    pl = sub.add_parser("plot", help="PNG plots of a run directory, or of a bench directory")
-    pl.add_argument("dir")
-    pl.add_argument("--out", help="folder for the PNGs (default: DIR/plots)")
+    plot = sub.add_parser("plot", help="PNG plots of a run directory, or of a bench directory")
+    plot.add_argument("dir")
+    plot.add_argument("--out", help="folder for the PNGs (default: DIR/plots)")
 
-    pr = sub.add_parser("predict", help="the trained network at new points")
-    pr.add_argument("dir", help="run directory")
-    pr.add_argument("--points", required=True, help=".npy or .csv file of points (n, dim)")
-    pr.add_argument("--out", required=True, help=".npy or .csv file for u (n,)")
+    predict = sub.add_parser("predict", help="the trained network at new points")
+    predict.add_argument("dir", help="run directory")
+    predict.add_argument("--points", required=True, help=".npy or .csv file of points (n, dim)")
+    predict.add_argument("--out", required=True, help=".npy or .csv file for u (n,)")
     return parser
 
 

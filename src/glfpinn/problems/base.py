@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -57,18 +57,18 @@ class Problem(abc.ABC):
 
     def build_model(
         self,
-        hidden: tuple[int, ...] = (64, 64, 64),
+        hidden: Sequence[int] | None = None,
         activation: str = "tanh",
         generator: torch.Generator | None = None,
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
     ) -> nn.Module:
-        """The default network for this problem (an :class:`MLP`), wrapped by
-        :meth:`wrap_model`."""
+        """The default network for this problem (an :class:`MLP` of widths ``hidden``, by
+        default :meth:`run_default` ``("hidden")``), wrapped by :meth:`wrap_model`."""
         net = MLP(
             self.dim,
             1,
-            hidden,
+            tuple(self.run_default("hidden") if hidden is None else hidden),
             activation,
             generator=generator,
             fourier_features=fourier_features,

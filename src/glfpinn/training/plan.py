@@ -295,8 +295,8 @@ class OptimizationPlan:
     """Stages run in order; a run's length is the sum of their steps.
 
     The default, ``OptimizationPlan.adam_then_lbfgs(steps, lbfgs_steps, lr)``, is the
-    Adam -> L-BFGS schedule of the RAD authors' code (section 4 of the spec: the L-BFGS stage
-    moves the error more than any sampler at laptop budgets).
+    Adam -> L-BFGS schedule of the RAD authors' code (docs/results.md, "The strong plain
+    baseline": with the L-BFGS stage a fixed uniform set matches most samplers at laptop budgets).
     """
 
     def __init__(self, stages: Iterable[Stage]) -> None:

@@ -10,6 +10,7 @@ unwinds exactly like Ctrl-C (temporary files removed) while the command runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import os
@@ -52,24 +53,25 @@ _BAD_PATH_ERRNOS = frozenset(
 _OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory")
 _MEMORY_HINT = "lower n_points, n_candidates or score_chunk"
 
-#: CLI flag -> sampler hyperparameter, passed on only when given.
-_SAMPLER_FLAGS = {
-    "alpha": float,
-    "M": int,
-    "eps": float,
-    "k": float,
-    "c": float,
-    "h_max": float,
-    "n_candidates": int,
-    "surrogate": str,
-    "pool": str,
-    "n_add": int,
-    "top_fraction": float,
-    "k_neighbors": int,
-    "replace_fraction": float,
-    "step_size": float,
-    "n_moves": int,
-}
+#: Sampler flags that once stood for ``--set sampler_params.NAME=VALUE``: named only so that
+#: giving one says where its value goes now (every sampler's hyperparameters go through --set).
+_REMOVED_SAMPLER_FLAGS = (
+    "alpha",
+    "M",
+    "eps",
+    "k",
+    "c",
+    "h_max",
+    "n_candidates",
+    "surrogate",
+    "pool",
+    "n_add",
+    "top_fraction",
+    "k_neighbors",
+    "replace_fraction",
+    "step_size",
+    "n_moves",
+)
 
 
 class UsageError(Exception):
@@ -92,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable)",
+        help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable); a sampler's "
+        "hyperparameters go this way",
     )
     train.add_argument("--problem")
     train.add_argument("--sampler")
@@ -100,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
     train.add_argument(
         "--stage",
+        dest="stages",
         action="append",
         metavar="OPT:steps=N,...",
         help="an optimizer stage instead of --steps/--lbfgs-steps/--lr (repeatable, in order), "
@@ -147,13 +151,6 @@ def _parser() -> argparse.ArgumentParser:
         const=False,
         help="train eagerly: no compile start-up, slower steps",
     )
-    for flag, kind in _SAMPLER_FLAGS.items():
-        train.add_argument(
-            f"--{flag.replace('_', '-')}",
-            dest=f"sp_{flag}",
-            type=kind,
-            help=f"sampler hyperparameter {flag}",
-        )
     train.add_argument("--out", required=True, help="run directory")
     mode = train.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -217,49 +214,83 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The run settings the flags, --config and --set give, without defaults: a new run's
-    config, or what a resume is asked to change."""
-    from glfpinn.config import apply_overrides, load_yaml, parse_assignment, parse_stage
+    config, or what a resume is asked to change. A flag whose destination is a config key
+    (``--n-points`` -> ``n_points``) sets that key; no list of flags is kept here."""
+    from glfpinn.config import RunConfig, apply_overrides, load_yaml, parse_assignment
 
     data: dict[str, Any] = load_yaml(args.config) if args.config else {}
     direct = {
-        "problem": args.problem,
-        "sampler": args.sampler,
-        "steps": args.steps,
-        "lbfgs_steps": args.lbfgs_steps,
-        "seed": args.seed,
-        "n_points": args.n_points,
-        "resample_every": args.resample_every,
-        "lr": args.lr,
-        "eval_every": args.eval_every,
-        "n_validation": args.n_validation,
-        "hidden": args.hidden,
-        "activation": args.activation,
-        "model": args.model,
-        "fourier_features": args.fourier_features,
-        "fourier_scale": args.fourier_scale,
-        "stages": [parse_stage(text) for text in args.stage] if args.stage else None,
-        "checkpoint_every": args.checkpoint_every,
-        "nproc": args.nproc,
-        "device": args.device,
-        "dtype": args.dtype,
-        "compile": args.compile,
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(RunConfig)
+        if getattr(args, f.name, None) is not None
     }
-    if args.stage:  # stages on the command line replace the file's plan, whichever it was
+    if "stages" in direct:  # stages on the command line replace the file's plan, whichever
+        direct["stages"] = [parse_stage(text) for text in direct["stages"]]
         for key in ("steps", "lbfgs_steps", "lr"):
             data.pop(key, None)
-    data.update({k: v for k, v in direct.items() if v is not None})
+    data.update(direct)
     if args.loss_weight:
         weights = dict(data.get("loss_weights") or {})
         for item in args.loss_weight:
             term, value = parse_assignment(item, "--loss-weight TERM=number")
             weights[term] = value
         data["loss_weights"] = weights
-    given = {k: getattr(args, f"sp_{k}") for k in _SAMPLER_FLAGS}
-    if any(v is not None for v in given.values()):
-        params = dict(data.get("sampler_params") or {})
-        params.update({k: v for k, v in given.items() if v is not None})
-        data["sampler_params"] = params
     return apply_overrides(data, args.set)
+
+
+def parse_stage(text: str) -> dict[str, Any]:
+    """A stage written on the command line, ``NAME:key=value,...``, as config data.
+
+    ``adamw:steps=2000,lr=1e-3,scheduler=cosine,scheduler.eta_min=1e-5`` becomes
+    ``{optimizer: adamw, steps: 2000, lr: 0.001, scheduler: {name: cosine, eta_min: 1e-05}}``;
+    values are YAML scalars, ``scheduler.*`` keys are the scheduler's options.
+    """
+    from glfpinn.config import parse_assignment
+
+    name, _, rest = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"stage {short_repr(text)} must look like NAME:steps=N,key=value,...")
+    stage: dict[str, Any] = {"optimizer": name.strip()}
+    scheduler: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in _split_outside_brackets(rest))):
+        key, value = parse_assignment(item, f"stage {short_repr(text)}")
+        if key == "scheduler":
+            scheduler["name"] = value
+        elif key.startswith("scheduler."):
+            scheduler[key.removeprefix("scheduler.")] = value
+        else:
+            stage[key] = value
+    if scheduler:
+        stage["scheduler"] = scheduler
+    return stage
+
+
+def _split_outside_brackets(text: str) -> list[str]:
+    """Split at commas that are not inside [...] or {...} (``betas=[0.9, 0.99]`` stays whole)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
+
+
+def _refuse_removed_flags(argv: Sequence[str]) -> None:
+    """A removed sampler flag (``--alpha 1e-3``) is one line pointing at --set, not argparse's
+    "unrecognized arguments" (or, for ``--c``, "ambiguous option")."""
+    if not argv or argv[0] != "train":
+        return
+    for token in argv[1:]:
+        if token == "--":
+            return
+        flag = token.partition("=")[0]
+        for name in _REMOVED_SAMPLER_FLAGS:
+            if flag in (f"--{name}", f"--{name.replace('_', '-')}"):
+                raise UsageError(
+                    f"{flag} was removed; give a sampler's hyperparameters with "
+                    f"--set sampler_params.{name}=VALUE"
+                )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -489,9 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
-        args = _parser().parse_args(argv)
-        # the command line as given: --nproc starts its ranks with it
-        args.argv = list(sys.argv[1:] if argv is None else argv)
+        given = list(sys.argv[1:] if argv is None else argv)
+        _refuse_removed_flags(given)
+        args = _parser().parse_args(given)
+        args.argv = given  # the command line as given: --nproc starts its ranks with it
         return commands[args.command](args)
     except KeyboardInterrupt as err:
         # The trainer defers a signal to the end of its step and raises its own

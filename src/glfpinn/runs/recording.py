@@ -11,11 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from glfpinn import problems
 from glfpinn._io import atomic_write_text
-from glfpinn.config import RunConfig
+from glfpinn.config import RunConfig, config_of
 from glfpinn.problems.base import Problem
-from glfpinn.runs.describe import describe_trainer
 from glfpinn.runs.directory import (
     CHECKPOINT,
     CONFIG,
@@ -31,7 +29,7 @@ from glfpinn.runs.directory import (
 )
 from glfpinn.runs.lock import RunLock
 from glfpinn.samplers.base import Sampler
-from glfpinn.training import Evaluator, Every, Trainer, TrainResult
+from glfpinn.training import Trainer, TrainResult
 
 if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
     from glfpinn.distributed import ProcessGroup
@@ -42,25 +40,22 @@ __all__ = ["CHANGEABLE_ON_RESUME", "build_trainer", "record", "run", "train"]
 def build_trainer(
     cfg: RunConfig, progress: bool = False, group: ProcessGroup | None = None
 ) -> Trainer:
-    """The trainer a config describes (one rank's, with ``group``)."""
+    """The trainer a config describes (one rank's, with ``group``): the parts the config
+    builds, handed to the trainer with the run's settings."""
     return Trainer(
-        problems.get(cfg.problem, **cfg.problem_params),
+        cfg.build_problem(),
         cfg.build_sampler(),
         plan=cfg.plan(),
+        model=cfg.build_model(),
+        schedule=cfg.build_schedule(),
+        evaluator=cfg.build_evaluator(),
         n_points=cfg.n_points,
-        schedule=None if cfg.resample_every is None else Every(cfg.resample_every),
         eval_every=cfg.eval_every,
-        evaluator=Evaluator(n_validation=cfg.n_validation),
         loss_weights=cfg.loss_weights,
         seed=cfg.seed,
         device=cfg.device,
         dtype=cfg.dtype,
         compile=cfg.compile,
-        model=cfg.model_factory(),
-        hidden=cfg.hidden,
-        activation=cfg.activation,
-        fourier_features=cfg.fourier_features,
-        fourier_scale=cfg.fourier_scale,
         n_condition=cfg.n_condition,
         score_chunk=cfg.score_chunk,
         progress=progress,
@@ -85,8 +80,8 @@ def record(
     ``mode="new"`` refuses a directory that is not empty, ``"overwrite"`` replaces the run
     there, ``"resume"`` loads its checkpoint into ``trainer`` (built as the run was), or starts
     from scratch if none was written yet. config.yaml holds ``config`` (a run config's data), or
-    what :func:`~glfpinn.runs.describe.describe_trainer` can record of a trainer built in Python,
-    with what it could not record as comments. ``changed`` (a resume's accepted changes)
+    the config :func:`~glfpinn.config.config_of` assembles from the trainer's parts, with what it
+    could not record as comments. ``changed`` (a resume's accepted changes)
     rewrites config.yaml with ``config`` and goes into metrics.jsonl as a ``"resume"`` event.
 
     A trainer on K ranks: every rank calls this; rank 0 writes the directory, the other ranks
@@ -114,7 +109,9 @@ def record(
         return trainer
     notes: list[str] = []
     if config is None:
-        config, notes = describe_trainer(trainer, checkpoint_every, snapshot_every)
+        config, notes = config_of(
+            trainer, checkpoint_every=checkpoint_every, snapshot_every=snapshot_every
+        )
         try:
             RunConfig.from_dict(config)
         except (ValueError, TypeError) as err:

@@ -38,7 +38,7 @@ SMALL = [
 @pytest.mark.parametrize("sampler", ["glf", "rad"])
 def test_train_writes_the_contracts_files(tmp_path, sampler):
     out = tmp_path / "run"
-    extra = ["--n-candidates", "2000"] if sampler == "rad" else []
+    extra = ["--set", "sampler_params.n_candidates=2000"] if sampler == "rad" else []
     assert (
         main(
             [
@@ -77,8 +77,19 @@ def _run_cli(*args):
         (["train", "--problem", "allen-kahn", "--out", "x"], "did you mean 'allen-cahn'"),
         (["train", "--sampler", "glff", "--out", "x"], "allowed: "),
         (["train", "--steps", "0", "--out", "x"], "steps=0"),
-        (["train", "--alpha", "-1", "--out", "x"], "alpha=-1.0"),
-        (["train", "--sampler", "rad", "--alpha", "1e-3", "--out", "x"], "alpha"),
+        (["train", "--set", "sampler_params.alpha=-1.0", "--out", "x"], "alpha=-1.0"),
+        (
+            ["train", "--sampler", "rad", "--set", "sampler_params.alpha=1e-3", "--out", "x"],
+            "alpha",
+        ),
+        (
+            ["train", "--alpha", "1e-3", "--out", "x"],
+            "--alpha was removed; give a sampler's hyperparameters with "
+            "--set sampler_params.alpha=VALUE",
+        ),
+        (["train", "--c", "2", "--out", "x"], "--set sampler_params.c=VALUE"),
+        (["train", "--n-candidates=5", "--out", "x"], "--set sampler_params.n_candidates=VALUE"),
+        (["train", "--M", "3", "--out", "x"], "--set sampler_params.M=VALUE"),
         (["train", "--set", "stepz=3", "--out", "x"], "did you mean 'steps'"),
         (["train", "--device", "cuda", "--out", "x"], "CUDA is not available"),
         (["train", "--stage", "adamw", "--out", "x"], "needs an optimizer and steps"),
@@ -356,8 +367,15 @@ def _one_line(proc_or_err: str) -> str:
             ["train", "--device", "meta", "--out", "x"],
             ["device='meta' is not allowed; allowed: cpu, cuda, cuda:N, auto"],
         ),
-        (["train", "--k", "inf", "--out", "x"], ["k=inf is not allowed"]),
-        (["train", "--sampler", "rad", "--k", "inf", "--out", "x"], ["k=inf is not allowed"]),
+        (["train", "--set", "sampler_params.k=.inf", "--out", "x"], ["k=inf is not allowed"]),
+        (
+            ["train", "--sampler", "rad", "--set", "sampler_params.k=.inf", "--out", "x"],
+            ["k=inf is not allowed"],
+        ),
+        (
+            ["train", "--k", "inf", "--out", "x"],
+            ["--k was removed", "--set sampler_params.k=VALUE"],
+        ),
         (["train", "--set", "sampler_params.M=2.5", "--out", "x"], ["M=2.5 is not allowed"]),
         (["train", "--steps", "9" * 5000, "--out", "x"], ["argument --steps: invalid int value"]),
         (["plot", "x"], ["'x' is not a run or bench directory"]),

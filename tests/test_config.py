@@ -66,7 +66,7 @@ def test_bad_training_parts_are_named(data, fragment):
 
 
 def test_command_line_stages_parse_into_config_data():
-    from glfpinn.config import parse_stage
+    from glfpinn.cli import parse_stage
 
     assert parse_stage("adamw:steps=2000,lr=1e-3,scheduler=cosine,scheduler.eta_min=1e-5") == {
         "optimizer": "adamw",
@@ -122,7 +122,7 @@ def test_a_config_builds_the_trainer_it_describes():
 
 
 def test_stage_options_may_hold_lists_with_commas():
-    from glfpinn.config import parse_stage
+    from glfpinn.cli import parse_stage
 
     assert parse_stage("adam:steps=5,betas=[0.9, 0.99],lr=1e-3") == {
         "optimizer": "adam",

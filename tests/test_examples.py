@@ -6,6 +6,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+import yaml
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
 
@@ -89,3 +90,6 @@ def test_data_parallel_example(capsys):
     assert two["residual_evals"] == one["residual_evals"] == 2 * 2000  # 2 resamples, split
     assert two["l2_relative_error"] == pytest.approx(one["l2_relative_error"], rel=1e-3)
     assert "2 processes: L2" in capsys.readouterr().out
+    # its config.yaml is the whole run's (it once said one rank's n_points: 100, and no nproc)
+    config = yaml.safe_load((out["out"] / "config.yaml").read_text())
+    assert (config["n_points"], config["nproc"]) == (200, 2)

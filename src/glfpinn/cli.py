@@ -10,6 +10,7 @@ unwinds exactly like Ctrl-C (temporary files removed) while the command runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import os
@@ -53,24 +54,25 @@ _BAD_PATH_ERRNOS = frozenset(
 _OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory")
 _MEMORY_HINT = "lower n_points, n_candidates or score_chunk"
 
-#: CLI flag -> sampler hyperparameter, passed on only when given.
-_SAMPLER_FLAGS = {
-    "alpha": float,
-    "M": int,
-    "eps": float,
-    "k": float,
-    "c": float,
-    "h_max": float,
-    "n_candidates": int,
-    "surrogate": str,
-    "pool": str,
-    "n_add": int,
-    "top_fraction": float,
-    "k_neighbors": int,
-    "replace_fraction": float,
-    "step_size": float,
-    "n_moves": int,
-}
+#: Sampler flags that once stood for ``--set sampler_params.NAME=VALUE``: named only so that
+#: giving one says where its value goes now (every sampler's hyperparameters go through --set).
+_REMOVED_SAMPLER_FLAGS = (
+    "alpha",
+    "M",
+    "eps",
+    "k",
+    "c",
+    "h_max",
+    "n_candidates",
+    "surrogate",
+    "pool",
+    "n_add",
+    "top_fraction",
+    "k_neighbors",
+    "replace_fraction",
+    "step_size",
+    "n_moves",
+)
 
 
 class UsageError(Exception):
@@ -86,57 +88,60 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="glfpinn", description="PINNs with adaptive collocation sampling")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    tr = sub.add_parser("train", help="train one run into a run directory")
-    tr.add_argument("--config", help="YAML run config; flags below override it")
-    tr.add_argument(
+    train = sub.add_parser("train", help="train one run into a run directory")
+    train.add_argument("--config", help="YAML run config; flags below override it")
+    train.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable)",
+        help="dotted override, e.g. --set sampler_params.alpha=1e-3 (repeatable); a sampler's "
+        "hyperparameters go this way",
     )
-    tr.add_argument("--problem")
-    tr.add_argument("--sampler")
-    tr.add_argument("--steps", type=int, help="Adam steps (the default plan)")
-    tr.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
-    tr.add_argument(
+    train.add_argument("--problem")
+    train.add_argument("--sampler")
+    train.add_argument("--steps", type=int, help="Adam steps (the default plan)")
+    train.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
+    train.add_argument(
         "--stage",
+        dest="stages",
         action="append",
         metavar="OPT:steps=N,...",
         help="an optimizer stage instead of --steps/--lbfgs-steps/--lr (repeatable, in order), "
         "e.g. adamw:steps=2000,lr=1e-3,weight_decay=1e-4,scheduler=cosine then lbfgs:steps=500",
     )
-    tr.add_argument("--seed", type=int)
-    tr.add_argument("--n-points", type=int, help="interior collocation points N")
-    tr.add_argument("--resample-every", type=int, help="resampling period T in steps")
-    tr.add_argument("--lr", type=float)
-    tr.add_argument("--eval-every", type=int)
-    tr.add_argument(
+    train.add_argument("--seed", type=int)
+    train.add_argument("--n-points", type=int, help="interior collocation points N")
+    train.add_argument("--resample-every", type=int, help="resampling period T in steps")
+    train.add_argument("--lr", type=float)
+    train.add_argument("--eval-every", type=int)
+    train.add_argument(
         "--coverage-threshold",
         type=float,
         help="warn once when a resample's coverage falls below this, in (0, 1) (default 0.3)",
     )
-    tr.add_argument("--n-validation", type=int, help="held-out points for residual validation")
-    tr.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
-    tr.add_argument("--activation", help="tanh, sin, silu or gelu")
-    tr.add_argument(
+    train.add_argument("--n-validation", type=int, help="held-out points for residual validation")
+    train.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
+    train.add_argument("--activation", help="tanh, sin, silu or gelu")
+    train.add_argument(
         "--model",
         help="your own network: a factory problem -> nn.Module by import path, "
         "package.module:make or path/to/file.py:make (--set model_params.KEY=V for arguments)",
     )
-    tr.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
-    tr.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")
-    tr.add_argument(
+    train.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
+    train.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")
+    train.add_argument(
         "--loss-weight",
         action="append",
         default=[],
         metavar="TERM=W",
-        help="loss weight: residual=W or conditions=W (repeatable)",
+        help="loss weight: residual=W, conditions=W or data=W (an inverse problem's "
+        "observations) (repeatable)",
     )
-    tr.add_argument("--checkpoint-every", type=int)
-    tr.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
-    tr.add_argument("--dtype", help="float32 or float64")
-    tr.add_argument(
+    train.add_argument("--checkpoint-every", type=int)
+    train.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
+    train.add_argument("--dtype", help="float32 or float64")
+    train.add_argument(
         "--compile",
         nargs="?",
         const=True,
@@ -145,26 +150,19 @@ def _parser() -> argparse.ArgumentParser:
         help="train the compiled step (the default); MODE: a torch.compile mode "
         f"({', '.join(COMPILE_MODES)})",
     )
-    tr.add_argument(
+    train.add_argument(
         "--no-compile",
         dest="compile",
         action="store_const",
         const=False,
         help="train eagerly: no compile start-up, slower steps",
     )
-    for flag, kind in _SAMPLER_FLAGS.items():
-        tr.add_argument(
-            f"--{flag.replace('_', '-')}",
-            dest=f"sp_{flag}",
-            type=kind,
-            help=f"sampler hyperparameter {flag}",
-        )
-    tr.add_argument("--out", required=True, help="run directory")
-    mode = tr.add_mutually_exclusive_group()
+    train.add_argument("--out", required=True, help="run directory")
+    mode = train.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
     mode.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
-    tr.add_argument(
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
         "--nproc",
         type=int,
         metavar="K",
@@ -174,31 +172,33 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list problems and samplers")
 
-    be = sub.add_parser("bench", help="run a grid of runs from a bench YAML (resumable)")
-    be.add_argument("config", help="bench YAML, e.g. configs/quick.yaml")
-    be.add_argument("--out", required=True, help="bench directory")
-    be.add_argument("--executor", default="local", help="local (processes) or ray")
-    be.add_argument("--workers", type=int, help="parallel runs (default: GPUs, else CPU cores)")
-    be.add_argument("--threads-per-worker", type=int, default=1)
-    be.add_argument("--ray-address", help="address of an existing Ray cluster, e.g. 10.0.0.1:6379")
+    bench = sub.add_parser("bench", help="run a grid of runs from a bench YAML (resumable)")
+    bench.add_argument("config", help="bench YAML, e.g. configs/quick.yaml")
+    bench.add_argument("--out", required=True, help="bench directory")
+    bench.add_argument("--executor", default="local", help="local (processes) or ray")
+    bench.add_argument("--workers", type=int, help="parallel runs (default: GPUs, else CPU cores)")
+    bench.add_argument("--threads-per-worker", type=int, default=1)
+    bench.add_argument(
+        "--ray-address", help="address of an existing Ray cluster, e.g. 10.0.0.1:6379"
+    )
 
-    re = sub.add_parser("report", help="results.md, results.csv and plots of a bench directory")
-    re.add_argument("dir")
-    re.add_argument("--no-plots", action="store_true")
-    re.add_argument(
+    report = sub.add_parser("report", help="results.md, results.csv and plots of a bench directory")
+    report.add_argument("dir")
+    report.add_argument("--no-plots", action="store_true")
+    report.add_argument(
         "--reference",
         default="glf",
         help="sampler label compared with every other one in the verdict (default: glf)",
     )
 
-    pl = sub.add_parser("plot", help="PNG plots of a run directory, or of a bench directory")
-    pl.add_argument("dir")
-    pl.add_argument("--out", help="folder for the PNGs (default: DIR/plots)")
+    plot = sub.add_parser("plot", help="PNG plots of a run directory, or of a bench directory")
+    plot.add_argument("dir")
+    plot.add_argument("--out", help="folder for the PNGs (default: DIR/plots)")
 
-    pr = sub.add_parser("predict", help="the trained network at new points")
-    pr.add_argument("dir", help="run directory")
-    pr.add_argument("--points", required=True, help=".npy or .csv file of points (n, dim)")
-    pr.add_argument("--out", required=True, help=".npy or .csv file for u (n,)")
+    predict = sub.add_parser("predict", help="the trained network at new points")
+    predict.add_argument("dir", help="run directory")
+    predict.add_argument("--points", required=True, help=".npy or .csv file of points (n, dim)")
+    predict.add_argument("--out", required=True, help=".npy or .csv file for u (n,)")
     return parser
 
 
@@ -220,50 +220,83 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The run settings the flags, --config and --set give, without defaults: a new run's
-    config, or what a resume is asked to change."""
-    from glfpinn.config import apply_overrides, load_yaml, parse_assignment, parse_stage
+    config, or what a resume is asked to change. A flag whose destination is a config key
+    (``--n-points`` -> ``n_points``) sets that key; no list of flags is kept here."""
+    from glfpinn.config import RunConfig, apply_overrides, load_yaml, parse_assignment
 
     data: dict[str, Any] = load_yaml(args.config) if args.config else {}
     direct = {
-        "problem": args.problem,
-        "sampler": args.sampler,
-        "steps": args.steps,
-        "lbfgs_steps": args.lbfgs_steps,
-        "seed": args.seed,
-        "n_points": args.n_points,
-        "resample_every": args.resample_every,
-        "lr": args.lr,
-        "eval_every": args.eval_every,
-        "coverage_threshold": args.coverage_threshold,
-        "n_validation": args.n_validation,
-        "hidden": args.hidden,
-        "activation": args.activation,
-        "model": args.model,
-        "fourier_features": args.fourier_features,
-        "fourier_scale": args.fourier_scale,
-        "stages": [parse_stage(text) for text in args.stage] if args.stage else None,
-        "checkpoint_every": args.checkpoint_every,
-        "nproc": args.nproc,
-        "device": args.device,
-        "dtype": args.dtype,
-        "compile": args.compile,
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(RunConfig)
+        if getattr(args, f.name, None) is not None
     }
-    if args.stage:  # stages on the command line replace the file's plan, whichever it was
+    if "stages" in direct:  # stages on the command line replace the file's plan, whichever
+        direct["stages"] = [parse_stage(text) for text in direct["stages"]]
         for key in ("steps", "lbfgs_steps", "lr"):
             data.pop(key, None)
-    data.update({k: v for k, v in direct.items() if v is not None})
+    data.update(direct)
     if args.loss_weight:
         weights = dict(data.get("loss_weights") or {})
         for item in args.loss_weight:
             term, value = parse_assignment(item, "--loss-weight TERM=number")
             weights[term] = value
         data["loss_weights"] = weights
-    given = {k: getattr(args, f"sp_{k}") for k in _SAMPLER_FLAGS}
-    if any(v is not None for v in given.values()):
-        params = dict(data.get("sampler_params") or {})
-        params.update({k: v for k, v in given.items() if v is not None})
-        data["sampler_params"] = params
     return apply_overrides(data, args.set)
+
+
+def parse_stage(text: str) -> dict[str, Any]:
+    """A stage written on the command line, ``NAME:key=value,...``, as config data.
+
+    ``adamw:steps=2000,lr=1e-3,scheduler=cosine,scheduler.eta_min=1e-5`` becomes
+    ``{optimizer: adamw, steps: 2000, lr: 0.001, scheduler: {name: cosine, eta_min: 1e-05}}``;
+    values are YAML scalars, ``scheduler.*`` keys are the scheduler's options.
+    """
+    from glfpinn.config import parse_assignment
+
+    name, _, rest = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"stage {short_repr(text)} must look like NAME:steps=N,key=value,...")
+    stage: dict[str, Any] = {"optimizer": name.strip()}
+    scheduler: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in _split_outside_brackets(rest))):
+        key, value = parse_assignment(item, f"stage {short_repr(text)}")
+        if key == "scheduler":
+            scheduler["name"] = value
+        elif key.startswith("scheduler."):
+            scheduler[key.removeprefix("scheduler.")] = value
+        else:
+            stage[key] = value
+    if scheduler:
+        stage["scheduler"] = scheduler
+    return stage
+
+
+def _split_outside_brackets(text: str) -> list[str]:
+    """Split at commas that are not inside [...] or {...} (``betas=[0.9, 0.99]`` stays whole)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
+
+
+def _refuse_removed_flags(argv: Sequence[str]) -> None:
+    """A removed sampler flag (``--alpha 1e-3``) is one line pointing at --set, not argparse's
+    "unrecognized arguments" (or, for ``--c``, "ambiguous option")."""
+    if not argv or argv[0] != "train":
+        return
+    for token in argv[1:]:
+        if token == "--":
+            return
+        flag = token.partition("=")[0]
+        for name in _REMOVED_SAMPLER_FLAGS:
+            if flag in (f"--{name}", f"--{name.replace('_', '-')}"):
+                raise UsageError(
+                    f"{flag} was removed; give a sampler's hyperparameters with "
+                    f"--set sampler_params.{name}=VALUE"
+                )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -501,9 +534,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     show_warning, warnings.showwarning = warnings.showwarning, _show_warning
     try:
-        args = _parser().parse_args(argv)
-        # the command line as given: --nproc starts its ranks with it
-        args.argv = list(sys.argv[1:] if argv is None else argv)
+        given = list(sys.argv[1:] if argv is None else argv)
+        _refuse_removed_flags(given)
+        args = _parser().parse_args(given)
+        args.argv = given  # the command line as given: --nproc starts its ranks with it
         return commands[args.command](args)
     except KeyboardInterrupt as err:
         # The trainer defers a signal to the end of its step and raises its own

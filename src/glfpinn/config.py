@@ -1,4 +1,11 @@
-"""Run configuration: YAML <-> a dataclass with strict keys, typed values and dotted overrides."""
+"""Run configuration: YAML <-> a dataclass with strict keys, typed values and dotted overrides.
+
+One source of truth for what a run is: a :class:`RunConfig` builds every part of the run from
+its fields (``build_problem``, ``build_sampler``, ``plan``, ``build_model``, ``build_evaluator``,
+``build_schedule``), and :func:`config_of` assembles a config back from those parts'
+own ``get_params`` (:class:`glfpinn._params.Params`), so a trainer built in Python records the
+same config.yaml as a command-line run.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +13,42 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from torch import nn
 
-from glfpinn import samplers
+from glfpinn import problems, samplers
 from glfpinn._checks import REPR_LIMIT, check_device, short_repr, shorten
-from glfpinn.plugins import absolute_import_path, is_import_path, load_object
-from glfpinn.samplers import Sampler
+from glfpinn._io import is_plain_data
+from glfpinn.plugins import absolute_import_path, import_path_of
+from glfpinn.problems.base import Problem
+from glfpinn.samplers import Mix, Sampler
 from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
 from glfpinn.samplers.coverage import check_threshold
 from glfpinn.training.compiling import check_compile
-from glfpinn.training.evaluator import DEFAULT_N_VALIDATION
-from glfpinn.training.plan import DEFAULT_LR, OptimizationPlan, Stage
+from glfpinn.training.evaluator import DEFAULT_N_VALIDATION, Evaluator
+from glfpinn.training.network import MLPSpec, ModelFactory
+from glfpinn.training.plan import OptimizationPlan, Stage
+from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK
+from glfpinn.training.shortcuts import DEFAULT_ADAM_STEPS, resolve_plan
 from glfpinn.training.trainer import DEFAULT_EVAL_EVERY, DEFAULT_N_CONDITION
+
+if TYPE_CHECKING:
+    from glfpinn.training.trainer import Trainer
 
 __all__ = [
     "RunConfig",
+    "config_of",
     "load_yaml",
     "apply_overrides",
     "yaml_load",
     "parse_assignment",
-    "parse_stage",
     "YAMLLimitError",
+    "DEFAULT_ADAM_STEPS",
 ]
 
 
@@ -95,6 +111,34 @@ class _Loader(yaml.SafeLoader):
         return node
 
 
+class _RepeatedKey(ValueError):
+    """A key given twice in one YAML mapping (the message lacks the file, added by the caller)."""
+
+
+class _UniqueKeyLoader(_Loader):
+    """The loader, refusing a key given twice in one mapping: YAML silently keeps the last one,
+    so a bench listing a label twice would run only one of the two entries."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *defaults`` and then overriding one default is meant
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base loader refuses it, saying so
+            seen[key] = line
+            if first is not None:
+                raise _RepeatedKey(
+                    f"line {line}: key {short_repr(key)} is given twice in one mapping "
+                    f"(first on line {first}); labels and keys must be unique"
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -102,16 +146,14 @@ _Loader.add_implicit_resolver(
 )
 
 
-def yaml_load(stream: Any) -> Any:
+def yaml_load(stream: Any, *, unique_keys: bool = False) -> Any:
     """``yaml.safe_load`` that also reads ``1e-3`` as a float; never constructs objects.
     A document nested deeper than :data:`MAX_YAML_DEPTH`, holding more than
     :data:`MAX_YAML_NODES` values once its aliases are expanded, or with a recursive alias
-    raises :class:`YAMLLimitError` (a ``yaml.YAMLError``)."""
-    return yaml.load(stream, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
-
-
-#: Adam steps of a run whose config gives neither ``steps`` nor ``stages``.
-DEFAULT_ADAM_STEPS = 20_000
+    raises :class:`YAMLLimitError` (a ``yaml.YAMLError``); with ``unique_keys``, a key given
+    twice in one mapping is a ValueError naming its lines."""
+    loader = _UniqueKeyLoader if unique_keys else _Loader
+    return yaml.load(stream, Loader=loader)  # noqa: S506 - both derive from SafeLoader
 
 
 @dataclass
@@ -175,54 +217,51 @@ class RunConfig:
         for key in ("problem", "sampler", "model"):
             if getattr(cfg, key) is not None:
                 setattr(cfg, key, absolute_import_path(getattr(cfg, key)))
-        cfg.plan()  # names, option keys and step counts: refused now, not after training
-        cfg.model_factory()
-        cfg.build_sampler()  # hyperparameters: refused before a run directory is made
+        # the plan, the network's spec and the sampler are built now (cheap: constructors only
+        # check and store): names, option keys and values are refused before a run directory
+        # is made
+        cfg.plan()
+        cfg.build_model()
+        cfg.build_sampler()
         return cfg
+
+    # ------------------------------------------------------------------- the parts
+    def build_problem(self) -> Problem:
+        """The problem ``problem`` names, built with ``problem_params``."""
+        return problems.get(self.problem, **self.problem_params)
 
     def build_sampler(self) -> Sampler:
         """The sampler ``sampler`` names, built with ``sampler_params`` (constructors only
         check and store hyperparameters, so this is cheap)."""
         return samplers.get(self.sampler, **self.sampler_params)
 
-    def model_factory(self) -> Callable[[Any], Any] | None:
-        """The ``model`` factory with ``model_params`` bound, or None for the built-in MLP."""
+    def plan(self) -> OptimizationPlan:
+        """The optimization plan: the stages if given, else the default plan of ``steps``,
+        ``lbfgs_steps`` and ``lr`` (one rule: :func:`~glfpinn.training.shortcuts.resolve_plan`)."""
+        stages = None if self.stages is None else [Stage.from_dict(s) for s in self.stages]
+        return resolve_plan(stages, self.steps, self.lbfgs_steps, self.lr)
+
+    def build_model(self) -> MLPSpec | ModelFactory:
+        """The network's spec: the ``model`` factory with ``model_params``, or else the
+        built-in MLP of ``hidden``, ``activation`` and the Fourier features."""
         if self.model is None:
             if self.model_params:
                 raise ValueError("model_params given without a model")
-            return None
+            return MLPSpec(self.hidden, self.activation, self.fourier_features, self.fourier_scale)
         mlp = [k for k in ("hidden", "activation") if getattr(self, k) is not None]
         mlp += ["fourier_features"] if self.fourier_features else []
         if mlp:
             raise ValueError(
                 f"{', '.join(mlp)} describe the built-in MLP; leave them out with model"
             )
-        if not is_import_path(self.model):
-            raise ValueError(
-                f"model={short_repr(self.model)} must be an import path like package.module:make "
-                "or path/to/file.py:make"
-            )
-        factory = load_object(self.model, "model")
-        if not callable(factory):
-            raise ValueError(f"model {short_repr(self.model)} is not callable")
-        return functools.partial(factory, **self.model_params) if self.model_params else factory
+        return ModelFactory(self.model, self.model_params)
 
-    def plan(self) -> OptimizationPlan:
-        """The optimization plan: the stages if given, else Adam (then L-BFGS)."""
-        if self.stages is None:
-            return OptimizationPlan.adam_then_lbfgs(
-                DEFAULT_ADAM_STEPS if self.steps is None else self.steps,
-                self.lbfgs_steps or 0,
-                DEFAULT_LR if self.lr is None else self.lr,
-            )
-        given = [k for k in ("steps", "lbfgs_steps", "lr") if getattr(self, k) is not None]
-        if given:
-            raise ValueError(
-                f"{', '.join(given)} given with stages; put them in the stages instead"
-            )
-        if not self.stages:
-            raise ValueError("stages=[] is not allowed; give at least one stage or leave it out")
-        return OptimizationPlan([Stage.from_dict(stage) for stage in self.stages])
+    def build_evaluator(self) -> Evaluator:
+        return Evaluator(n_validation=self.n_validation)
+
+    def build_schedule(self) -> Schedule | None:
+        """Resampling every ``resample_every`` steps, or None: the problem's default."""
+        return None if self.resample_every is None else Every(self.resample_every)
 
     def _check_types(self) -> None:
         def need(name: str, kinds: tuple[type, ...], label: str, optional: bool = False) -> None:
@@ -271,33 +310,39 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """A YAML mapping read with safe loading; empty, malformed, unreadable, oversized or
-    overly nested files are one-line ValueErrors."""
-    name = short_repr(str(path))
+def load_yaml(
+    path: str | os.PathLike, *, what: str = "config file", unique_keys: bool = False
+) -> dict[str, Any]:
+    """A YAML mapping read with safe loading, the one loader of run configs and bench files;
+    empty, malformed, unreadable, oversized or overly nested files, and with ``unique_keys`` a
+    key given twice in one mapping, are one-line ValueErrors naming ``what`` the file is."""
+    name = f"{what} {short_repr(str(path))}"
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
-        raise ValueError(f"config file {name} does not exist") from None
+        raise ValueError(f"{name} does not exist") from None
     except OSError as err:  # a directory, no permission, a name too long: the user's path
-        raise ValueError(f"config file {name} cannot be read ({err.strerror})") from None
+        raise ValueError(f"{name} cannot be read ({err.strerror})") from None
     if len(raw) > MAX_YAML_BYTES:
-        raise ValueError(f"config file {name} is larger than {MAX_YAML_BYTES} bytes")
+        raise ValueError(f"{name} is larger than {MAX_YAML_BYTES} bytes")
     try:
-        data = yaml_load(raw)  # bytes: PyYAML detects UTF-8/16 and refuses binary itself
+        # bytes: PyYAML detects UTF-8/16 and refuses binary itself
+        data = yaml_load(raw, unique_keys=unique_keys)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         if isinstance(err, YAMLLimitError):
-            raise ValueError(f"config file {name} {err.problem}{where}") from None
-        raise ValueError(f"config file {name} is not valid YAML{where}") from None
+            raise ValueError(f"{name} {err.problem}{where}") from None
+        raise ValueError(f"{name} is not valid YAML{where}") from None
+    except _RepeatedKey as err:
+        raise ValueError(f"{name} {err}") from None
     except ValueError as err:  # a scalar Python cannot hold: a 5000-digit int, February 30
-        raise ValueError(f"config file {name} holds a value that cannot be read ({err})") from None
+        raise ValueError(f"{name} holds a value that cannot be read ({err})") from None
     if data is None:
-        raise ValueError(f"config file {name} is empty")
+        raise ValueError(f"{name} is empty")
     if not isinstance(data, dict):
-        raise ValueError(f"config file {name} must hold a mapping of keys to values")
+        raise ValueError(f"{name} must hold a mapping of keys to values")
     return data
 
 
@@ -333,37 +378,128 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
-def parse_stage(text: str) -> dict[str, Any]:
-    """A stage written on the command line, ``NAME:key=value,...``, as config data.
+# ---------------------------------------------------------------------- a trainer's config
+def config_of(
+    trainer: Trainer, *, checkpoint_every: int = 1000, snapshot_every: int = 0
+) -> tuple[dict[str, Any], list[str]]:
+    """The config data of ``trainer``, assembled from its parts' ``get_params``, and notes on
+    what no config can hold (an ``nn.Module`` instance, a lambda, user metrics): the same
+    config.yaml a command-line run of it writes, so ``load_run`` and ``--resume`` rebuild it.
 
-    ``adamw:steps=2000,lr=1e-3,scheduler=cosine,scheduler.eta_min=1e-5`` becomes
-    ``{optimizer: adamw, steps: 2000, lr: 0.001, scheduler: {name: cosine, eta_min: 1e-05}}``;
-    values are YAML scalars, ``scheduler.*`` keys are the scheduler's options.
+    On K ranks (any rank may call it) the config is the whole run's: ``n_points`` over every
+    rank, and ``nproc`` K.
     """
-    name, _, rest = text.partition(":")
-    if not name.strip():
-        raise ValueError(f"stage {short_repr(text)} must look like NAME:steps=N,key=value,...")
-    stage: dict[str, Any] = {"optimizer": name.strip()}
-    scheduler: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in _split_outside_brackets(rest))):
-        key, value = parse_assignment(item, f"stage {short_repr(text)}")
-        if key == "scheduler":
-            scheduler["name"] = value
-        elif key.startswith("scheduler."):
-            scheduler[key.removeprefix("scheduler.")] = value
-        else:
-            stage[key] = value
-    if scheduler:
-        stage["scheduler"] = scheduler
-    return stage
+    notes: list[str] = []
+    problem_params = _params_of(trainer.problem, "problem_params", notes)
+    sampler, sampler_params = _sampler_data(trainer.sampler, notes)
+    stages = [_stage_data(stage, notes) for stage in trainer.plan.stages]
+    evaluator = trainer.evaluator.get_params()
+    if evaluator["metrics"]:
+        notes.append(f"metrics: {sorted(evaluator['metrics'])} are Python callables")
+    if evaluator["chunk_size"] != DEFAULT_CHUNK:
+        notes.append(f"evaluator: chunk_size={evaluator['chunk_size']} has no config key")
+    data: dict[str, Any] = {
+        "problem": _name_of(trainer.problem, problems.registry, "problem", notes),
+        "problem_params": problem_params,
+        "sampler": sampler,
+        "sampler_params": sampler_params,
+        "stages": stages if all(s is not None for s in stages) else None,
+        # the whole run's points, on any number of ranks (a rank holds its share)
+        "n_points": int(trainer._n_total),
+        "resample_every": _period(trainer.schedule, notes),
+        "eval_every": trainer.eval_every,
+        "n_validation": evaluator["n_validation"],
+        "loss_weights": trainer.training_loss.weights(),
+        "seed": trainer.seed,
+        "device": str(trainer.device),
+        "dtype": str(trainer.dtype).removeprefix("torch."),
+        "compile": trainer.compile,
+        **_model_data(trainer.model_spec, notes),
+        "n_condition": trainer.n_condition,
+        "score_chunk": trainer.scorer.chunk_size,
+        "coverage_threshold": trainer.collapse.threshold,
+        "checkpoint_every": checkpoint_every,
+        "snapshot_every": snapshot_every,
+        "nproc": 1 if trainer.group is None else trainer.group.world_size,
+    }
+    return {k: v for k, v in data.items() if v is not None}, notes
 
 
-def _split_outside_brackets(text: str) -> list[str]:
-    """Split at commas that are not inside [...] or {...} (``betas=[0.9, 0.99]`` stays whole)."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return [*parts, text[start:]]
+def _name_of(part: Any, registry: Any, kind: str, notes: list[str]) -> str | None:
+    """A registry name whose factory is ``part``'s class, else the class's import path."""
+    cls = type(part)
+    name = registry.name_of(cls)
+    if name is not None:
+        return name
+    path = import_path_of(cls)
+    if path is None:
+        notes.append(f"{kind}: {cls.__qualname__} has no import path (defined inside a function)")
+    return path
+
+
+def _params_of(part: Any, key: str, notes: list[str]) -> dict[str, Any]:
+    """``part.get_params()`` if a config can hold it, else ``{}`` and a note."""
+    try:
+        params = part.get_params()
+    except AttributeError as err:
+        notes.append(f"{key}: {err}")
+        return {}
+    if not is_plain_data(params):
+        notes.append(f"{key}: {short_repr(params)} are not plain data")
+        return {}
+    return params
+
+
+def _sampler_data(sampler: Sampler, notes: list[str]) -> tuple[str | None, dict[str, Any]]:
+    if isinstance(sampler, Mix):  # its parts are samplers: each as the mix factory takes it
+        parts = []
+        for part, fraction in sampler.get_params()["parts"]:
+            name, params = _sampler_data(part, notes)
+            parts.append({"sampler": name, "fraction": fraction, "params": params})
+        return "mix", {"parts": parts}
+    params = _params_of(sampler, "sampler_params", notes)
+    return _name_of(sampler, samplers.registry, "sampler", notes), params
+
+
+def _stage_data(stage: Stage, notes: list[str]) -> dict[str, Any] | None:
+    """A stage as config data (what :meth:`Stage.from_dict` reads), or None and a note."""
+    params = stage.get_params()
+    optimizer, steps = params.pop("optimizer"), params.pop("steps")
+    scheduler, scheduler_options = params.pop("scheduler"), params.pop("scheduler_options")
+    if not isinstance(optimizer, str | type) or not isinstance(scheduler, str | type(None)):
+        notes.append(f"stages: {stage!r} holds objects a config cannot name")
+        return None
+    out: dict[str, Any] = {"optimizer": stage.name.lower(), "steps": steps, **params}
+    if scheduler is not None:
+        out["scheduler"] = {"name": scheduler, **scheduler_options}
+    if not is_plain_data(out):
+        notes.append(f"stages: {stage!r} has options that are not plain data")
+        return None
+    return out
+
+
+def _period(schedule: Schedule, notes: list[str]) -> int | None:
+    if isinstance(schedule, Every):
+        return int(schedule.get_params()["period"])
+    notes.append(f"schedule: {schedule!r} is not a resampling period")
+    return None
+
+
+def _model_data(spec: Any, notes: list[str]) -> dict[str, Any]:
+    """The network's config keys: the built-in MLP's, or a factory's import path."""
+    if isinstance(spec, MLPSpec):
+        params = spec.get_params()
+        hidden = params["hidden"]
+        return {**params, "hidden": None if hidden is None else [int(w) for w in hidden]}
+    if isinstance(spec, ModelFactory):
+        return spec.get_params()
+    if callable(spec) and not isinstance(spec, nn.Module):  # a factory given from Python
+        factory, params = spec, {}
+        if isinstance(spec, functools.partial):
+            factory, params = spec.func, dict(spec.keywords)
+        path = import_path_of(factory)
+        if path is not None and is_plain_data(params):
+            return {"model": path, "model_params": params}
+    what = f"a {type(spec).__name__} instance" if isinstance(spec, nn.Module) else f"{spec!r}"
+    notes.append(f"model: {what}; pass model= to load_run to rebuild the run")
+    return {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 from scipy.stats import qmc
 from torch import Tensor
 
-__all__ = ["Domain", "Box", "LShape", "SAMPLING_METHODS"]
+__all__ = ["Domain", "Box", "LShape", "Region", "SAMPLING_METHODS"]
 
 SamplingMethod = Literal["uniform", "sobol", "halton", "lhs"]
 SAMPLING_METHODS: tuple[str, ...] = ("uniform", "sobol", "halton", "lhs")
@@ -243,4 +243,75 @@ class LShape(Domain):
         y = y.clone()
         y[mirror_x, 0] = -y[mirror_x, 0]
         y[mirror_y, 1] = -y[mirror_y, 1]
+        return y
+
+
+#: Rejection rounds before a region whose inside test accepts nothing is given up.
+_MAX_ROUNDS = 200
+
+
+class Region(Domain):
+    """A domain known only by its bounding box and a vectorised inside test.
+
+    Sampling draws uniform points in the box from the run's generator and keeps those inside
+    (rejection); reflection folds strays into the box and redraws those still outside, since a
+    mere inside test cannot say where the boundary is. ``inside`` maps a numpy array (n, dim)
+    to a boolean array (n,).
+    """
+
+    def __init__(
+        self,
+        lower: Sequence[float],
+        upper: Sequence[float],
+        inside: Callable[[np.ndarray], np.ndarray],
+        name: str,
+    ) -> None:
+        self._box = Box(lower, upper)
+        self.dim = self._box.dim
+        self.inside = inside
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Region({self.name}, {self._box!r})"
+
+    @property
+    def bounds(self) -> tuple[Tensor, Tensor]:
+        return self._box.bounds
+
+    def contains(self, x: Tensor) -> Tensor:
+        mask = np.asarray(self.inside(x.detach().cpu().numpy()), dtype=bool).reshape(-1)
+        return torch.as_tensor(mask, device=x.device)
+
+    def sample(self, n, generator, *, method="uniform", dtype=torch.float32):
+        parts, found = [], 0
+        for _ in range(_MAX_ROUNDS):
+            if found >= n:
+                break
+            # Draw more than missing so that a region filling half its box needs ~2 rounds.
+            cand = self._box.sample(max(2 * (n - found), 64), generator, method=method, dtype=dtype)
+            keep = cand[self.contains(cand)]
+            parts.append(keep)
+            found += keep.shape[0]
+        if found < n:
+            raise ValueError(
+                f"{self!r}: the inside test accepted {found} of the points drawn in its bounding "
+                f"box, fewer than the {n} needed; is the geometry empty or degenerate?"
+            )
+        return torch.cat(parts)[:n]
+
+    def sample_boundary(self, n, generator, *, dtype=torch.float32):
+        raise NotImplementedError(
+            f"{self!r} has no boundary sampler: boundary points stay the framework's own"
+        )
+
+    def reflect(self, x, generator=None):
+        lo, hi = (b.to(x) for b in self._box.bounds)
+        # The fold's arithmetic may move a point inside by an ulp: leave those exactly alone.
+        y = torch.where(self._box.contains(x).unsqueeze(1), x, _fold(x, lo, hi))
+        outside = ~self.contains(y)
+        if bool(outside.any()):
+            if generator is None:
+                raise ValueError(f"{self!r} redraws points outside it and needs a generator")
+            y = y.clone()
+            y[outside] = self.sample(int(outside.sum()), generator, dtype=y.dtype).to(y.device)
         return y

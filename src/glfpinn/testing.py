@@ -5,6 +5,8 @@ It builds its own domains (boxes in a few dimensions, the L-shape) and contexts 
 synthetic residual, calls the sampler exactly as the trainer does, and raises ``AssertionError``
 naming the failed check, the sampler's repr, the domain and the dtype. The checks:
 
+- ``protocol``: the sampler derives from :class:`glfpinn.samplers.Sampler` (anything else is
+  refused before any other check).
 - ``params``: the constructor stores every argument under an attribute of the same name, so
   ``type(s)(**s.get_params())`` rebuilds a sampler with the same repr.
 - ``initial points`` / ``resample``: a tensor of shape (n', d) (n' == n when the sampler
@@ -94,9 +96,8 @@ def make_context(
 
 
 def _is_stochastic(sampler: Sampler) -> bool:
-    """Whether ``sampler``'s resample draws from the generator; third-party samplers that do
-    not derive from :class:`Sampler` are assumed to."""
-    return bool(getattr(sampler, "stochastic", True))
+    """Whether ``sampler``'s resample draws from the generator (:attr:`Sampler.stochastic`)."""
+    return bool(sampler.stochastic)
 
 
 def _describe(sampler: Any) -> str:

@@ -15,8 +15,7 @@ os.environ.setdefault("DDE_BACKEND", "pytorch")
 dde = pytest.importorskip("deepxde")
 
 from glfpinn import GLF, PACMANN, RAD  # noqa: E402
-from glfpinn.domains import Box  # noqa: E402
-from glfpinn.integrations._common import Region  # noqa: E402
+from glfpinn.domains import Box, Region  # noqa: E402
 from glfpinn.integrations.deepxde import Resampler, _WeightedPDE, domain_of  # noqa: E402
 
 N = 200  # PDE points: small, so that a test trains in about a second

@@ -141,8 +141,8 @@ def test_operators_match_nested_autograd(kind: str, d: int) -> None:
         assert_close(jet, jet0[:order])
         assert_close(ops.axis_jet(fn, x, 2, method=method)[1], jet2)
         assert_close(ops.axis_derivatives(fn, x, 3, axes, method=method), jet0[2])
-        assert_close(ops.partial(fn, x, axes[-1], 3, method=method), jet0[2, :, -1])
-        assert_close(ops.partial(fn, x, 0, method=method), g0[:, 0])
+        assert_close(ops.partial_derivative(fn, x, axes[-1], 3, method=method), jet0[2, :, -1])
+        assert_close(ops.partial_derivative(fn, x, 0, method=method), g0[:, 0])
         u, lap = ops.laplacian(fn, x, method=method)
         assert_close(u, u0)
         assert_close(lap, lap0)
@@ -480,3 +480,9 @@ def test_compiled_streams_match_eager(real_compile):
     g_compiled = param_grads(sum(t.square().sum() for t in compiled), ps)
     for a, b in zip(g_compiled, g_eager, strict=True):
         assert_close(a, b)
+
+
+def test_partial_is_the_deprecated_name_of_partial_derivative():
+    with pytest.warns(DeprecationWarning, match="partial_derivative"):
+        assert ops.partial is ops.partial_derivative
+    assert "partial" not in ops.__all__  # a star import no longer shadows functools.partial

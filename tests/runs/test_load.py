@@ -21,7 +21,8 @@ def _files(path):
 def test_train_with_out_writes_what_the_command_line_writes(tmp_path):
     py, cli = tmp_path / "py", tmp_path / "cli"
     result = glfpinn.train(Poisson1D(), GLF(alpha=1e-3), out=py, **KW)
-    args = ["--problem", "tests.helpers:Poisson1D", "--sampler", "glf", "--alpha", "1e-3"]
+    args = ["--problem", "tests.helpers:Poisson1D", "--sampler", "glf"]
+    args += ["--set", "sampler_params.alpha=1e-3"]
     args += ["--steps", "30", "--lr", "1e-2", "--resample-every", "10", "--eval-every", "10"]
     assert main(["train", *args, "--quiet", "--out", str(cli)]) == 0
     assert _files(py) == _files(cli) >= FILES

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from glfpinn import GLF, Callback, Every, OptimizationPlan, Stage, Trainer
+from glfpinn.config import RunConfig
 from glfpinn.training.plan import LBFGS_DEFAULTS
 from tests.helpers import Poisson1D
 
@@ -128,10 +129,21 @@ def test_bad_stages_are_refused_in_one_line(make, fragment):
 
 
 def test_a_plan_and_the_default_plans_arguments_exclude_each_other():
-    with pytest.raises(ValueError, match="steps given with a plan"):
+    with pytest.raises(ValueError, match="steps given with stages"):
         Trainer(Poisson1D(), GLF(), steps=10, plan=[Stage("adam", 10)])
-    with pytest.raises(ValueError, match="give steps"):
-        Trainer(Poisson1D(), GLF())
+    with pytest.raises(ValueError, match="lbfgs_steps given with stages"):
+        RunConfig.from_dict({"stages": [{"optimizer": "adam", "steps": 5}], "lbfgs_steps": 0})
+
+
+def test_the_trainer_and_the_config_share_one_default_plan():
+    """One rule, one default: neither steps nor a plan is 20,000 Adam steps at lr 1e-3."""
+    default = Trainer(Poisson1D(), GLF(), compile=False).plan
+    assert default.describe() == RunConfig().plan().describe()
+    assert default.describe() == [
+        {"optimizer": "Adam", "steps": 20_000, "options": {"lr": 1e-3}, "scheduler": None}
+    ]
+    short = Trainer(Poisson1D(), GLF(), steps=7, lbfgs_steps=3, lr=0.01, compile=False).plan
+    assert short.describe() == RunConfig(steps=7, lbfgs_steps=3, lr=0.01).plan().describe()
 
 
 def test_stage_from_config_data_with_a_scheduler_mapping():

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from glfpinn import problems
 from glfpinn._checks import check_int, check_keys, check_positive, short_repr, shorten
-from glfpinn.config import MAX_YAML_BYTES, RunConfig, _Loader, load_yaml
+from glfpinn.config import RunConfig, load_yaml
 from glfpinn.nn import MLP
 from glfpinn.training.loss import LOSS_TERMS
 from glfpinn.training.trainer import DTYPES
@@ -42,50 +40,6 @@ _EXPERIMENT_KEYS = {"problems", "samplers", "seeds", "base", "note"}
 _MAX_SEED = 2**63 - 1
 #: The longest error text of another part (a run config, a constructor) a bench error quotes.
 _QUOTED_ERROR_LIMIT = 300
-
-
-class _RepeatedKey(ValueError):
-    """A key given twice in one YAML mapping (the message lacks the file, added by the caller)."""
-
-
-class _UniqueKeyLoader(_Loader):
-    """The config loader, refusing a key given twice in one mapping: YAML silently keeps the
-    last one, so a bench listing a label twice would run only one of the two entries."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # ``<<: *defaults`` and then overriding one default is meant
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            try:
-                first = seen.get(key)
-            except TypeError:
-                continue  # an unhashable key: the base loader refuses it, saying so
-            seen[key] = line
-            if first is not None:
-                raise _RepeatedKey(
-                    f"line {line}: key {short_repr(key)} is given twice in one mapping "
-                    f"(first on line {first}); labels and keys must be unique"
-                )
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read(path: str | os.PathLike) -> dict[str, Any]:
-    """The bench file's mapping. ``load_yaml`` reads it with the project's limits and messages;
-    a second, strict parse of the same file looks for repeated keys, which that one lets pass."""
-    data = load_yaml(path)
-    name = short_repr(str(path))
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_YAML_BYTES + 1)
-    try:
-        yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - derives from SafeLoader
-    except _RepeatedKey as err:
-        raise ValueError(f"bench file {name} {err}") from None
-    except yaml.YAMLError:  # load_yaml parsed it a moment ago
-        raise ValueError(f"bench file {name} changed while it was read; try again") from None
-    return data
 
 
 @dataclass(frozen=True)
@@ -226,7 +180,7 @@ def load_bench(path: str | os.PathLike) -> Bench:
     """Parse and validate a whole bench file: every cell's run config, problem and sampler are
     checked before any worker starts, so a bad cell never stops a grid halfway."""
     file = shorten(str(path))
-    data = _check_keys(file, _read(path), _TOP_KEYS)
+    data = _check_keys(file, load_yaml(path, what="bench file", unique_keys=True), _TOP_KEYS)
     base = _settings(f"{file}: base", data.get("base"))
     workers = data.get("workers")
     if workers is not None and (

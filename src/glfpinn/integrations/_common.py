@@ -1,27 +1,23 @@
-"""What the framework callbacks share: naming a sampler, a domain known only by an inside test,
-one resample of a framework's points through a counted, chunked scorer, and the residual's
-norm per point."""
+"""What the framework callbacks share: naming a sampler, one resample of a framework's points
+through a counted, chunked scorer, and the residual's norm per point. (A framework's geometry,
+known only by an inside test, is a :class:`glfpinn.domains.Region`.)"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from glfpinn import samplers
 from glfpinn._checks import short_repr
-from glfpinn.domains import Box, Domain, _fold
+from glfpinn.domains import Domain
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.coverage import CollapseMonitor, coverage
 from glfpinn.training.scorer import Scorer
 
-__all__ = ["Region", "resolve_sampler", "resample_points", "residual_norm"]
-
-#: Rejection rounds before a region whose inside test accepts nothing is given up.
-_MAX_ROUNDS = 200
+__all__ = ["resolve_sampler", "resample_points", "residual_norm"]
 
 
 def resolve_sampler(sampler: Sampler | str) -> Sampler:
@@ -34,73 +30,6 @@ def resolve_sampler(sampler: Sampler | str) -> Sampler:
         f"sampler={short_repr(sampler)} must be a glfpinn Sampler or one of: "
         f"{', '.join(samplers.names())}"
     )
-
-
-class Region(Domain):
-    """A domain known only by its bounding box and a vectorised inside test.
-
-    Sampling draws uniform points in the box from the run's generator and keeps those inside
-    (rejection); reflection folds strays into the box and redraws those still outside, since a
-    mere inside test cannot say where the boundary is. ``inside`` maps a numpy array (n, dim)
-    to a boolean array (n,).
-    """
-
-    def __init__(
-        self,
-        lower: Sequence[float],
-        upper: Sequence[float],
-        inside: Callable[[np.ndarray], np.ndarray],
-        name: str,
-    ) -> None:
-        self._box = Box(lower, upper)
-        self.dim = self._box.dim
-        self.inside = inside
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"Region({self.name}, {self._box!r})"
-
-    @property
-    def bounds(self) -> tuple[Tensor, Tensor]:
-        return self._box.bounds
-
-    def contains(self, x: Tensor) -> Tensor:
-        mask = np.asarray(self.inside(x.detach().cpu().numpy()), dtype=bool).reshape(-1)
-        return torch.as_tensor(mask, device=x.device)
-
-    def sample(self, n, generator, *, method="uniform", dtype=torch.float32):
-        parts, found = [], 0
-        for _ in range(_MAX_ROUNDS):
-            if found >= n:
-                break
-            # Draw more than missing so that a region filling half its box needs ~2 rounds.
-            cand = self._box.sample(max(2 * (n - found), 64), generator, method=method, dtype=dtype)
-            keep = cand[self.contains(cand)]
-            parts.append(keep)
-            found += keep.shape[0]
-        if found < n:
-            raise ValueError(
-                f"{self!r}: the inside test accepted {found} of the points drawn in its bounding "
-                f"box, fewer than the {n} needed; is the geometry empty or degenerate?"
-            )
-        return torch.cat(parts)[:n]
-
-    def sample_boundary(self, n, generator, *, dtype=torch.float32):
-        raise NotImplementedError(
-            f"{self!r} has no boundary sampler: boundary points stay the framework's own"
-        )
-
-    def reflect(self, x, generator=None):
-        lo, hi = (b.to(x) for b in self._box.bounds)
-        # The fold's arithmetic may move a point inside by an ulp: leave those exactly alone.
-        y = torch.where(self._box.contains(x).unsqueeze(1), x, _fold(x, lo, hi))
-        outside = ~self.contains(y)
-        if bool(outside.any()):
-            if generator is None:
-                raise ValueError(f"{self!r} redraws points outside it and needs a generator")
-            y = y.clone()
-            y[outside] = self.sample(int(outside.sum()), generator, dtype=y.dtype).to(y.device)
-        return y
 
 
 def sampler_label(sampler: Sampler) -> str:

@@ -39,8 +39,8 @@ import torch
 from torch import Tensor
 
 from glfpinn._checks import check_bool, check_int
-from glfpinn.domains import Box, Domain
-from glfpinn.integrations._common import Region, resample_points, residual_norm, resolve_sampler
+from glfpinn.domains import Box, Domain, Region
+from glfpinn.integrations._common import resample_points, residual_norm, resolve_sampler
 from glfpinn.samplers.base import Sampler, SamplerState
 from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
 from glfpinn.samplers.coverage import CollapseMonitor
@@ -71,7 +71,7 @@ def domain_of(geom: object) -> Domain:
 
     A box (Interval, Rectangle, Cuboid, Hypercube, or any of them times a TimeDomain) becomes a
     :class:`glfpinn.Box`, with exact reflection. Any other geometry becomes a
-    :class:`~glfpinn.integrations._common.Region` on its bounding box and ``inside`` test:
+    :class:`~glfpinn.domains.Region` on its bounding box and ``inside`` test:
     points that leave it are folded into the box and, if still outside, redrawn inside.
     """
     box = _box_bounds(geom)

@@ -24,19 +24,19 @@ Two engines compute the same numbers:
     jvps along each direction (forward-over-reverse), ``vmap``-ed over the directions.
 
 ``"auto"`` (the default) uses ``"taylor"`` when the field is a supported network and ``"jvp"``
-otherwise (``_dispatch.py``). Against nested reverse mode (one ``torch.autograd.grad`` per
-axis), a training step on ``u_t - Lap u - f`` with a 3x64 tanh MLP and a batch of 1024
-measured, on one CPU thread, 1.5x faster at d = 5, 2.6x at d = 20 and 3.2-3.5x at d = 50-100,
-with 3-7x less memory; no-grad scoring 3-3.7x faster from d = 20. ``"jvp"`` measured 0.6-0.9x
-the speed of the nested loop, which is why it is only the fallback. See
-``benchmarks/derivatives.py``. :func:`gradient_and_axis_jet` also offers nested reverse mode
+otherwise (``_dispatch.py``): ``"jvp"`` is the general fallback, not the fast path. How the
+engines compare with nested reverse mode (one ``torch.autograd.grad`` per axis) in time and
+memory is measured by ``benchmarks/derivatives.py``, whose current figures are in
+docs/results.md ("Derivative operators against nested autograd"); they are not repeated here,
+where they would go stale. :func:`gradient_and_axis_jet` also offers nested reverse mode
 itself (``_nested.py``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -64,7 +64,7 @@ __all__ = [
     "axis_jet",
     "gradient_and_axis_jet",
     "axis_derivatives",
-    "partial",
+    "partial_derivative",
     "chunked",
     "supports_taylor",
 ]
@@ -233,9 +233,24 @@ def axis_derivatives(
     return axis_jet(fn, x, order, dims, method=method)[1][-1]
 
 
-def partial(fn: Field, x: Tensor, axis: int, order: int = 1, *, method: Method = "auto") -> Tensor:
+def partial_derivative(
+    fn: Field, x: Tensor, axis: int, order: int = 1, *, method: Method = "auto"
+) -> Tensor:
     """``d^order u / dx_axis^order`` as ``(n,)``: one direction, so about the cost of a forward."""
     return axis_jet(fn, x, order, [axis], method=method)[1][-1, :, 0]
+
+
+def __getattr__(name: str) -> Any:
+    # ``partial``, the old name of partial_derivative, shadowed functools.partial in a star
+    # import; it still works, with a DeprecationWarning, but is no longer exported.
+    if name == "partial":
+        warnings.warn(
+            "glfpinn.ops.partial is renamed partial_derivative",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return partial_derivative
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, chunk_size: int) -> Tensor:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import abc
-import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from glfpinn._params import Params
 from glfpinn.domains import Domain
 from glfpinn.nn import MLP, Constrained
 
@@ -24,7 +24,7 @@ Model = Callable[[Tensor], Tensor]
 RUN_DEFAULTS: dict[str, Any] = {"n_points": 2000, "resample_every": 500, "hidden": (64, 64, 64)}
 
 
-class Problem(abc.ABC):
+class Problem(Params, abc.ABC):
     """A PDE to train on.
 
     ``residual(model, x)`` is L u - f at interior points, differentiable with respect to the
@@ -34,6 +34,9 @@ class Problem(abc.ABC):
     and boundary conditions are either built into the network (``output_transform``, hard
     constraints) or penalised by ``condition_loss`` on points from ``condition_points`` (soft
     constraints).
+
+    A problem's constructor arguments are stored under attributes of the same names, so that
+    ``get_params()`` reads them back and a run records how to build it again.
     """
 
     name: ClassVar[str]
@@ -57,18 +60,18 @@ class Problem(abc.ABC):
 
     def build_model(
         self,
-        hidden: tuple[int, ...] = (64, 64, 64),
+        hidden: Sequence[int] | None = None,
         activation: str = "tanh",
         generator: torch.Generator | None = None,
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
     ) -> nn.Module:
-        """The default network for this problem (an :class:`MLP`), wrapped by
-        :meth:`wrap_model`."""
+        """The default network for this problem (an :class:`MLP` of widths ``hidden``, by
+        default :meth:`run_default` ``("hidden")``), wrapped by :meth:`wrap_model`."""
         net = MLP(
             self.dim,
             1,
-            hidden,
+            tuple(self.run_default("hidden") if hidden is None else hidden),
             activation,
             generator=generator,
             fourier_features=fourier_features,
@@ -145,23 +148,6 @@ class Problem(abc.ABC):
             x = self.test_points()
             self._test_set = (x, np.asarray(self.solution(x), dtype=np.float64).reshape(-1))
         return self._test_set
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor's arguments, read back from the attributes of the same names (as
-        scikit-learn estimators do), so a run can record how to build this problem again."""
-        params = list(inspect.signature(type(self).__init__).parameters.values())[1:]
-        plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        out = {}
-        for p in params:
-            if p.kind not in plain:
-                continue
-            if not hasattr(self, p.name):
-                raise ValueError(
-                    f"problem {self.name!r}: constructor argument {p.name!r} is not stored "
-                    f"as self.{p.name}, so the run cannot record it"
-                )
-            out[p.name] = getattr(self, p.name)
-        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim})"

@@ -6,45 +6,33 @@ metrics.jsonl, result.json, checkpoint.pt and, where a 2-D view exists, predicti
 killed at any moment resumes from its last checkpoint (``mode="resume"``) and, on the CPU, ends
 with the same result as an uninterrupted run. ``load_run(DIR)`` gives back the problem, the
 trained network and the result, and predicts at new points.
+
+This module only names the package's API; ``recording`` trains into a directory,
+``directory`` writes its files, ``load`` reads a run back, ``plots`` draws it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
-
-from glfpinn import problems
-from glfpinn._io import atomic_write_text
-from glfpinn.config import RunConfig
-from glfpinn.problems.base import Problem
-from glfpinn.runs.describe import describe_trainer
-from glfpinn.runs.directory import (
-    CHECKPOINT,
-    CONFIG,
-    METRICS,
-    RESULT,
-    RunDirectory,
-    RunMode,
-    Snapshots,
-    check_mode,
-    prepare,
-    read_config,
-    read_result,
-)
-from glfpinn.runs.load import Run, load_run
-from glfpinn.runs.lock import RunLock
-from glfpinn.runs.plots import plot_run
-from glfpinn.samplers.base import Sampler
-from glfpinn.training import Evaluator, Every, Trainer, TrainResult
-
-if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
-    from glfpinn.distributed import ProcessGroup
+from glfpinn.runs.directory import CHECKPOINT as CHECKPOINT
+from glfpinn.runs.directory import CONFIG as CONFIG
+from glfpinn.runs.directory import METRICS as METRICS
+from glfpinn.runs.directory import RESULT as RESULT
+from glfpinn.runs.directory import RunDirectory as RunDirectory
+from glfpinn.runs.directory import RunMode as RunMode
+from glfpinn.runs.directory import Snapshots as Snapshots
+from glfpinn.runs.directory import read_config as read_config
+from glfpinn.runs.directory import read_result as read_result
+from glfpinn.runs.load import Run as Run
+from glfpinn.runs.load import load_run as load_run
+from glfpinn.runs.plots import plot_run as plot_run
+from glfpinn.runs.recording import CHANGEABLE_ON_RESUME as CHANGEABLE_ON_RESUME
+from glfpinn.runs.recording import build_trainer as build_trainer
+from glfpinn.runs.recording import record as record
+from glfpinn.runs.recording import run as run
+from glfpinn.runs.recording import train as train
 
 __all__ = [
+    "CHANGEABLE_ON_RESUME",
     "CHECKPOINT",
     "CONFIG",
     "METRICS",
@@ -56,227 +44,9 @@ __all__ = [
     "build_trainer",
     "load_run",
     "plot_run",
+    "read_config",
     "read_result",
     "record",
     "run",
     "train",
 ]
-
-
-def build_trainer(
-    cfg: RunConfig, progress: bool = False, group: ProcessGroup | None = None
-) -> Trainer:
-    """The trainer a config describes (one rank's, with ``group``)."""
-    return Trainer(
-        problems.get(cfg.problem, **cfg.problem_params),
-        cfg.build_sampler(),
-        plan=cfg.plan(),
-        n_points=cfg.n_points,
-        schedule=None if cfg.resample_every is None else Every(cfg.resample_every),
-        eval_every=cfg.eval_every,
-        evaluator=Evaluator(n_validation=cfg.n_validation),
-        loss_weights=cfg.loss_weights,
-        seed=cfg.seed,
-        device=cfg.device,
-        dtype=cfg.dtype,
-        compile=cfg.compile,
-        model=cfg.model_factory(),
-        hidden=cfg.hidden,
-        activation=cfg.activation,
-        fourier_features=cfg.fourier_features,
-        fourier_scale=cfg.fourier_scale,
-        n_condition=cfg.n_condition,
-        score_chunk=cfg.score_chunk,
-        coverage_threshold=cfg.coverage_threshold,
-        progress=progress,
-        sampler_name=cfg.sampler,
-        group=group,
-    )
-
-
-def record(
-    trainer: Trainer,
-    out: str | os.PathLike,
-    *,
-    mode: RunMode = "new",
-    checkpoint_every: int = 1000,
-    snapshot_every: int = 0,
-    config: dict[str, Any] | None = None,
-    changed: dict[str, Any] | None = None,
-) -> Trainer:
-    """Have ``trainer`` write its run into ``out`` as it trains; returns it, so
-    ``record(trainer, DIR).fit()`` trains into DIR.
-
-    ``mode="new"`` refuses a directory that is not empty, ``"overwrite"`` replaces the run
-    there, ``"resume"`` loads its checkpoint into ``trainer`` (built as the run was), or starts
-    from scratch if none was written yet. config.yaml holds ``config`` (a run config's data), or
-    what :func:`~glfpinn.runs.describe.describe_trainer` can record of a trainer built in Python,
-    with what it could not record as comments. ``changed`` (a resume's accepted changes)
-    rewrites config.yaml with ``config`` and goes into metrics.jsonl as a ``"resume"`` event.
-
-    A trainer on K ranks: every rank calls this; rank 0 writes the directory, the other ranks
-    take part in its checkpoints and load the one rank 0 reads.
-    """
-    path = Path(out)
-    group = trainer.group
-    if group is not None and not group.is_main:
-        return _follow(trainer, group, path, checkpoint_every, snapshot_every)
-    lock = RunLock(path).acquire()  # first: a second writer fails before touching anything
-    prepare(path, mode)
-    directory = RunDirectory(path, checkpoint_every, lock)
-    if snapshot_every:
-        trainer.callbacks.append(Snapshots(path, snapshot_every))
-    trainer.callbacks.append(directory)  # last: its checkpoint covers what the others wrote
-    resumes = mode == "resume" and (path / CHECKPOINT).exists()
-    if group is not None:
-        group.broadcast_object(resumes)  # the other ranks load it with rank 0 (_follow)
-    if resumes:
-        directory.load_checkpoint(trainer)
-        if changed:
-            atomic_write_text(path / CONFIG, yaml.safe_dump(config, sort_keys=False))
-            (path / RESULT).unlink(missing_ok=True)  # a finished run extended: not finished
-            directory.note({"event": "resume", "step": trainer.state.step, "changed": changed})
-        return trainer
-    notes: list[str] = []
-    if config is None:
-        config, notes = describe_trainer(trainer, checkpoint_every, snapshot_every)
-        try:
-            RunConfig.from_dict(config)
-        except (ValueError, TypeError) as err:
-            notes.append(f"this config does not rebuild the run ({err})")
-    header = "".join(f"# not recorded: {note}\n" for note in notes)
-    atomic_write_text(path / CONFIG, header + yaml.safe_dump(config, sort_keys=False))
-    (path / METRICS).unlink(missing_ok=True)
-    return trainer
-
-
-def _follow(
-    trainer: Trainer, group: ProcessGroup, path: Path, checkpoint_every: int, snapshot_every: int
-) -> Trainer:
-    """A rank other than 0 of a data-parallel run: the same callbacks as rank 0's, writing
-    nothing, so that it takes part in every checkpoint (a collective) and loads the one
-    rank 0 reads."""
-    if snapshot_every:
-        trainer.callbacks.append(Snapshots(path, snapshot_every, writes=False))
-    directory = RunDirectory(path, checkpoint_every, writes=False)
-    trainer.callbacks.append(directory)
-    if group.broadcast_object(None):  # whether rank 0 resumes from a checkpoint
-        directory.load_checkpoint(trainer)
-    return trainer
-
-
-def _on_ranks(cfg: RunConfig | None, ranks: int) -> RunConfig | None:
-    """``cfg`` for a run on ``ranks`` processes: its ``nproc`` must be that (or 1, the default,
-    for a process torchrun started)."""
-    if cfg is None or cfg.nproc == ranks:
-        return cfg
-    if ranks == 1:
-        raise ValueError(
-            f"nproc={cfg.nproc} but this is one process; start the run with "
-            f"glfpinn train --nproc {cfg.nproc} or torchrun --nproc-per-node {cfg.nproc}"
-        )
-    if cfg.nproc != 1:
-        raise ValueError(f"nproc={cfg.nproc} but the run was started on {ranks} ranks")
-    return dataclasses.replace(cfg, nproc=ranks)
-
-
-#: Config keys a resume may change (they extend or observe the run, not what it is).
-CHANGEABLE_ON_RESUME = ("steps", "eval_every", "checkpoint_every", "snapshot_every", "nproc")
-
-
-def _resumed_config(path: Path, changes: dict[str, Any]) -> tuple[RunConfig, dict[str, Any]]:
-    """The stored config with ``changes`` applied, and the changes that differ from it; a
-    change to anything but ``CHANGEABLE_ON_RESUME`` is refused in one line."""
-    stored = read_config(path)
-    before = stored.to_dict()
-    differ = {k: v for k, v in changes.items() if before.get(k) != v}
-    fixed = [k for k in differ if k not in CHANGEABLE_ON_RESUME]
-    if fixed:
-        was = ", ".join(f"{k}={before.get(k)!r}"[:60] for k in fixed)
-        raise ValueError(
-            f"the run in {str(path)!r} was made with {was}; resume it without changing "
-            f"{', '.join(fixed)} (a resume may change {', '.join(CHANGEABLE_ON_RESUME)})"
-        )
-    return (RunConfig.from_dict({**before, **differ}) if differ else stored), differ
-
-
-def run(
-    cfg: RunConfig | None,
-    out: str | os.PathLike,
-    *,
-    mode: RunMode = "new",
-    progress: bool = False,
-    changes: dict[str, Any] | None = None,
-    group: ProcessGroup | None = None,
-) -> dict[str, Any]:
-    """Train the run ``cfg`` describes into ``out`` and return its result.json contents.
-
-    ``mode="resume"`` continues the run in ``out`` with the config stored there (``cfg`` may be
-    None) and returns a finished run's result without training; see :func:`record`.
-    ``changes`` (config keys, resume only) may extend it, e.g. ``{"steps": 5000}``: recorded in
-    config.yaml and as a ``"resume"`` event in metrics.jsonl. Other keys are refused.
-
-    ``group`` (every rank calls this with its own): a data-parallel run; rank 0 alone reads and
-    writes the run directory, and hands what it read to the other ranks (so they need not
-    see the same filesystem); its checkpoint holds every rank's state.
-    """
-    path = Path(out)
-    ranks = 1 if group is None else group.world_size
-
-    def prepared() -> tuple[RunConfig | None, dict[str, Any], dict[str, Any] | None]:
-        check_mode(path, mode)  # before building anything: a bad directory fails at once
-        if mode != "resume":
-            return _on_ranks(cfg, ranks), {}, None
-        # resuming on another number of ranks is a change (the checkpoint decides if it can),
-        # but a finished run that nothing else extends is returned as it is, on any number
-        stored, differ = _resumed_config(path, {**(changes or {}), "nproc": ranks})
-        finished = read_result(path)
-        return stored, differ, (finished if not differ.keys() - {"nproc"} else None)
-
-    config, differ, finished = prepared() if group is None else group.on_main(prepared)
-    if finished is not None:
-        return finished
-    if config is None:
-        raise ValueError("a config is needed to start a run")
-    trainer = build_trainer(config, progress=progress, group=group)
-    record(
-        trainer,
-        path,
-        mode=mode,
-        checkpoint_every=config.checkpoint_every,
-        snapshot_every=config.snapshot_every,
-        config=config.to_dict(),
-        changed=differ,
-    )
-    return trainer.fit().to_dict()
-
-
-def train(
-    problem: Problem,
-    sampler: Sampler,
-    *,
-    out: str | os.PathLike | None = None,
-    mode: RunMode = "new",
-    checkpoint_every: int = 1000,
-    snapshot_every: int = 0,
-    **kwargs: Any,
-) -> TrainResult:
-    """Train ``problem`` with ``sampler``; the keyword arguments are :class:`Trainer`'s.
-
-    With ``out``, the run goes into that directory exactly as ``glfpinn train --out`` writes it
-    (``mode`` as in :func:`record`; resuming a finished run returns its stored result).
-    """
-    if out is not None and mode == "resume":
-        finished = read_result(out)
-        if finished is not None:
-            return TrainResult(**finished)
-    trainer = Trainer(problem, sampler, **kwargs)
-    if out is not None:
-        record(
-            trainer,
-            out,
-            mode=mode,
-            checkpoint_every=checkpoint_every,
-            snapshot_every=snapshot_every,
-        )
-    return trainer.fit()

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from glfpinn import problems
 from glfpinn.config import RunConfig
 from glfpinn.problems.base import Problem
 from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_config, read_result
@@ -89,15 +88,11 @@ def load_run(
         raise ValueError(f"run {str(root)!r} has no {CHECKPOINT} yet: nothing to load")
     cfg = read_config(root)
     if problem is None:
-        problem = problems.get(cfg.problem, **cfg.problem_params)
+        problem = cfg.build_problem()
     net = build_network(
         problem,
-        model if model is not None else cfg.model_factory(),
+        model if model is not None else cfg.build_model(),
         0,  # the weights come from the checkpoint
-        hidden=None if model is not None else cfg.hidden,
-        activation=None if model is not None else cfg.activation,
-        fourier_features=0 if model is not None else cfg.fourier_features,
-        fourier_scale=cfg.fourier_scale,
     ).to(device=torch.device(device), dtype=DTYPES[cfg.dtype])
     try:
         state = torch.load(root / CHECKPOINT, map_location=device, weights_only=True)

@@ -9,7 +9,6 @@ exactly. It never touches global random state: every draw uses ``ctx.generator``
 from __future__ import annotations
 
 import abc
-import inspect
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from glfpinn._params import Params
 from glfpinn.domains import Domain
 
 if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
@@ -151,9 +151,10 @@ class Resampled:
     info: dict[str, float] = field(default_factory=dict)
 
 
-class Sampler(abc.ABC):
+class Sampler(Params, abc.ABC):
     """Base of all samplers. Subclasses implement :meth:`resample`; constructors only store
-    (and validate) hyperparameters under attributes of the same name."""
+    (and validate) hyperparameters under attributes of the same name, which
+    :meth:`~glfpinn._params.Params.get_params` reads back."""
 
     #: Whether a resample keeps the number of points (False for RAR-style growing sets).
     conserves_population: bool = True
@@ -185,15 +186,6 @@ class Sampler(abc.ABC):
     @abc.abstractmethod
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         """The next training points."""
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        params = inspect.signature(cls.__init__).parameters.values()
-        plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        return [p.name for p in params if p.name != "self" and p.kind in plain]
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._param_names()}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from glfpinn import ops
 from glfpinn._checks import check_int
+from glfpinn._params import Params
 from glfpinn.problems.base import Problem
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
 
@@ -36,7 +37,7 @@ def predict(model: nn.Module, x: Tensor) -> Tensor:
 
 
 @final
-class Evaluator:
+class Evaluator(Params):
     """What a run measures at each evaluation.
 
     Args:

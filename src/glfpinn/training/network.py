@@ -1,22 +1,96 @@
 """The run's network: the built-in MLP, a user's module, or a user's factory, seeded from the run
-and wrapped in the problem's hard constraint."""
+and wrapped in the problem's hard constraint.
+
+The two that a config can name are parts with ``get_params`` (constructor = hyperparameters):
+:class:`MLPSpec`, the problem's MLP, and :class:`ModelFactory`, a factory by import path with
+its keyword arguments.
+"""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, final
 
 import torch
 from torch import nn
 
 from glfpinn import ops
+from glfpinn._checks import short_repr
+from glfpinn._params import Params
 from glfpinn.nn import Constrained
+from glfpinn.plugins import is_import_path, load_object
 from glfpinn.problems.base import Problem
 
-__all__ = ["build_network", "ModelSpec"]
+__all__ = ["build_network", "ModelSpec", "MLPSpec", "ModelFactory"]
 
-#: A module, or a factory ``problem -> module``.
-ModelSpec = nn.Module | Callable[[Problem], nn.Module]
+
+@final
+class MLPSpec(Params):
+    """The problem's built-in MLP (:meth:`Problem.build_model`), initialised from the run's seed.
+
+    Args:
+        hidden: widths of the hidden layers (None: the problem's run default).
+        activation: tanh (None), sin, silu or gelu.
+        fourier_features: random Fourier features in front of the first layer (0: none).
+        fourier_scale: standard deviation of their frequencies.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] | None = None,
+        activation: str | None = None,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+    ) -> None:
+        self.hidden = hidden
+        self.activation = activation
+        self.fourier_features = fourier_features
+        self.fourier_scale = fourier_scale
+
+    def build(self, problem: Problem, seed: int) -> nn.Module:
+        """The network, its initialisation drawn from a generator seeded with ``seed``."""
+        return problem.build_model(
+            tuple(self.hidden or problem.run_default("hidden")),
+            self.activation or "tanh",
+            generator=torch.Generator().manual_seed(seed),
+            fourier_features=self.fourier_features,
+            fourier_scale=self.fourier_scale,
+        )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"MLPSpec({args})"
+
+
+@final
+class ModelFactory(Params):
+    """A factory ``problem -> nn.Module`` named by import path (``package.module:make``,
+    ``path/to/file.py:make``), called as ``make(problem, **model_params)``."""
+
+    def __init__(self, model: str, model_params: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(model, str) or not is_import_path(model):
+            raise ValueError(
+                f"model={short_repr(model)} must be an import path like package.module:make "
+                "or path/to/file.py:make"
+            )
+        factory = load_object(model, "model")
+        if not callable(factory):
+            raise ValueError(f"model {short_repr(model)} is not callable")
+        self.model = model
+        self.model_params = dict(model_params or {})
+        self._factory = factory
+
+    def __call__(self, problem: Problem) -> nn.Module:
+        return self._factory(problem, **self.model_params)
+
+    def __repr__(self) -> str:
+        return f"ModelFactory({self.model!r}, model_params={self.model_params!r})"
+
+
+#: A module, a factory ``problem -> module`` (:class:`ModelFactory` among them), or the
+#: built-in MLP's :class:`MLPSpec`.
+ModelSpec = nn.Module | Callable[[Problem], nn.Module] | MLPSpec
 #: Module types already warned about taking the generic derivative path (warned once each).
 _WARNED_GENERIC: set[type] = set()
 
@@ -31,17 +105,12 @@ def build_network(
     fourier_features: int = 0,
     fourier_scale: float = 1.0,
 ) -> nn.Module:
-    """Without ``model``, the problem's MLP (``hidden``, ``activation``, Fourier features),
-    initialised from ``seed``; else ``model``, or what the factory ``model`` builds, in the
-    problem's hard constraint. Warns once per type about a model off the fast derivative path."""
+    """Without ``model``, the problem's MLP (``hidden``, ``activation``, Fourier features: an
+    :class:`MLPSpec`), initialised from ``seed``; else ``model``, or what the factory ``model``
+    builds, in the problem's hard constraint. Warns once per type about a model off the fast
+    derivative path."""
     if model is None:
-        net = problem.build_model(
-            tuple(hidden or problem.run_default("hidden")),
-            activation or "tanh",
-            generator=torch.Generator().manual_seed(seed),
-            fourier_features=fourier_features,
-            fourier_scale=fourier_scale,
-        )
+        model = MLPSpec(hidden, activation, fourier_features, fourier_scale)
     else:
         mlp = {"hidden": hidden, "activation": activation, "fourier_features": fourier_features}
         given = [name for name, value in mlp.items() if value]
@@ -50,6 +119,9 @@ def build_network(
                 f"{', '.join(given)} describe the built-in MLP and cannot go with model=; "
                 "build them into the model"
             )
+    if isinstance(model, MLPSpec):
+        net = model.build(problem, seed)
+    else:
         module = model if isinstance(model, nn.Module) else _build_seeded(model, problem, seed)
         net = problem.wrap_model(module)
     _warn_if_generic(net)

@@ -26,6 +26,7 @@ from torch.optim import lr_scheduler as schedulers
 
 from glfpinn._checks import check_int, check_keys, unknown
 from glfpinn._io import is_plain_data
+from glfpinn._params import Params
 from glfpinn.training.loss import NonFiniteLossError
 
 __all__ = [
@@ -114,7 +115,7 @@ def _lookup(kind: str, spec: str, table: Mapping[str, type]) -> type:
 
 
 @final
-class Stage:
+class Stage(Params):
     """``steps`` steps of one optimizer, its learning rate optionally driven by a scheduler.
 
     Args:
@@ -291,12 +292,12 @@ class Stage:
 
 
 @final
-class OptimizationPlan:
+class OptimizationPlan(Params):
     """Stages run in order; a run's length is the sum of their steps.
 
     The default, ``OptimizationPlan.adam_then_lbfgs(steps, lbfgs_steps, lr)``, is the
-    Adam -> L-BFGS schedule of the RAD authors' code (section 4 of the spec: the L-BFGS stage
-    moves the error more than any sampler at laptop budgets).
+    Adam -> L-BFGS schedule of the RAD authors' code (docs/results.md, "The strong plain
+    baseline": with the L-BFGS stage a fixed uniform set matches most samplers at laptop budgets).
     """
 
     def __init__(self, stages: Iterable[Stage]) -> None:

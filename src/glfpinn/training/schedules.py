@@ -6,11 +6,12 @@ import abc
 from typing import final
 
 from glfpinn._checks import check_positive
+from glfpinn._params import Params
 
 __all__ = ["Schedule", "Every", "Never"]
 
 
-class Schedule(abc.ABC):
+class Schedule(Params, abc.ABC):
     @abc.abstractmethod
     def due(self, step: int) -> bool:
         """Whether to resample before optimizer step ``step`` (0-based)."""

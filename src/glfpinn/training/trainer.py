@@ -37,9 +37,8 @@ from glfpinn.training.costs import peak_memory_mb, reset_peak_memory
 from glfpinn.training.evaluator import Evaluator
 from glfpinn.training.interrupts import Interrupted, deferred_signals
 from glfpinn.training.loss import LossFn, NonFiniteLossError, TrainingLoss
-from glfpinn.training.network import ModelSpec, build_network
+from glfpinn.training.network import MLPSpec, ModelSpec, build_network
 from glfpinn.training.plan import (
-    DEFAULT_LR,
     OptimizationPlan,
     Stage,
     set_fused,
@@ -49,6 +48,7 @@ from glfpinn.training.plan import (
 from glfpinn.training.result import TrainResult
 from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
+from glfpinn.training.shortcuts import resolve_plan
 from glfpinn.training.state import TrainState
 
 if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
@@ -113,32 +113,15 @@ def duplicate_fraction(points: Tensor) -> float:
     return 1.0 - torch.unique(keys).shape[0] / points.shape[0]
 
 
-def _plan(
-    plan: OptimizationPlan | Sequence[Stage] | None,
-    steps: int | None,
-    lbfgs_steps: int | None,
-    lr: float | None,
-) -> OptimizationPlan:
-    if plan is None:
-        if steps is None:
-            raise ValueError("give steps (Adam steps) or a plan of optimizer stages")
-        lr = DEFAULT_LR if lr is None else lr
-        check_positive("lr", lr)
-        return OptimizationPlan.adam_then_lbfgs(steps, lbfgs_steps or 0, lr)
-    given = [name for name, v in (("steps", steps), ("lbfgs_steps", lbfgs_steps), ("lr", lr)) if v]
-    if given:
-        raise ValueError(f"{', '.join(given)} given with a plan; put them in the plan's stages")
-    return plan if isinstance(plan, OptimizationPlan) else OptimizationPlan(plan)
-
-
 @final
 class Trainer:
     """Trains ``problem``'s network on points chosen by ``sampler``.
 
     Args:
-        steps, lbfgs_steps, lr: the default plan, ``steps`` Adam steps at ``lr`` then
-            ``lbfgs_steps`` L-BFGS iterations; or give ``plan`` instead (an
-            :class:`OptimizationPlan` or a list of :class:`Stage`).
+        steps, lbfgs_steps, lr: the default plan, ``steps`` Adam steps (20,000) at ``lr``
+            (1e-3) then ``lbfgs_steps`` L-BFGS iterations (0); or give ``plan`` instead (an
+            :class:`OptimizationPlan` or a list of :class:`Stage`). One rule for both,
+            :func:`glfpinn.training.shortcuts.resolve_plan`.
         model: any ``nn.Module`` mapping (n, dim) to (n, 1) or (n,), or a factory
             ``problem -> module`` (called with torch's RNG seeded from ``seed`` and restored
             afterwards, so its default initialisation is the run's). A hard-constrained problem
@@ -201,7 +184,7 @@ class Trainer:
         group: ProcessGroup | None = None,
         coverage_threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
-        self.plan = _plan(plan, steps, lbfgs_steps, lr)
+        self.plan = resolve_plan(plan, steps, lbfgs_steps, lr)
         #: None in a single process (one rank is one, with exactly its code path)
         self.group = group if group is not None and group.world_size > 1 else None
         check_positive("eval_every", eval_every)
@@ -257,8 +240,12 @@ class Trainer:
         init_seed, sample_seed, validation_seed = _seeds(
             self.seed, self.group.rank if per_rank and self.group is not None else 0
         )
-        #: the model argument as given (None, a module or a factory), for run records
-        self.model_spec = model
+        #: the model argument as given (a module or a factory), or the built-in MLP's spec
+        self.model_spec = (
+            model
+            if model is not None
+            else MLPSpec(hidden, activation, fourier_features, fourier_scale)
+        )
         self.n_condition = int(n_condition)
         model = build_network(
             problem,

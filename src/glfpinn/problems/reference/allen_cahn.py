@@ -26,7 +26,8 @@ axis limit Chebyshev convergence to roughly ``exp(-0.03 n)``.  Measured relative
 on the 201 x 101 grid against ``n = 768`` (rtol 1e-10, atol 1e-12): n=128: 1.2e-3,
 n=256: 6.3e-6, n=384: 2.7e-8, n=512: 1.3e-10.  The time error at the default tolerances is
 ~3e-12 (relative L2, measured against rtol 1e-12 / atol 1e-14, including dense output between
-steps).  A default solve takes about 1 s.
+steps).  A default solve takes about 1 s.  tests/problems/test_reference.py keeps the spatial
+convergence (n = 256, 384, 512) checked.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ __all__ = [
     "solve_allen_cahn",
     "allen_cahn_reference",
     "allen_cahn_at_points",
-    "allen_cahn_convergence",
 ]
 
 DIFFUSION = 0.001
@@ -56,7 +56,6 @@ DEFAULT_N_CHEB = 512
 DEFAULT_RTOL = 1e-10
 DEFAULT_ATOL = 1e-12
 
-_GRID_X = np.linspace(-1.0, 1.0, 201)
 _GRID_T = np.linspace(0.0, 1.0, 101)
 _CHUNK = 4096
 
@@ -219,57 +218,3 @@ def allen_cahn_at_points(points: np.ndarray, n_cheb: int = DEFAULT_N_CHEB) -> np
         b = _bary_matrix(nodes, x[sl])
         out[sl] = np.einsum("ij,ij->i", b, _nodal_values(sol, t[sl]))
     return out
-
-
-def _solve_on_grid(n_cheb: int, rtol: float, atol: float) -> np.ndarray:
-    nodes, sol = _dense_solution(int(n_cheb), float(rtol), float(atol))
-    return _nodal_values(sol, _GRID_T) @ _bary_matrix(nodes, _GRID_X).T
-
-
-def _rel_l2(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
-def allen_cahn_convergence(
-    ns: tuple[int, ...] = (64, 128, 256, 384, 512, 768),
-    rtol: float = DEFAULT_RTOL,
-    atol: float = DEFAULT_ATOL,
-    time_check_n: int = DEFAULT_N_CHEB,
-) -> list[dict]:
-    """Convergence study on the 201 x 101 grid: ``linspace(-1,1,201)`` x ``linspace(0,1,101)``.
-
-    Space entries (``check="space"``): for each ``n`` in ``ns`` the relative L2 difference to
-    the finest ``n`` (``rel_l2_vs_finest``) and to the next finer one (``rel_l2_vs_next``), at
-    fixed ``(rtol, atol)``.  Time entries (``check="time"``): at ``n = time_check_n``, the
-    relative L2 difference of the solution at ``(rtol, atol)`` to solutions with the
-    tolerances halved and divided by 100 -- the latter bounds the time error (incl. dense
-    output) of the default tolerances.
-    """
-    ns = tuple(sorted(int(n) for n in ns))
-    sols = {n: _solve_on_grid(n, rtol, atol) for n in ns}
-    finest = sols[ns[-1]]
-    report: list[dict] = []
-    for k, n in enumerate(ns):
-        nxt = sols[ns[k + 1]] if k + 1 < len(ns) else None
-        report.append(
-            {
-                "check": "space",
-                "n": n,
-                "rel_l2_vs_finest": _rel_l2(sols[n], finest),
-                "rel_l2_vs_next": None if nxt is None else _rel_l2(sols[n], nxt),
-            }
-        )
-    base = _solve_on_grid(time_check_n, rtol, atol)
-    for factor in (0.5, 0.01):
-        tight = _solve_on_grid(time_check_n, rtol * factor, atol * factor)
-        report.append(
-            {
-                "check": "time",
-                "n": time_check_n,
-                "rtol": rtol,
-                "atol": atol,
-                "tol_factor": factor,
-                "rel_l2_vs_tighter": _rel_l2(base, tight),
-            }
-        )
-    return report

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import final
 
 import torch
 from torch import nn
@@ -13,10 +15,49 @@ from glfpinn import ops
 from glfpinn.nn import Constrained
 from glfpinn.problems.base import Problem
 
-__all__ = ["build_network", "ModelSpec"]
+__all__ = ["build_network", "BuiltinMLP", "ModelSpec", "network_spec"]
 
-#: A module, or a factory ``problem -> module``.
-ModelSpec = nn.Module | Callable[[Problem], nn.Module]
+
+@final
+@dataclass(frozen=True)
+class BuiltinMLP:
+    """The problem's own MLP (:meth:`Problem.build_model`): widths ``hidden`` (None: the
+    problem's), ``activation`` (None: tanh) and ``fourier_features`` random Fourier features
+    of scale ``fourier_scale``; its initialisation is drawn from the run's seed."""
+
+    hidden: tuple[int, ...] | None = None
+    activation: str | None = None
+    fourier_features: int = 0
+    fourier_scale: float = 1.0
+
+
+#: A module, a factory ``problem -> module``, or the problem's MLP with options.
+ModelSpec = nn.Module | Callable[[Problem], nn.Module] | BuiltinMLP
+
+
+def network_spec(
+    model: ModelSpec | None,
+    *,
+    hidden: Sequence[int] | None = None,
+    activation: str | None = None,
+    fourier_features: int = 0,
+    fourier_scale: float = 1.0,
+) -> ModelSpec:
+    """``model``, or without it the built-in MLP with these options (which describe the
+    built-in MLP and are refused together with ``model``)."""
+    if model is None:
+        widths = None if hidden is None else tuple(hidden)
+        return BuiltinMLP(widths, activation, fourier_features, fourier_scale)
+    mlp = {"hidden": hidden, "activation": activation, "fourier_features": fourier_features}
+    given = [name for name, value in mlp.items() if value]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} describe the built-in MLP and cannot go with model=; "
+            "build them into the model"
+        )
+    return model
+
+
 #: Module types already warned about taking the generic derivative path (warned once each).
 _WARNED_GENERIC: set[type] = set()
 
@@ -31,26 +72,27 @@ def build_network(
     fourier_features: int = 0,
     fourier_scale: float = 1.0,
 ) -> nn.Module:
-    """Without ``model``, the problem's MLP (``hidden``, ``activation``, Fourier features),
-    initialised from ``seed``; else ``model``, or what the factory ``model`` builds, in the
-    problem's hard constraint. Warns once per type about a model off the fast derivative path."""
-    if model is None:
+    """Without ``model`` (or with a :class:`BuiltinMLP`), the problem's MLP (``hidden``,
+    ``activation``, Fourier features), initialised from ``seed``; else ``model``, or what the
+    factory ``model`` builds, in the problem's hard constraint. Warns once per type about a
+    model off the fast derivative path."""
+    spec = network_spec(
+        model,
+        hidden=hidden,
+        activation=activation,
+        fourier_features=fourier_features,
+        fourier_scale=fourier_scale,
+    )
+    if isinstance(spec, BuiltinMLP):
         net = problem.build_model(
-            tuple(hidden or problem.run_default("hidden")),
-            activation or "tanh",
+            tuple(spec.hidden or problem.run_default("hidden")),
+            spec.activation or "tanh",
             generator=torch.Generator().manual_seed(seed),
-            fourier_features=fourier_features,
-            fourier_scale=fourier_scale,
+            fourier_features=spec.fourier_features,
+            fourier_scale=spec.fourier_scale,
         )
     else:
-        mlp = {"hidden": hidden, "activation": activation, "fourier_features": fourier_features}
-        given = [name for name, value in mlp.items() if value]
-        if given:
-            raise ValueError(
-                f"{', '.join(given)} describe the built-in MLP and cannot go with model=; "
-                "build them into the model"
-            )
-        module = model if isinstance(model, nn.Module) else _build_seeded(model, problem, seed)
+        module = spec if isinstance(spec, nn.Module) else _build_seeded(spec, problem, seed)
         net = problem.wrap_model(module)
     _warn_if_generic(net)
     return net

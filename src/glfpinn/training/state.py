@@ -11,22 +11,11 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from glfpinn._tree import tree_to
 from glfpinn.samplers.base import SamplerState
 from glfpinn.training.costs import Costs
 
 __all__ = ["TrainState", "tree_to"]
-
-
-def tree_to(obj: Any, device: torch.device | str) -> Any:
-    """``obj`` with every tensor in it (through dicts, lists and tuples) moved to ``device``:
-    a checkpoint is read on the CPU and its sampler state may hold tensors."""
-    if isinstance(obj, Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: tree_to(v, device) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(tree_to(v, device) for v in obj)
-    return obj
 
 
 @final

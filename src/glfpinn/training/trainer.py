@@ -42,7 +42,7 @@ from glfpinn.training.devices import DTYPES, resolve_device
 from glfpinn.training.evaluator import Evaluator
 from glfpinn.training.interrupts import Interrupted, deferred_signals
 from glfpinn.training.loss import NonFiniteLossError, TrainingLoss
-from glfpinn.training.network import BuiltinMLP, ModelSpec, build_network
+from glfpinn.training.network import BuiltinMLP, ModelSpec
 from glfpinn.training.plan import OptimizationPlan, Stage
 from glfpinn.training.resampling import duplicate_fraction, resample
 from glfpinn.training.result import TrainResult
@@ -152,31 +152,23 @@ class Trainer:
         self.n_condition = int(n_condition)
 
         init_seed, sample_seed, validation_seed = self.strategy.seeds(self.seed)
-        model = build_network(problem, model, init_seed).to(self.device, self.dtype)
-        # an inverse problem's coefficients train with the network (in place: the problem's
-        # residual keeps reading the same tensors)
-        unknowns = problem.unknown_parameters().to(self.device, self.dtype)
+        fused = self.compile_mode is not None
+        self.state, params = TrainState.initial(
+            problem,
+            sampler,
+            model,
+            self.plan,
+            self.strategy,
+            (init_seed, sample_seed),
+            n_points=n_points,
+            n_condition=n_condition,
+            device=self.device,
+            dtype=dtype,
+            fused=fused,
+            name=self.sampler_name,
+        )
+        model = self.state.model
         self.training_loss = TrainingLoss(problem, model, loss_weights, self.compile_mode)
-        generator = torch.Generator(self.device).manual_seed(sample_seed)
-        points, sampler_state = self.strategy.initial_points(
-            sampler, n_points, problem.domain, generator, dtype, self.sampler_name
-        )
-        condition_points = problem.condition_points(n_condition, generator, dtype)
-        condition_points = self.strategy.broadcast(condition_points)
-        # fused (one kernel for all parameters, and a divergent step skipped on the device)
-        # goes with compiling, the performance mode; eager keeps the foreach implementation
-        params = [*model.parameters(), *unknowns.values()]
-        optimizers, schedulers = self.plan.build(params, fused=self.compile_mode is not None)
-        self.state = TrainState(
-            model=model,
-            optimizers=optimizers,
-            schedulers=schedulers,
-            points=points,
-            sampler_state=sampler_state,
-            condition_points=condition_points,
-            generator=generator,
-            unknowns=unknowns,
-        )
         self.training_step = TrainingStep(
             self.plan,
             self.training_loss,

@@ -24,7 +24,9 @@ from unittest import mock
 
 import torch
 
-from glfpinn import Never, Trainer, Uniform, ops, problems
+from glfpinn import Never, Uniform, ops, problems
+from glfpinn._allocator import retain_freed_memory
+from glfpinn.training import make_trainer
 
 TAYLOR_PROBLEMS = ("allen-cahn", "burgers")  # the residuals built on gradient_and_axis_jet
 
@@ -53,7 +55,8 @@ def main() -> int:
         modes = ["eager", "compiled"] + (["eager-taylor"] if name in TAYLOR_PROBLEMS else [])
         trainers, first = {}, {}
         for mode in modes:
-            trainer = Trainer(
+            retain_freed_memory()  # as glfpinn.train does: this script owns its process
+            trainer = make_trainer(
                 problems.get(name),
                 Uniform(),
                 steps=10**9,

@@ -34,10 +34,13 @@ def first_step(problem: str, compile: bool, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    from glfpinn import Trainer, Uniform, problems
+    from glfpinn import Uniform, problems
+    from glfpinn._allocator import retain_freed_memory
+    from glfpinn.training import make_trainer
 
     name, params = PROBLEMS[problem]
-    trainer = Trainer(problems.get(name, **params), Uniform(), steps=10, compile=compile)
+    retain_freed_memory()  # as glfpinn.train does: this script owns its process
+    trainer = make_trainer(problems.get(name, **params), Uniform(), steps=10, compile=compile)
     t0 = time.perf_counter()
     trainer.optimizer_step()
     first = time.perf_counter() - t0

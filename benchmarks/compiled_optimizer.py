@@ -14,7 +14,9 @@ import time
 
 import torch
 
-from glfpinn import Never, Trainer, Uniform, problems
+from glfpinn import Never, Uniform, problems
+from glfpinn._allocator import retain_freed_memory
+from glfpinn.training import make_trainer
 
 
 def main() -> int:
@@ -26,7 +28,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     trainers = {}
     for compiled_step in (False, True):
-        trainer = Trainer(
+        retain_freed_memory()  # as glfpinn.train does: this script owns its process
+        trainer = make_trainer(
             problems.get("allen-cahn"), Uniform(), steps=10**9, schedule=Never(), seed=0
         )
         if compiled_step:

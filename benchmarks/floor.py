@@ -27,7 +27,9 @@ import torch
 from _shared import allen_cahn_nested_autograd, seconds_per_call
 from torch.profiler import ProfilerActivity, profile
 
-from glfpinn import Never, Trainer, Uniform, problems
+from glfpinn import Never, Uniform, problems
+from glfpinn._allocator import retain_freed_memory
+from glfpinn.training import make_trainer
 
 
 def _rate(fn, reps: int, sync) -> float:
@@ -70,7 +72,8 @@ def main() -> int:
         if engine == "nested autograd":
             problem.residual = allen_cahn_nested_autograd
         compiled = engine == "glfpinn compiled"
-        trainer = Trainer(
+        retain_freed_memory()  # as glfpinn.train does: this script owns its process
+        trainer = make_trainer(
             problem, Uniform(), steps=10**9, schedule=Never(), device=dev, compile=compiled
         )
         trainer.optimizer_step()  # compiles, when asked

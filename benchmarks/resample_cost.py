@@ -58,12 +58,13 @@ def _problem(d: int):
 def run_case(sampler: str, d: int, n: int, device: str, rad_candidates: int) -> dict:
     import torch
 
-    from glfpinn import Never, Trainer, samplers
+    from glfpinn import Never, samplers
+    from glfpinn.training import make_trainer
 
     params = dict(SAMPLERS[sampler])
     if sampler == "rad":
         params["n_candidates"] = rad_candidates
-    trainer = Trainer(
+    trainer = make_trainer(
         _problem(d),
         samplers.get(sampler, **params),
         steps=10,
@@ -71,9 +72,9 @@ def run_case(sampler: str, d: int, n: int, device: str, rad_candidates: int) -> 
         schedule=Never(),
         device=device,
         n_condition=min(n, 1000),
-        # glibc's defaults: memory the training step freed is returned to the system, so the
-        # resample's peak-RSS growth is its own and not hidden by a heap kept from the step
-        retain_memory=False,
+        # glibc's defaults (a Trainer built by hand leaves the allocator alone): memory the
+        # training step freed is returned to the system, so the resample's peak-RSS growth is
+        # its own and not hidden by a heap kept from the step
     )
     cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)

@@ -19,7 +19,9 @@ import math
 
 import torch
 
-from glfpinn import Callback, Every, NonFiniteLossError, Trainer, problems, samplers
+from glfpinn import Callback, Every, NonFiniteLossError, problems, samplers
+from glfpinn._allocator import retain_freed_memory
+from glfpinn.training import make_trainer
 
 
 class StopAtTarget(Callback):
@@ -55,7 +57,8 @@ def main() -> int:
     for p in args.problems.split(","):
         for s in args.samplers.split(","):
             stop = StopAtTarget(args.target, args.max_seconds)
-            trainer = Trainer(
+            retain_freed_memory()  # as glfpinn.train does: this script owns its process
+            trainer = make_trainer(
                 problems.get(p),
                 samplers.get(s),
                 steps=args.steps,

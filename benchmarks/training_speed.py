@@ -18,7 +18,7 @@ compile time reported apart), ``glfpinn-eager`` (the same with ``compile=False``
 ``torch-compile`` (that loop's loss under torch.compile; compile time reported apart),
 ``deepxde`` (DeepXDE's own training loop, PyTorch backend; skipped if not installed),
 ``deepxde-retain`` (the same with glibc told, through its environment variables, to keep freed
-memory as the glfpinn Trainer does on the CPU: separates that setting from the rest).
+memory as glfpinn.train does on the CPU: separates that setting from the rest).
 """
 
 from __future__ import annotations
@@ -67,12 +67,15 @@ def run_variant(name: str, device: str, steps: int, warmup: int) -> dict:
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     extra: dict = {}
     if name in ("glfpinn", "glfpinn-eager", "glfpinn-naive"):
-        from glfpinn import Never, Trainer, Uniform, problems
+        from glfpinn import Never, Uniform, problems
+        from glfpinn._allocator import retain_freed_memory
+        from glfpinn.training import make_trainer
 
         problem = problems.get("allen-cahn")
         if name == "glfpinn-naive":
             problem.residual = allen_cahn_nested_autograd  # same equation, nested reverse mode
-        trainer = Trainer(
+        retain_freed_memory()  # as glfpinn.train does: this script owns its process
+        trainer = make_trainer(
             problem,
             Uniform(),
             steps=10**9,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from glfpinn import RAD, Trainer, problems, record
 from glfpinn.distributed import init_from_env, launch
-from glfpinn.training import Every
+from glfpinn.training import Every, make_trainer
 
 
 def settings(tiny: bool) -> dict:
@@ -37,7 +37,7 @@ def settings(tiny: bool) -> dict:
 
 def trainer(tiny: bool, group=None) -> Trainer:
     s = settings(tiny)
-    return Trainer(
+    return make_trainer(
         problems.get("allen-cahn"),
         RAD(n_candidates=s["candidates"]),
         steps=s["steps"],

@@ -17,7 +17,8 @@ import math
 import numpy as np
 import torch
 
-from glfpinn import GLF, Box, Problem, Stage, Trainer, ops
+from glfpinn import GLF, Box, Problem, Stage, ops
+from glfpinn.training import make_trainer
 
 
 class HeatInverse(Problem):
@@ -69,7 +70,7 @@ class HeatInverse(Problem):
 
 def main(tiny: bool = False) -> dict:
     problem = HeatInverse()
-    trainer = Trainer(
+    trainer = make_trainer(
         problem,
         GLF(alpha=1e-3),
         plan=[Stage("adam", 300 if tiny else 2000, lr=1e-2), Stage("lbfgs", 100 if tiny else 500)],

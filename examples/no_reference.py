@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from glfpinn import GLF, Box, Problem, Trainer, ops
+from glfpinn import GLF, Box, Problem, ops
+from glfpinn.training import make_trainer
 
 
 class TwoBumpPoisson(Problem):
@@ -39,7 +40,7 @@ class TwoBumpPoisson(Problem):
 
 
 def main(tiny: bool = False) -> dict:
-    trainer = Trainer(
+    trainer = make_trainer(
         TwoBumpPoisson(),
         GLF(alpha=1e-3),
         steps=150 if tiny else 3000,

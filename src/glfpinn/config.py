@@ -405,7 +405,7 @@ def config_of(
         "sampler_params": sampler_params,
         "stages": stages if all(s is not None for s in stages) else None,
         # the whole run's points, on any number of ranks (a rank holds its share)
-        "n_points": int(trainer._n_total),
+        "n_points": trainer.strategy.total_points(trainer.state.points),
         "resample_every": _period(trainer.schedule, notes),
         "eval_every": trainer.eval_every,
         "n_validation": evaluator["n_validation"],
@@ -420,7 +420,7 @@ def config_of(
         "coverage_threshold": trainer.collapse.threshold,
         "checkpoint_every": checkpoint_every,
         "snapshot_every": snapshot_every,
-        "nproc": 1 if trainer.group is None else trainer.group.world_size,
+        "nproc": trainer.strategy.world_size,
     }
     return {k: v for k, v in data.items() if v is not None}, notes
 

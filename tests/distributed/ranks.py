@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from helpers import Poisson1D
 
 from glfpinn import Evaluator, Sampler, Trainer
-from glfpinn.training import Every
+from glfpinn.training import Every, make_trainer
 
 
 def _free_port() -> int:
@@ -51,7 +51,7 @@ def run_ranks(fn: Callable, tmp: Path, *args: Any, nproc: int = 2) -> list[Any]:
 def poisson_trainer(sampler: Sampler, group: Any = None, **options: Any) -> Trainer:
     """A small float64 run on Poisson1D, resampling every 2 steps: what the distributed tests
     train on 1 and 2 ranks alike (``options`` are the Trainer's: plan, n_points, seed, ...)."""
-    return Trainer(
+    return make_trainer(
         Poisson1D(),
         sampler,
         schedule=Every(2),

@@ -24,11 +24,12 @@ from ranks import run_ranks
 from glfpinn import GLF, Evaluator, Every, Mix, Stage, Trainer, UniformResample, problems, record
 from glfpinn.config import RunConfig, config_of, yaml_load
 from glfpinn.runs import build_trainer, read_config
+from glfpinn.training import make_trainer
 
 
 def _python_trainer(group: Any = None) -> Trainer:
     """Every kind of part a config holds, none at its default."""
-    return Trainer(
+    return make_trainer(
         problems.get("laplace", boundary_weight=2.0),
         Mix([(GLF(alpha=1e-3, M=2), 0.75), (UniformResample(method="sobol"), 0.25)]),
         plan=[

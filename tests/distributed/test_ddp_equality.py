@@ -16,7 +16,7 @@ from ranks import run_ranks
 
 from glfpinn import GLF, Evaluator, Stage, Trainer, Uniform, problems
 from glfpinn.samplers.select import rad_log_mean, rad_weights
-from glfpinn.training import Every
+from glfpinn.training import Every, make_trainer
 
 N = 16
 PROBLEM = {"space_dim": 2, "n_test": 64}  # soft initial and boundary terms: replicated ones
@@ -43,7 +43,7 @@ def _trainer(sampler, group=None, **kw) -> Trainer:
         "evaluator": Evaluator(n_validation=16),
         **kw,
     }
-    return Trainer(
+    return make_trainer(
         problems.get("reaction-diffusion-20d", **PROBLEM), sampler, group=group, **options
     )
 

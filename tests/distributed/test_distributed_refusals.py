@@ -10,12 +10,13 @@ from helpers import Poisson1D
 from glfpinn import GLF, RAD, Sampler, Trainer, Uniform
 from glfpinn.distributed import ProcessGroup
 from glfpinn.samplers.base import Resampled
+from glfpinn.training import make_trainer
 
 TWO = ProcessGroup(rank=0, world_size=2, local_rank=0, device=torch.device("cpu"))
 
 
 def _trainer(sampler, n_points=16, group=TWO):
-    return Trainer(Poisson1D(), sampler, steps=1, n_points=n_points, hidden=(8,), group=group)
+    return make_trainer(Poisson1D(), sampler, steps=1, n_points=n_points, hidden=(8,), group=group)
 
 
 @pytest.mark.parametrize("sampler", [Uniform(), GLF()])
@@ -46,14 +47,14 @@ def test_a_whole_set_sampler_takes_shares_of_unequal_size_but_not_fewer_points_t
 )
 def test_each_sampler_says_whether_it_resamples_per_rank(sampler, per_rank):
     assert sampler.resamples_per_rank() is per_rank
-    assert _trainer(sampler).sharding.per_rank is per_rank
+    assert _trainer(sampler).strategy.per_rank is per_rank
 
 
 def test_a_device_other_than_the_groups_is_refused():
     # a group object only: building it starts nothing, so no card is needed
     on_cuda = ProcessGroup(rank=0, world_size=2, local_rank=0, device=torch.device("cuda", 0))
     with pytest.raises(ValueError, match="the process group runs on cuda"):
-        Trainer(Poisson1D(), Uniform(), steps=1, n_points=16, device="cpu", group=on_cuda)
+        make_trainer(Poisson1D(), Uniform(), steps=1, n_points=16, device="cpu", group=on_cuda)
 
 
 def _two_rank_state(trainer: Trainer, per_rank: bool) -> dict:

@@ -26,8 +26,9 @@ from ranks import run_ranks
 from scipy import stats
 from scipy.stats import qmc
 
-from glfpinn import GLF, Evaluator, Trainer, UniformResample
+from glfpinn import GLF, Evaluator, UniformResample
 from glfpinn.samplers.base import SamplingContext
+from glfpinn.training import make_trainer
 
 N = 64  # uniform-resample: 32 points per rank
 RESAMPLES = 200
@@ -69,7 +70,7 @@ def _glf_counts(group, rank_rows: slice, seed: int) -> np.ndarray:
 
 def _resampled_sets(method: str, group=None, resamples: int = RESAMPLES) -> torch.Tensor:
     """``resamples`` draws of uniform-resample(method), the whole set each time."""
-    trainer = Trainer(
+    trainer = make_trainer(
         Poisson1D(),
         UniformResample(method),
         steps=1,

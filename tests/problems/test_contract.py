@@ -6,8 +6,9 @@ import importlib.metadata
 import pytest
 import torch
 
-from glfpinn import GLF, Box, LShape, Trainer, problems, samplers
+from glfpinn import GLF, Box, LShape, problems, samplers
 from glfpinn.cli import main
+from glfpinn.training import make_trainer
 from tests.helpers import MY_PDE, Poisson1D
 
 
@@ -43,7 +44,7 @@ def _variant(**changes):
 )
 def test_a_broken_contract_fails_before_training_in_one_line(changes, fragment):
     with pytest.raises(ValueError) as info:
-        Trainer(_variant(**changes), GLF(), steps=10)
+        make_trainer(_variant(**changes), GLF(), steps=10)
     assert fragment in str(info.value) and "\n" not in str(info.value)
 
 
@@ -58,7 +59,7 @@ def test_a_problem_class_without_a_name_is_refused_at_registration():
     with pytest.raises(ValueError, match="problem class Nameless has no name"):
         problems.register("nameless", Nameless, "no name")
     with pytest.raises(ValueError, match="has no name"):
-        Trainer(Nameless(), GLF(), steps=5)
+        make_trainer(Nameless(), GLF(), steps=5)
 
 
 def test_problems_and_samplers_by_import_path(tmp_path):
@@ -95,5 +96,5 @@ def test_installed_plugins_appear_by_name_and_in_glfpinn_list(monkeypatch, capsy
 
 
 def test_a_residual_of_the_run_s_dtype_is_checked_with_the_run_s_model():
-    tr = Trainer(Poisson1D(), GLF(), steps=5, dtype="float64")
+    tr = make_trainer(Poisson1D(), GLF(), steps=5, dtype="float64")
     assert tr.model.net.layers[0].weight.dtype == torch.float64

@@ -17,8 +17,9 @@ import pytest
 import torch
 from scipy.special import roots_hermite
 
-from glfpinn import GLF, Every, Trainer, ops, problems
+from glfpinn import GLF, Every, ops, problems
 from glfpinn.problems.reference.burgers import burgers_exact
+from glfpinn.training import make_trainer
 
 ALL = problems.names()
 #: Cheap parameters for the slow-to-train problems; everything else runs at its defaults.
@@ -407,7 +408,7 @@ def test_parameters_and_validation():
 @pytest.mark.parametrize("name", ALL)
 def test_problem_trains(name):
     problem = _small(name)
-    trainer = Trainer(
+    trainer = make_trainer(
         problem,
         GLF(),
         steps=30,

@@ -8,6 +8,7 @@ import torch
 import glfpinn
 from glfpinn import GLF, Every, load_run
 from glfpinn.cli import main
+from glfpinn.training import make_trainer
 from tests.helpers import MY_PDE, Poisson1D
 
 FILES = {"config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt"}
@@ -34,7 +35,7 @@ def test_train_with_out_writes_what_the_command_line_writes(tmp_path):
 
 
 def test_load_run_predicts_numpy_and_tensors_like_the_trained_network(tmp_path):
-    trainer = glfpinn.Trainer(Poisson1D(), GLF(alpha=1e-3), **KW)
+    trainer = make_trainer(Poisson1D(), GLF(alpha=1e-3), **KW)
     glfpinn.record(trainer, tmp_path / "r").fit()
     run = load_run(tmp_path / "r")
     x = np.linspace(0, 1, 7)[:, None]
@@ -67,7 +68,7 @@ def test_a_model_instance_is_noted_and_given_back_to_load_run(tmp_path):
 
 def test_a_python_run_resumes_to_the_uninterrupted_result(tmp_path):
     full = glfpinn.train(Poisson1D(), GLF(alpha=1e-3), out=tmp_path / "full", **KW)
-    first = glfpinn.Trainer(Poisson1D(), GLF(alpha=1e-3), **KW)
+    first = make_trainer(Poisson1D(), GLF(alpha=1e-3), **KW)
     glfpinn.record(first, tmp_path / "cut", checkpoint_every=10).fit(until=20)
     assert not (tmp_path / "cut/result.json").exists()
     del first  # as if its process had been killed: the run directory's lock goes with it

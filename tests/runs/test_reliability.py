@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import glfpinn
-from glfpinn import GLF, Every, NonFiniteLossError, Trainer
+from glfpinn import GLF, Every, NonFiniteLossError
 from glfpinn.cli import main
+from glfpinn.training import make_trainer
 from tests.helpers import FaultyPoisson1D, Poisson1D
 
 ARGS = ["--problem", "burgers", "--sampler", "glf", "--n-points", "200", "--hidden", "16,16"]
@@ -92,7 +93,7 @@ def test_a_divergence_on_a_checkpoint_boundary_keeps_the_last_finite_checkpoint(
     # the validation after step 10: call 23 is the 20th step's, whose update makes every weight
     # NaN just before the step-20 checkpoint; that checkpoint must not be written
     kw = dict(steps=40, lr=1e-2, schedule=Every(100), eval_every=10)
-    trainer = Trainer(_diverges_at_call(at=23), GLF(), **kw)
+    trainer = make_trainer(_diverges_at_call(at=23), GLF(), **kw)
     glfpinn.record(trainer, tmp_path / "r", checkpoint_every=10)
     with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning, match="non-finite"):
         trainer.fit()
@@ -203,7 +204,7 @@ def test_a_kill_right_after_a_checkpoint_loses_no_evaluation(tmp_path, monkeypat
             raise _Killed
 
     monkeypatch.setattr(RunDirectory, "save_checkpoint", save_then_die)
-    trainer = Trainer(Poisson1D(), GLF(), **kw)
+    trainer = make_trainer(Poisson1D(), GLF(), **kw)
     glfpinn.record(trainer, tmp_path / "r", checkpoint_every=10)
     with pytest.raises(_Killed):
         trainer.fit()

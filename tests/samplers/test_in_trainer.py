@@ -6,8 +6,9 @@ import io
 import pytest
 import torch
 
-from glfpinn import Every, Trainer
+from glfpinn import Every
 from glfpinn.samplers import PACMANN, R3, RAD, RARD, RARG, Mix, RSmote, UniformResample
+from glfpinn.training import make_trainer
 from tests.helpers import Poisson1D
 
 N, PERIOD, STEPS = 64, 15, 60  # resamples before steps 15, 30, 45
@@ -29,7 +30,7 @@ CASES = {
 
 
 def _trainer(sampler, steps=STEPS):
-    return Trainer(
+    return make_trainer(
         Poisson1D(), sampler, steps=steps, schedule=Every(PERIOD), eval_every=20, lr=1e-2
     )
 
@@ -72,7 +73,7 @@ def test_glf_diagnostics_reach_the_run_directory_and_the_check_is_counted(tmp_pa
     from glfpinn.runs import RunDirectory
     from glfpinn.samplers import GLF
 
-    trainer = Trainer(
+    trainer = make_trainer(
         Poisson1D(),
         GLF(alpha_scale="relative", adaptive_M=True, diagnose_surrogate=20),
         steps=STEPS,

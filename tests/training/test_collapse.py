@@ -7,8 +7,9 @@ import warnings
 import pytest
 import torch
 
-from glfpinn import Every, Trainer, problems, samplers
+from glfpinn import Every, problems, samplers
 from glfpinn.samplers.coverage import DEFAULT_THRESHOLD, CollapseWarning
+from glfpinn.training import make_trainer
 from glfpinn.training.callbacks import Callback
 
 
@@ -30,7 +31,7 @@ def _one_thread():
 
 def _run(sampler: str) -> tuple[list[float], list[warnings.WarningMessage]]:
     log = Coverage()
-    trainer = Trainer(
+    trainer = make_trainer(
         problems.get("helmholtz", grid_size=21),
         samplers.get(sampler),
         steps=48,

@@ -70,11 +70,12 @@ def test_each_trainer_compiles_its_own_loss_past_dynamos_per_function_limit(real
     two trainers of different configurations must both compile."""
     from torch._dynamo.utils import counters
 
-    from glfpinn import Trainer, Uniform, problems
+    from glfpinn import Uniform, problems
+    from glfpinn.training import make_trainer
 
     with torch._dynamo.config.patch(recompile_limit=1):
         for dtype in ("float32", "float64"):
-            trainer = Trainer(
+            trainer = make_trainer(
                 problems.get("burgers"), Uniform(), steps=2, hidden=(8,), n_points=64, dtype=dtype
             )
             graphs = counters["stats"]["unique_graphs"]

@@ -3,13 +3,14 @@ import math
 import pytest
 import torch
 
-from glfpinn import GLF, Evaluator, Every, Trainer, UniformResample
+from glfpinn import GLF, Evaluator, Every, UniformResample
+from glfpinn.training import make_trainer
 from tests.helpers import Evaluations, Poisson1D, Poisson1DNoReference
 
 
 def test_a_problem_without_a_reference_trains_and_reports_residual_validation():
     evals = Evaluations()
-    tr = Trainer(
+    tr = make_trainer(
         Poisson1DNoReference(),
         GLF(alpha=1e-3),
         steps=200,
@@ -30,7 +31,7 @@ def test_a_problem_without_a_reference_trains_and_reports_residual_validation():
 
 def test_residual_validation_matches_the_reference_error_trend():
     """With a reference too, both measures are reported and both fall as training goes on."""
-    tr = Trainer(Poisson1D(), GLF(alpha=1e-3), steps=200, lr=1e-2, eval_every=100)
+    tr = make_trainer(Poisson1D(), GLF(alpha=1e-3), steps=200, lr=1e-2, eval_every=100)
     result = tr.fit()
     first = tr.state.initial_metrics
     assert result.l2_relative_error < 0.2 * first["l2_relative_error"]
@@ -39,7 +40,7 @@ def test_residual_validation_matches_the_reference_error_trend():
 
 def test_held_out_points_come_from_the_seed_and_leave_training_unchanged():
     def run(n_validation, seed=0):
-        tr = Trainer(
+        tr = make_trainer(
             Poisson1D(),
             UniformResample(),
             steps=40,
@@ -65,7 +66,7 @@ def test_held_out_points_come_from_the_seed_and_leave_training_unchanged():
 def test_user_metrics_are_reported_at_every_evaluation():
     evals = Evaluations()
     at_half = Evaluator(metrics={"u_half": lambda model: float(model(torch.tensor([[0.5]])))})
-    tr = Trainer(
+    tr = make_trainer(
         Poisson1D(), GLF(), steps=40, lr=1e-2, eval_every=20, evaluator=at_half, callbacks=[evals]
     )
     result = tr.fit()

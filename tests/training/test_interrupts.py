@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import glfpinn
-from glfpinn import GLF, Callback, Every, Trainer
-from glfpinn.training import Interrupted
+from glfpinn import GLF, Callback, Every
+from glfpinn.training import Interrupted, make_trainer
 from tests.helpers import Poisson1D
 
 KW = dict(steps=30, lr=1e-2, schedule=Every(10), eval_every=10)
@@ -25,7 +25,7 @@ class _SignalAt(Callback):
 def test_a_signal_stops_at_the_step_boundary_and_the_checkpoint_resumes_exactly(tmp_path, signum):
     full = glfpinn.train(Poisson1D(), GLF(alpha=1e-3), **KW)
     before = signal.getsignal(signum)
-    trainer = Trainer(Poisson1D(), GLF(alpha=1e-3), callbacks=[_SignalAt(14, signum)], **KW)
+    trainer = make_trainer(Poisson1D(), GLF(alpha=1e-3), callbacks=[_SignalAt(14, signum)], **KW)
     glfpinn.record(trainer, tmp_path / "r", checkpoint_every=1000)
     with pytest.raises(Interrupted) as info:
         trainer.fit()

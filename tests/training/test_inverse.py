@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from glfpinn import GLF, Stage, Trainer, load_run
+from glfpinn import GLF, Stage, load_run
 from glfpinn.cli import main
 from glfpinn.plugins import load_object
+from glfpinn.training import make_trainer
 from tests.helpers import Evaluations
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "inverse_heat.py"
@@ -26,7 +27,7 @@ def test_the_diffusivity_of_a_heat_equation_is_recovered_from_noisy_observations
     within 0.9%. 3% leaves room for both while a guess that stayed at 0.5 (5x off) or drifted
     halfway fails by far."""
     evals = Evaluations()
-    result = Trainer(HeatInverse(), GLF(alpha=1e-3), seed=0, callbacks=[evals], **SMALL).fit()
+    result = make_trainer(HeatInverse(), GLF(alpha=1e-3), seed=0, callbacks=[evals], **SMALL).fit()
     k = result.unknowns["diffusivity"]
     assert abs(k / 0.1 - 1) < 0.03
     assert [len(m["unknowns"]) for m in evals.records] == [1, 1, 1, 1]
@@ -34,13 +35,13 @@ def test_the_diffusivity_of_a_heat_equation_is_recovered_from_noisy_observations
 
 
 def test_unknowns_are_checkpointed_and_resume_exactly():
-    full = Trainer(HeatInverse(), GLF(alpha=1e-3), **SMALL).fit()
-    first = Trainer(HeatInverse(), GLF(alpha=1e-3), **SMALL)
+    full = make_trainer(HeatInverse(), GLF(alpha=1e-3), **SMALL).fit()
+    first = make_trainer(HeatInverse(), GLF(alpha=1e-3), **SMALL)
     first.fit(until=150)
     buf = io.BytesIO()
     torch.save(first.state_dict(), buf)
     buf.seek(0)
-    second = Trainer(HeatInverse(), GLF(alpha=1e-3), **SMALL)
+    second = make_trainer(HeatInverse(), GLF(alpha=1e-3), **SMALL)
     second.load_state_dict(torch.load(buf, weights_only=True))
     resumed = second.fit()
     assert resumed.unknowns == full.unknowns and resumed.final_loss == full.final_loss
@@ -70,4 +71,4 @@ def test_bad_unknowns_and_observations_are_one_line_errors():
             return np.zeros((5, 3)), np.zeros(5)
 
     with pytest.raises(ValueError, match=r"must give points \(m, 2\) and values \(m,\)"):
-        Trainer(BadObservations(), GLF(), steps=5)
+        make_trainer(BadObservations(), GLF(), steps=5)

@@ -5,6 +5,7 @@ import torch
 
 from glfpinn import GLF, Callback, Every, OptimizationPlan, Stage, Trainer
 from glfpinn.config import RunConfig
+from glfpinn.training import make_trainer
 from glfpinn.training.plan import LBFGS_DEFAULTS
 from tests.helpers import Poisson1D
 
@@ -21,7 +22,7 @@ def _adamw_cosine_lbfgs(adam_steps=60, lbfgs_steps=20):
 def _trainer(plan, **kw):
     kw.setdefault("eval_every", 20)
     kw.setdefault("schedule", Every(25))
-    return Trainer(Poisson1D(), GLF(alpha=1e-3), plan=plan, **kw)
+    return make_trainer(Poisson1D(), GLF(alpha=1e-3), plan=plan, **kw)
 
 
 def test_adamw_with_a_cosine_schedule_then_lbfgs():
@@ -45,7 +46,7 @@ def test_adamw_with_a_cosine_schedule_then_lbfgs():
 
 
 def test_default_plan_is_adam_then_lbfgs_with_a_line_search():
-    tr = Trainer(Poisson1D(), GLF(), steps=10, lbfgs_steps=5, lr=3e-3)
+    tr = make_trainer(Poisson1D(), GLF(), steps=10, lbfgs_steps=5, lr=3e-3)
     adam, lbfgs = tr.state.optimizers
     assert type(adam) is torch.optim.Adam and adam.param_groups[0]["lr"] == 3e-3
     for key, value in LBFGS_DEFAULTS.items():
@@ -130,19 +131,21 @@ def test_bad_stages_are_refused_in_one_line(make, fragment):
 
 def test_a_plan_and_the_default_plans_arguments_exclude_each_other():
     with pytest.raises(ValueError, match="steps given with stages"):
-        Trainer(Poisson1D(), GLF(), steps=10, plan=[Stage("adam", 10)])
+        make_trainer(Poisson1D(), GLF(), steps=10, plan=[Stage("adam", 10)])
     with pytest.raises(ValueError, match="lbfgs_steps given with stages"):
         RunConfig.from_dict({"stages": [{"optimizer": "adam", "steps": 5}], "lbfgs_steps": 0})
+    with pytest.raises(TypeError, match="plan"):  # the Trainer itself takes a plan, no shortcut
+        Trainer(Poisson1D(), GLF())
 
 
-def test_the_trainer_and_the_config_share_one_default_plan():
+def test_the_builder_and_the_config_share_one_default_plan():
     """One rule, one default: neither steps nor a plan is 20,000 Adam steps at lr 1e-3."""
-    default = Trainer(Poisson1D(), GLF(), compile=False).plan
+    default = make_trainer(Poisson1D(), GLF(), compile=False).plan
     assert default.describe() == RunConfig().plan().describe()
     assert default.describe() == [
         {"optimizer": "Adam", "steps": 20_000, "options": {"lr": 1e-3}, "scheduler": None}
     ]
-    short = Trainer(Poisson1D(), GLF(), steps=7, lbfgs_steps=3, lr=0.01, compile=False).plan
+    short = make_trainer(Poisson1D(), GLF(), steps=7, lbfgs_steps=3, lr=0.01, compile=False).plan
     assert short.describe() == RunConfig(steps=7, lbfgs_steps=3, lr=0.01).plan().describe()
 
 

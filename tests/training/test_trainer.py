@@ -14,17 +14,17 @@ from glfpinn import (
     NonFiniteLossError,
     Resampled,
     Sampler,
-    Trainer,
     UniformResample,
     problems,
 )
+from glfpinn.training import make_trainer
 from tests.helpers import FaultyPoisson1D, Poisson1D
 
 
 def _trainer(sampler=None, **kw):
     kw.setdefault("steps", 60)
     kw.setdefault("eval_every", 20)
-    return Trainer(Poisson1D(), sampler or GLF(alpha=1e-3), **kw)
+    return make_trainer(Poisson1D(), sampler or GLF(alpha=1e-3), **kw)
 
 
 def test_training_lowers_the_l2_error():
@@ -120,7 +120,7 @@ def _nan_from_step(at):
 def test_a_fused_step_skips_a_divergence_on_the_device_and_the_next_check_reports_it():
     """The compiled default (fused Adam) does not read the loss every step: a NaN step leaves
     parameters and moments untouched, and the check before the next evaluation names it."""
-    tr = Trainer(_nan_from_step(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=True)
+    tr = make_trainer(_nan_from_step(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=True)
     tr.fit(until=7)
     params = [p.detach().clone() for p in tr.model.parameters()]
     moments = [v.clone() for slots in tr.state.optimizers[0].state.values() for v in slots.values()]
@@ -136,7 +136,7 @@ def test_a_fused_step_skips_a_divergence_on_the_device_and_the_next_check_report
 
 
 def test_an_eager_step_reports_a_divergence_at_once():
-    tr = Trainer(_nan_from_step(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=False)
+    tr = make_trainer(_nan_from_step(at=7), GLF(alpha=1e-3), steps=40, eval_every=10, compile=False)
     tr.fit(until=7)
     with pytest.raises(NonFiniteLossError, match="became nan at step 7;"):
         tr.optimizer_step()
@@ -177,7 +177,7 @@ def test_state_dict_round_trip_resumes_exactly():
 
 def test_burgers_short_training_lowers_the_error():
     """A real benchmark: 150 Adam steps then 60 L-BFGS iterations on 500 points."""
-    result = Trainer(
+    result = make_trainer(
         problems.get("burgers"),
         GLF(),
         steps=150,
@@ -194,7 +194,7 @@ def test_burgers_short_training_lowers_the_error():
 def test_allen_cahn_short_training_lowers_the_residual_loss():
     """Allen-Cahn's L2 error first rises (the network passes a metastable state before the
     interfaces form; see docs/results.md), so a short run is judged by its loss."""
-    trainer = Trainer(
+    trainer = make_trainer(
         problems.get("allen-cahn"),
         GLF(),
         steps=150,
@@ -226,7 +226,7 @@ def test_compiled_training_step_matches_eager(real_compile):
     (float32, so to rounding; the compiled kernels fuse and reorder the element-wise work)."""
     runs = []
     for compile in (False, True):
-        trainer = Trainer(
+        trainer = make_trainer(
             problems.get("allen-cahn"),
             GLF(),
             steps=10,
@@ -264,7 +264,7 @@ def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
     call 2 the initial validation, calls 3-7 are Adam's, call 8 the iteration's first
     evaluation, call 9 its first line-search probe, which is made NaN."""
     wrapped = _nan_on_calls([9])
-    tr = Trainer(wrapped, GLF(alpha=1e-3), steps=5, lbfgs_steps=3, eval_every=100)
+    tr = make_trainer(wrapped, GLF(alpha=1e-3), steps=5, lbfgs_steps=3, eval_every=100)
     tr.fit(until=5)
     with pytest.warns(RuntimeWarning, match="L-BFGS line search met a non-finite loss at step 5"):
         loss = tr.optimizer_step()
@@ -279,7 +279,7 @@ def test_a_persistent_non_finite_loss_in_lbfgs_still_stops_training():
     # call 1: the contract check, 2: the initial validation, 3: the one Adam step; every later
     # call is NaN
     wrapped = _nan_on_calls(range(4, 100))
-    tr = Trainer(wrapped, GLF(alpha=1e-3), steps=1, lbfgs_steps=3, eval_every=100)
+    tr = make_trainer(wrapped, GLF(alpha=1e-3), steps=1, lbfgs_steps=3, eval_every=100)
     tr.fit(until=1)  # straight into the L-BFGS stage
     with pytest.raises(NonFiniteLossError), pytest.warns(RuntimeWarning):
         tr.optimizer_step()
@@ -343,8 +343,8 @@ def test_an_nn_sequential_trains_on_the_fast_path_like_the_mlp():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the generic-path warning would fail the test
         warnings.simplefilter("ignore", DeprecationWarning)  # torch's, on importing its compiler
-        from_seq = Trainer(problem, GLF(), model=seq, **kw).fit()
-    from_mlp = Trainer(problem, GLF(), model=mlp, **kw).fit()
+        from_seq = make_trainer(problem, GLF(), model=seq, **kw).fit()
+    from_mlp = make_trainer(problem, GLF(), model=mlp, **kw).fit()
     assert from_seq.final_loss == pytest.approx(from_mlp.final_loss, rel=1e-4)
     assert from_seq.l2_relative_error == pytest.approx(from_mlp.l2_relative_error, rel=1e-4)
 
@@ -360,10 +360,10 @@ def test_any_other_module_trains_on_the_generic_path_with_a_one_time_warning():
             return self.out(torch.tanh(self.inner(x))) + x
 
     with pytest.warns(UserWarning, match="the model Residual is not one the fast derivative"):
-        first = Trainer(Poisson1D(), GLF(), model=Residual(), steps=20, lr=1e-2)
+        first = make_trainer(Poisson1D(), GLF(), model=Residual(), steps=20, lr=1e-2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once per module type
-        Trainer(Poisson1D(), GLF(), model=Residual(), steps=20)
+        make_trainer(Poisson1D(), GLF(), model=Residual(), steps=20)
     result = first.fit()
     assert result.l2_relative_error < result.initial_l2_relative_error
 
@@ -372,7 +372,7 @@ def test_a_hard_constrained_problem_wraps_a_plain_model_in_its_transform():
     from glfpinn.nn import Constrained
 
     seq = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    tr = Trainer(Poisson1D(), GLF(), model=seq, steps=5)
+    tr = make_trainer(Poisson1D(), GLF(), model=seq, steps=5)
     assert isinstance(tr.model, Constrained) and tr.model.net is seq
     u = tr.model(torch.tensor([[0.0], [1.0]]))
     assert torch.equal(u.reshape(-1), torch.zeros(2))  # u = x (1 - x) NN(x) vanishes at the ends
@@ -385,17 +385,17 @@ def test_a_model_factory_is_built_from_the_runs_seed_without_touching_global_rng
         )
 
     before = torch.random.get_rng_state()
-    a, b, c = (Trainer(Poisson1D(), GLF(), model=factory, steps=5, seed=s) for s in (0, 0, 1))
+    a, b, c = (make_trainer(Poisson1D(), GLF(), model=factory, steps=5, seed=s) for s in (0, 0, 1))
     assert torch.equal(before, torch.random.get_rng_state())
     wa, wb, wc = (t.model.net[0].weight for t in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
     with pytest.raises(ValueError, match="returned int, not a Module"):
-        Trainer(Poisson1D(), GLF(), model=lambda problem: 3, steps=5)
+        make_trainer(Poisson1D(), GLF(), model=lambda problem: 3, steps=5)
     with pytest.raises(ValueError, match="hidden describe the built-in MLP"):
-        Trainer(Poisson1D(), GLF(), model=factory, hidden=(4,), steps=5)
+        make_trainer(Poisson1D(), GLF(), model=factory, hidden=(4,), steps=5)
 
 
 def test_the_trainer_refuses_a_device_it_cannot_train_on():
     """The same rule as a config's: torch knows ``meta`` but nothing trains there."""
     with pytest.raises(ValueError, match="device='meta' is not allowed; allowed: cpu, cuda"):
-        Trainer(Poisson1D(), GLF(), steps=5, device="meta")
+        make_trainer(Poisson1D(), GLF(), steps=5, device="meta")

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
+from glfpinn._tree import tree_to
 from glfpinn.distributed.group import ProcessGroup
 from glfpinn.distributed.sharding import shares
-from glfpinn.training.state import tree_to
 
 __all__ = ["join", "joined", "split"]
 

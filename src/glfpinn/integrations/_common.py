@@ -4,7 +4,6 @@ known only by an inside test, is a :class:`glfpinn.domains.Region`.)"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
@@ -15,6 +14,7 @@ from glfpinn._checks import short_repr
 from glfpinn.domains import Domain
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.coverage import CollapseMonitor, coverage
+from glfpinn.training.resampling import ResampleClock
 from glfpinn.training.scorer import Scorer
 
 __all__ = ["resolve_sampler", "resample_points", "residual_norm"]
@@ -54,9 +54,10 @@ def resample_points(
 
     The context gets no free residuals: a framework does not hand back its last step's
     residuals, so a sampler that reads the current ones (GLF, R3, RSmote) pays exactly one
-    chunked evaluation of the current points, and RAD pays only for its candidates.
+    chunked evaluation of the current points, and RAD pays only for its candidates. The
+    bookkeeping is the trainer's (:class:`~glfpinn.training.resampling.ResampleClock`).
     """
-    t0 = time.perf_counter()
+    clock = ResampleClock.start(scorer.costs)
     ctx = SamplingContext(
         points=points,
         residuals=None,
@@ -70,8 +71,7 @@ def resample_points(
     domain.check_points(out.points, f"{type(sampler).__name__}'s points")
     out.info["coverage"] = coverage(out.points, domain)
     monitor.check(out.info["coverage"], sampler, sampler_label(sampler), step)
-    scorer.costs.sampling_time_s += time.perf_counter() - t0
-    scorer.costs.resamples += 1
+    clock.stop()
     return out
 
 

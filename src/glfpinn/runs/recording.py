@@ -29,7 +29,9 @@ from glfpinn.runs.directory import (
 )
 from glfpinn.runs.lock import RunLock
 from glfpinn.samplers.base import Sampler
-from glfpinn.training import Trainer, TrainResult
+from glfpinn.training import Trainer, TrainResult, make_trainer
+from glfpinn.training.costs import own_process
+from glfpinn.training.devices import resolve_device
 
 if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
     from glfpinn.distributed import ProcessGroup
@@ -42,7 +44,7 @@ def build_trainer(
 ) -> Trainer:
     """The trainer a config describes (one rank's, with ``group``): the parts the config
     builds, handed to the trainer with the run's settings."""
-    return Trainer(
+    return make_trainer(
         cfg.build_problem(),
         cfg.build_sampler(),
         plan=cfg.plan(),
@@ -63,6 +65,12 @@ def build_trainer(
         sampler_name=cfg.sampler,
         group=group,
     )
+
+
+def _own_process(device: str | Any, group: ProcessGroup | None, retain_memory: bool = True) -> None:
+    """The process-wide switches, on the device the run will train on."""
+    on = group.device if group is not None and group.world_size > 1 else resolve_device(device)
+    own_process(on, retain_memory=retain_memory)
 
 
 def record(
@@ -211,6 +219,7 @@ def run(
         return finished
     if config is None:
         raise ValueError("a config is needed to start a run")
+    _own_process(config.device, group)
     trainer = build_trainer(config, progress=progress, group=group)
     record(
         trainer,
@@ -232,18 +241,26 @@ def train(
     mode: RunMode = "new",
     checkpoint_every: int = 1000,
     snapshot_every: int = 0,
+    retain_memory: bool = True,
     **kwargs: Any,
 ) -> TrainResult:
-    """Train ``problem`` with ``sampler``; the keyword arguments are :class:`Trainer`'s.
+    """Train ``problem`` with ``sampler``; the keyword arguments are
+    :func:`~glfpinn.training.make_trainer`'s: the :class:`Trainer`'s parts, or their shortcuts
+    (``steps``, ``lbfgs_steps``, ``lr``, ``hidden``, ``activation``, ``fourier_features``,
+    ``fourier_scale``, ``group``, ``progress``).
 
     With ``out``, the run goes into that directory exactly as ``glfpinn train --out`` writes it
     (``mode`` as in :func:`record`; resuming a finished run returns its stored result).
+    This is an entry point that owns its process: on the CPU the allocator keeps freed memory
+    for reuse (``retain_memory``), and the run's peak memory is measured from here
+    (:func:`~glfpinn.training.costs.own_process`).
     """
     if out is not None and mode == "resume":
         finished = read_result(out)
         if finished is not None:
             return TrainResult(**finished)
-    trainer = Trainer(problem, sampler, **kwargs)
+    _own_process(kwargs.get("device", "cpu"), kwargs.get("group"), retain_memory)
+    trainer = make_trainer(problem, sampler, **kwargs)
     if out is not None:
         record(
             trainer,

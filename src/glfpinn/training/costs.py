@@ -17,7 +17,7 @@ from typing import Any, final
 
 import torch
 
-__all__ = ["Costs", "reset_peak_memory", "peak_memory_mb"]
+__all__ = ["Costs", "own_process", "reset_peak_memory", "peak_memory_mb"]
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -81,3 +81,16 @@ def peak_memory_mb(device: torch.device) -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def own_process(device: torch.device, *, retain_memory: bool = True) -> None:
+    """The process-wide switches of a process that trains a run (the entry points call it:
+    :func:`glfpinn.train`, the command line's and the bench worker's :func:`glfpinn.runs.run`;
+    a Trainer built by hand leaves the process alone): on the CPU, have the allocator keep
+    freed memory for reuse (``glfpinn._allocator``) unless ``retain_memory`` is False; then
+    start measuring the run's own peak memory (:func:`reset_peak_memory`)."""
+    if retain_memory and device.type == "cpu":
+        from glfpinn._allocator import retain_freed_memory
+
+        retain_freed_memory()
+    reset_peak_memory(device)

@@ -22,7 +22,7 @@ from glfpinn.nn import Constrained
 from glfpinn.plugins import is_import_path, load_object
 from glfpinn.problems.base import Problem
 
-__all__ = ["build_network", "ModelSpec", "MLPSpec", "ModelFactory"]
+__all__ = ["build_network", "network_spec", "ModelSpec", "MLPSpec", "ModelFactory"]
 
 
 @final
@@ -95,30 +95,34 @@ ModelSpec = nn.Module | Callable[[Problem], nn.Module] | MLPSpec
 _WARNED_GENERIC: set[type] = set()
 
 
-def build_network(
-    problem: Problem,
+def network_spec(
     model: ModelSpec | None,
-    seed: int,
     *,
     hidden: Sequence[int] | None = None,
     activation: str | None = None,
     fourier_features: int = 0,
     fourier_scale: float = 1.0,
-) -> nn.Module:
-    """Without ``model``, the problem's MLP (``hidden``, ``activation``, Fourier features: an
-    :class:`MLPSpec`), initialised from ``seed``; else ``model``, or what the factory ``model``
-    builds, in the problem's hard constraint. Warns once per type about a model off the fast
-    derivative path."""
+) -> ModelSpec:
+    """``model``, or without it the built-in MLP's :class:`MLPSpec` with these options (which
+    describe the built-in MLP and are refused together with ``model``)."""
     if model is None:
-        model = MLPSpec(hidden, activation, fourier_features, fourier_scale)
-    else:
-        mlp = {"hidden": hidden, "activation": activation, "fourier_features": fourier_features}
-        given = [name for name, value in mlp.items() if value]
-        if given:
-            raise ValueError(
-                f"{', '.join(given)} describe the built-in MLP and cannot go with model=; "
-                "build them into the model"
-            )
+        return MLPSpec(hidden, activation, fourier_features, fourier_scale)
+    mlp = {"hidden": hidden, "activation": activation, "fourier_features": fourier_features}
+    given = [name for name, value in mlp.items() if value]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} describe the built-in MLP and cannot go with model=; "
+            "build them into the model"
+        )
+    return model
+
+
+def build_network(problem: Problem, model: ModelSpec | None, seed: int) -> nn.Module:
+    """Without ``model`` (or with an :class:`MLPSpec`), the problem's MLP initialised from
+    ``seed``; else ``model``, or what the factory ``model`` builds, in the problem's hard
+    constraint. Warns once per type about a model off the fast derivative path."""
+    if model is None:
+        model = MLPSpec()
     if isinstance(model, MLPSpec):
         net = model.build(problem, seed)
     else:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
-__all__ = ["TrainResult"]
+import torch
+
+from glfpinn.training.costs import peak_memory_mb
+
+if TYPE_CHECKING:
+    from glfpinn.training.plan import OptimizationPlan
+    from glfpinn.training.state import TrainState
+
+__all__ = ["TrainResult", "glfpinn_version"]
+
+
+def glfpinn_version() -> str:
+    """The installed glfpinn's version (its package metadata; ``"unknown"`` when glfpinn runs
+    from a source tree that was never installed)."""
+    try:
+        return importlib.metadata.version("glfpinn")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @final
@@ -48,3 +67,54 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_state(
+        cls,
+        s: TrainState,
+        *,
+        problem: str,
+        sampler: str,
+        sampler_repr: str,
+        seed: int,
+        plan: OptimizationPlan,
+        metric_names: Iterable[str],
+        counts: tuple[int, ...],
+        device: torch.device,
+        dtype: torch.dtype,
+        world_size: int,
+    ) -> TrainResult:
+        """What a run reports from its state ``s``. ``counts``: the training points, residual
+        evaluations and training residual evaluations of the whole run (summed over the
+        processes); the times, the memory and the sampler's figures are this process's."""
+        m: Mapping[str, Any] = s.metrics
+        n_points, evals, train_evals = counts
+        return cls(
+            problem=problem,
+            sampler=sampler,
+            sampler_repr=sampler_repr,
+            seed=seed,
+            steps=s.step,
+            stages=plan.describe(),
+            n_points=n_points,
+            l2_relative_error=m.get("l2_relative_error"),
+            initial_l2_relative_error=s.initial_metrics.get("l2_relative_error"),
+            residual_mean=m.get("residual_mean", float("nan")),
+            residual_max=m.get("residual_max", float("nan")),
+            metrics={k: m[k] for k in metric_names if k in m},
+            unknowns=s.unknown_values(),
+            final_loss=s.last_loss,
+            wall_time_s=s.elapsed(),
+            sampling_time_s=s.costs.sampling_time_s,
+            scoring_time_s=s.costs.scoring_time_s,
+            residual_evals=evals,
+            train_residual_evals=train_evals,
+            resamples=s.costs.resamples,
+            lbfgs_restarts=s.costs.lbfgs_restarts,
+            peak_memory_mb=peak_memory_mb(device),
+            device=str(device),
+            dtype=str(dtype).removeprefix("torch."),
+            glfpinn_version=glfpinn_version(),
+            torch_version=torch.__version__,
+            world_size=world_size,
+        )

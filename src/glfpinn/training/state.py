@@ -5,28 +5,24 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from glfpinn._tree import tree_to
 from glfpinn.samplers.base import SamplerState
 from glfpinn.training.costs import Costs
 
+if TYPE_CHECKING:
+    from glfpinn.problems.base import Problem
+    from glfpinn.samplers.base import Sampler
+    from glfpinn.strategy import Strategy
+    from glfpinn.training.network import ModelSpec
+    from glfpinn.training.plan import OptimizationPlan
+
 __all__ = ["TrainState", "tree_to"]
-
-
-def tree_to(obj: Any, device: torch.device | str) -> Any:
-    """``obj`` with every tensor in it (through dicts, lists and tuples) moved to ``device``:
-    a checkpoint is read on the CPU and its sampler state may hold tensors."""
-    if isinstance(obj, Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: tree_to(v, device) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(tree_to(v, device) for v in obj)
-    return obj
 
 
 @final
@@ -64,6 +60,53 @@ class TrainState:
     #: wall-clock seconds of the run before the current ``fit`` call
     elapsed_before: float = 0.0
     _running_since: float | None = None
+
+    @classmethod
+    def initial(
+        cls,
+        problem: Problem,
+        sampler: Sampler,
+        model: ModelSpec | None,
+        plan: OptimizationPlan,
+        strategy: Strategy,
+        seeds: tuple[int, int],
+        *,
+        n_points: int,
+        n_condition: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        fused: bool,
+        name: str,
+    ) -> tuple[TrainState, list[Tensor]]:
+        """A run's state before its first step, and the parameters its optimizers train: the
+        network initialised from ``seeds[0]``, the initial points and the condition points drawn
+        from the sampling stream ``seeds[1]`` (this process's share, as ``strategy`` says), and
+        every stage's optimizer and scheduler, built now so they live for the whole run (fused
+        with compiling, the performance mode; eager keeps the foreach implementation)."""
+        from glfpinn.training.network import build_network
+
+        net = build_network(problem, model, seeds[0]).to(device, dtype)
+        # an inverse problem's coefficients train with the network (in place: the problem's
+        # residual keeps reading the same tensors)
+        unknowns = problem.unknown_parameters().to(device, dtype)
+        generator = torch.Generator(device).manual_seed(seeds[1])
+        points, sampler_state = strategy.initial_points(
+            sampler, n_points, problem.domain, generator, dtype, name
+        )
+        condition_points = problem.condition_points(n_condition, generator, dtype)
+        params = [*net.parameters(), *unknowns.values()]
+        optimizers, schedulers = plan.build(params, fused=fused)
+        state = cls(
+            model=net,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            points=points,
+            sampler_state=sampler_state,
+            condition_points=strategy.broadcast(condition_points),
+            generator=generator,
+            unknowns=unknowns,
+        )
+        return state, params
 
     # ------------------------------------------------------------------------------- loss
     @property

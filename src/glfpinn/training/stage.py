@@ -1,0 +1,208 @@
+"""One stage of an optimization plan: an optimizer, an optional learning-rate scheduler and a
+number of steps, checked when it is made and built once before the first step.
+
+``Stage("adamw", 5000, lr=1e-3, scheduler="cosine")``. Names are looked up in
+:mod:`.optimizers`; the stepping itself (and L-BFGS's retry) is :mod:`.step`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, final
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from glfpinn._checks import check_int, check_keys
+from glfpinn._io import is_plain_data
+from glfpinn._params import Params
+from glfpinn.training.optimizers import (
+    LBFGS_DEFAULTS,
+    LENGTH_ARGUMENT,
+    OPTIMIZERS,
+    SCHEDULERS,
+    OptimizerSpec,
+    SchedulerSpec,
+    arguments,
+    lookup,
+)
+
+__all__ = ["Stage"]
+
+
+@final
+class Stage(Params):
+    """``steps`` steps of one optimizer, its learning rate optionally driven by a scheduler.
+
+    Args:
+        optimizer: a ``torch.optim`` name (``"adam"``, ``"adamw"``, ``"sgd"``, ``"lbfgs"``, ...),
+            an optimizer class or a factory ``params -> optimizer`` (called with ``options``),
+            or an optimizer instance already built on the model's parameters.
+        steps: optimizer steps (L-BFGS: iterations) in this stage, >= 1.
+        scheduler: optional; a ``torch.optim.lr_scheduler`` name or alias (``"cosine"``,
+            ``"exponential"``, ``"step"``, ``"linear"``, ``"onecycle"``, ``"plateau"``), a class
+            or factory ``optimizer -> scheduler`` (called with ``scheduler_options``), or a
+            scheduler instance on this stage's optimizer instance. It steps once per optimizer
+            step; a cosine, one-cycle, linear, polynomial or constant schedule spans the stage
+            unless its length is given. ``"plateau"`` steps on the training loss.
+        scheduler_options: keyword arguments of the scheduler.
+        **options: keyword arguments of the optimizer (``lr``, ``weight_decay``, ...). L-BFGS
+            defaults to one iteration per step with a strong-Wolfe line search
+            (``LBFGS_DEFAULTS``); options override them.
+
+    Names and option keys are checked here, so a typo fails before any training.
+    """
+
+    def __init__(
+        self,
+        optimizer: OptimizerSpec = "adam",
+        steps: int = 1000,
+        *,
+        scheduler: SchedulerSpec | None = None,
+        scheduler_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        self.optimizer = optimizer
+        self.steps = check_int("steps", steps, minimum=1)
+        self.scheduler = scheduler
+        self.scheduler_options = dict(scheduler_options or {})
+        self.options = dict(options)
+        if isinstance(optimizer, Optimizer) and options:
+            raise ValueError(
+                f"options {sorted(options)} given with an optimizer instance; "
+                "set them when building the instance"
+            )
+        cls = self._optimizer_class()
+        if cls is not None:
+            check_keys(f"{cls.__name__} option", options, arguments(cls, 1))
+        sched = self._scheduler_class()
+        if sched is not None:
+            check_keys(f"{sched.__name__} option", self.scheduler_options, arguments(sched, 1))
+        elif scheduler is None and self.scheduler_options:
+            raise ValueError("scheduler_options given without a scheduler")
+
+    def _optimizer_class(self) -> type[Optimizer] | None:
+        if isinstance(self.optimizer, str):
+            return lookup("optimizer", self.optimizer, OPTIMIZERS)
+        if isinstance(self.optimizer, type) and issubclass(self.optimizer, Optimizer):
+            return self.optimizer
+        if isinstance(self.optimizer, Optimizer) or callable(self.optimizer):
+            return None
+        raise ValueError(
+            f"optimizer={self.optimizer!r} is not allowed; give a torch.optim name, class, "
+            "factory or instance"
+        )
+
+    def _scheduler_class(self) -> type | None:
+        if isinstance(self.scheduler, str):
+            return lookup("scheduler", self.scheduler, SCHEDULERS)
+        if isinstance(self.scheduler, type):
+            return self.scheduler
+        return None
+
+    @property
+    def name(self) -> str:
+        """The optimizer's class name (``"Adam"``), or the factory's repr."""
+        cls = self._optimizer_class()
+        if cls is not None:
+            return cls.__name__
+        if isinstance(self.optimizer, Optimizer):
+            return type(self.optimizer).__name__
+        return getattr(self.optimizer, "__name__", repr(self.optimizer))
+
+    def build(
+        self, params: Sequence[Tensor], *, fused: bool | None = None
+    ) -> tuple[Optimizer, Any]:
+        """The stage's optimizer on ``params`` and its scheduler (or None).
+
+        ``fused`` is passed to optimizers that take it unless the options set it (the compiled
+        training mode uses the single-kernel implementations).
+        """
+        optimizer = self._build_optimizer(params, fused)
+        return optimizer, self._build_scheduler(optimizer)
+
+    def _build_optimizer(self, params: Sequence[Tensor], fused: bool | None) -> Optimizer:
+        if isinstance(self.optimizer, Optimizer):
+            held = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+            if held != {id(p) for p in params}:
+                raise ValueError(
+                    f"the {type(self.optimizer).__name__} instance given as a stage does not "
+                    "hold exactly the model's parameters (and the problem's unknowns)"
+                )
+            return self.optimizer
+        cls = self._optimizer_class()
+        options = dict(self.options)
+        if cls is torch.optim.LBFGS:
+            options = {**LBFGS_DEFAULTS, **options}
+        elif fused and cls is not None and "fused" in arguments(cls, 1):
+            options.setdefault("fused", True)
+        factory = cls if cls is not None else self.optimizer
+        try:
+            return factory(params, **options)  # type: ignore[operator]
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"optimizer {self.name}: {err}") from None
+
+    def _build_scheduler(self, optimizer: Optimizer) -> Any:
+        if self.scheduler is None:
+            return None
+        if hasattr(self.scheduler, "optimizer") and not isinstance(self.scheduler, type):
+            if self.scheduler.optimizer is not optimizer:
+                raise ValueError("the scheduler instance given is not on this stage's optimizer")
+            return self.scheduler
+        cls = self._scheduler_class()
+        options = dict(self.scheduler_options)
+        if cls in LENGTH_ARGUMENT:
+            options.setdefault(LENGTH_ARGUMENT[cls], self.steps)
+        factory = cls if cls is not None else self.scheduler
+        try:
+            return factory(optimizer, **options)
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"scheduler {self.scheduler!r}: {err}") from None
+
+    def describe(self) -> dict[str, Any]:
+        """What the stage is, as plain data (for result.json)."""
+        sched = self._scheduler_class()
+        scheduler = sched.__name__ if sched is not None else self.scheduler
+        return {
+            "optimizer": self.name,
+            "steps": self.steps,
+            "options": {k: v for k, v in self.options.items() if is_plain_data(v)},
+            "scheduler": None
+            if scheduler is None
+            else str(getattr(scheduler, "__name__", scheduler)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Stage:
+        """A stage from config data: ``{optimizer: adamw, steps: 2000, lr: 1e-3,
+        scheduler: cosine}`` or with ``scheduler: {name: cosine, eta_min: 1e-5}``."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a stage must be a mapping, got {data!r}")
+        options = dict(data)
+        if "optimizer" not in options or "steps" not in options:
+            raise ValueError(f"stage {dict(data)!r} needs an optimizer and steps")
+        optimizer, steps = options.pop("optimizer"), options.pop("steps")
+        if not isinstance(optimizer, str):
+            raise ValueError(f"optimizer={optimizer!r} must be a name in a config")
+        scheduler = options.pop("scheduler", None)
+        scheduler_options: dict[str, Any] = {}
+        if isinstance(scheduler, Mapping):
+            scheduler_options = dict(scheduler)
+            scheduler = scheduler_options.pop("name", None)
+            if not isinstance(scheduler, str):
+                raise ValueError(f"scheduler {dict(data['scheduler'])!r} needs a name")
+        elif scheduler is not None and not isinstance(scheduler, str):
+            raise ValueError(f"scheduler={scheduler!r} must be a name or a mapping with a name")
+        return cls(
+            optimizer, steps, scheduler=scheduler, scheduler_options=scheduler_options, **options
+        )
+
+    def __repr__(self) -> str:
+        args = [repr(self.optimizer), str(self.steps)]
+        if self.scheduler is not None:
+            args.append(f"scheduler={self.scheduler!r}")
+        if self.scheduler_options:
+            args.append(f"scheduler_options={self.scheduler_options!r}")
+        args += [f"{k}={v!r}" for k, v in self.options.items()]
+        return f"Stage({', '.join(args)})"

@@ -266,44 +266,44 @@ def _verdict_lines(paired: list[dict[str, Any]], reference: str, resamples: int)
     return lines
 
 
+def _section(title: str, text: str, head: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown section: its title, a paragraph and one table."""
+    lines = [f"## {title}", "", text, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows] + [""]
+
+
 def _coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
     if not coverage:
         return []
-    head = ["experiment", "problem", "sampler", "seeds", "final", "lowest", "runs warned"]
-    lines = [
-        "## Coverage per resample",
-        "",
+    rows = [
+        [c["experiment"], c["problem"], c["sampler"], str(c["seeds"])]
+        + [f"{c['coverage_final']:.3f}", f"{c['coverage_min']:.3f}", str(c["runs_warned"])]
+        for c in coverage
+    ]
+    return _section(
+        "Coverage per resample",
         "Occupied cells of a grid at the set's mean spacing over a uniform draw's (about 1: "
         "spread like a uniform set; near 0: collapsed into clumps; glfpinn.samplers.coverage). "
         "Median over seeds of each run's final and lowest coverage; runs warned: runs whose "
         "coverage fell below their threshold (each got the collapse warning).",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for c in coverage:
-        cells = [c["experiment"], c["problem"], c["sampler"], str(c["seeds"])]
-        cells += [f"{c['coverage_final']:.3f}", f"{c['coverage_min']:.3f}", str(c["runs_warned"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines + [""]
+        ["experiment", "problem", "sampler", "seeds", "final", "lowest", "runs warned"],
+        rows,
+    )
 
 
 def _diagnostics_lines(diagnostics: list[dict[str, Any]]) -> list[str]:
     if not diagnostics:
         return []
-    head = ["experiment", "problem", "sampler", "seeds", "resamples", *DIAGNOSTICS]
-    lines = [
-        "## GLF diagnostics per resample",
-        "",
+    rows = [
+        [d["experiment"], d["problem"], d["sampler"], str(d["seeds"]), str(d["resamples"])]
+        + [_num(d[k], ".3g") for k in DIAGNOSTICS]
+        for d in diagnostics
+    ]
+    return _section(
+        "GLF diagnostics per resample",
         "Each value: its mean over a run's resamples, then the median over seeds "
         "(docs/samplers.md explains each; distinct_anchor_fraction = distinct_anchors / N; "
         "spearman_* only with diagnose_surrogate).",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for d in diagnostics:
-        cells = [d["experiment"], d["problem"], d["sampler"], str(d["seeds"]), str(d["resamples"])]
-        cells += [_num(d[k], ".3g") for k in DIAGNOSTICS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines + [""]
+        ["experiment", "problem", "sampler", "seeds", "resamples", *DIAGNOSTICS],
+        rows,
+    )

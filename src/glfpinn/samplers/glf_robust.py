@@ -5,8 +5,9 @@ The paper's GLF (:class:`~glfpinn.samplers.glf.GLF`, registry name ``glf``) step
 points move about 1e-5 per resample and the RAD-style draw duplicates the hot anchors until the
 set collapses into clumps (issue #23: 0.80 against RAD's 0.070 on Helmholtz, 3.0 against 0.012
 on DeepXDE's diffusion-reaction). Robust GLF is the same global-local fusion with three changes,
-each a parameter, chosen on seven problems and checked on two more (docs/samplers.md, "Robust
-GLF", and docs/results.md):
+each a parameter, chosen on single-seed probes of Burgers and Helmholtz, then run on seven
+problems that took part in the design and two that did not (docs/samplers.md, "Robust GLF";
+docs/results.md, "Robust GLF: a sampler to pick blind"):
 
 1. a scale-free step, h_i = alpha D / (r_i / s + eps) with D the domain's diameter and s the
    residuals' median (``glf-scaled``'s): an anchor with the median residual spreads its

@@ -45,12 +45,13 @@ from glfpinn.training.interrupts import Interrupted, deferred_signals
 from glfpinn.training.loss import NonFiniteLossError, TrainingLoss
 from glfpinn.training.network import MLPSpec, ModelSpec
 from glfpinn.training.plan import OptimizationPlan, Stage
+from glfpinn.training.precision import promote
 from glfpinn.training.resampling import duplicate_fraction, resample
 from glfpinn.training.result import TrainResult
 from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
 from glfpinn.training.state import TrainState
-from glfpinn.training.step import TrainingStep, diverged
+from glfpinn.training.step import TrainingStep, after_resample, diverged
 
 if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
     from glfpinn.distributed import ProcessGroup
@@ -83,14 +84,16 @@ class Trainer:
             problem's MLP. A hard-constrained problem wraps it in its output transform unless
             it is a ``Constrained`` already.
         n_points: interior collocation points over every process (default: the problem's).
-        schedule: when to resample (default: every ``resample_every`` of the problem).
+        schedule: when to resample (default: at each round's start with a plan of rounds,
+            else every ``resample_every`` of the problem).
         evaluator: what an evaluation measures (default :class:`Evaluator()`).
         loss_weights: the loss's terms, ``{"residual": w_r, "conditions": w_c, "data": w_d}``.
         callbacks: hooks called by the loop (:mod:`.callbacks`).
         strategy: how the run is distributed: :class:`~glfpinn.strategy.SingleProcess` (the
             default) or :class:`glfpinn.distributed.DataParallel` (K ranks, each on its slice of
             the points, gradients averaged at every step; the device is the group's).
-        seed, device, dtype: the run's random streams, device and float precision.
+        seed, device, dtype: the run's random streams, device and float precision (a stage's
+            own ``dtype`` switches it from that stage on: :mod:`.precision`).
         compile: train the compiled step (default; the mode chosen for the device, see
             :mod:`.compiling`), a ``torch.compile`` mode by name, or False to train eagerly.
         eval_every: steps between evaluations (and at the last step): when the loop evaluates.
@@ -143,7 +146,11 @@ class Trainer:
         self.collapse = CollapseMonitor(coverage_threshold)
         self.device = self.strategy.setup(sampler, n_points, resolve_device(device))
         self.dtype = dtype
-        self.schedule = schedule or Every(problem.run_default("resample_every"))
+        #: the precision given, which the plan's stages may switch from
+        self.base_dtype = dtype
+        self.schedule = (
+            schedule or self.plan.round_schedule() or Every(problem.run_default("resample_every"))
+        )
         self.eval_every = int(eval_every)
         self.evaluator = evaluator or Evaluator()
         self.seed = int(seed)
@@ -224,6 +231,7 @@ class Trainer:
             self.device,
             self.dtype,
         )
+        after_resample(self.plan, self.state.optimizers)
         self.collapse.check(info["coverage"], self.sampler, self.sampler_name, info["step"])
         for cb in self.callbacks:
             cb.on_resample(self, info)
@@ -312,8 +320,18 @@ class Trainer:
                 cb.on_train_end(self, result)
         return result
 
+    def _set_precision(self, step: int) -> None:
+        """Cast the run to the precision of optimizer step ``step`` if it differs
+        (:mod:`.precision`)."""
+        base = next(name for name, dtype in DTYPES.items() if dtype == self.base_dtype)
+        wanted = DTYPES[self.plan.dtype_at(step, base)]
+        if wanted != self.dtype:
+            self.validation = promote(self.state, self.training_loss, self.validation, wanted)
+            self.dtype = wanted
+
     def _step(self) -> None:
         s = self.state
+        self._set_precision(s.step)
         if self.schedule.due(s.step):
             self.resample()
         loss = self.optimizer_step()
@@ -355,7 +373,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict`, of this number of processes or another
-        (:mod:`.checkpointing`)."""
+        (:mod:`.checkpointing`). The run is first cast to the precision its checkpoint was
+        taken in."""
+        self._set_precision(max(int(state["step"]) - 1, 0))
         fused = self.compile_mode is not None
         checkpointing.load_state_dict(
             self.state, self.callbacks, self.strategy, self.plan, fused, state

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, final
 import torch
 from torch import Tensor, nn
 
+from glfpinn import samplers
 from glfpinn._checks import check_int, check_positive
 from glfpinn.problems.base import Problem, check_problem
 from glfpinn.samplers.base import Sampler
@@ -99,7 +100,8 @@ class Trainer:
         eval_every: steps between evaluations (and at the last step): when the loop evaluates.
         n_condition: points for the soft initial and boundary conditions, drawn by the loop.
         score_chunk: points per chunk when a sampler scores new points (bounds memory).
-        sampler_name: the sampler's name in the run's result (default: its class's).
+        sampler_name: the sampler's name in the run's result (default: its registry name, else
+            its class's).
         coverage_threshold: a resample whose points' coverage (logged as ``coverage``,
             :mod:`glfpinn.samplers.coverage`) falls below this gets one
             :class:`~glfpinn.samplers.coverage.CollapseWarning` per run, in (0, 1).
@@ -141,7 +143,11 @@ class Trainer:
         n_points = check_int("n_points", n_points, minimum=1)
         self.problem = check_problem(problem)  # a broken contract fails here, not at the end
         self.sampler = sampler
-        self.sampler_name = sampler_name or type(sampler).__name__.lower()
+        self.sampler_name = (
+            sampler_name
+            or samplers.registry.name_of(type(sampler))
+            or type(sampler).__name__.lower()
+        )
         #: warns once when a resample's coverage drops below the threshold (a collapsed set)
         self.collapse = CollapseMonitor(coverage_threshold)
         self.device = self.strategy.setup(sampler, n_points, resolve_device(device))
@@ -367,15 +373,18 @@ class Trainer:
 
     # ------------------------------------------------------------------- checkpointing
     def state_dict(self) -> dict[str, Any]:
-        """Everything that evolves during training (the state's, plus callbacks'); on K ranks
-        a collective, every rank getting the whole run's (:mod:`.checkpointing`)."""
-        return checkpointing.state_dict(self.state, self.callbacks, self.strategy)
+        """Everything that evolves during training (the state's, plus callbacks', plus whether
+        the collapse warning was given, so a resumed run does not give it twice); on K ranks a
+        collective, every rank getting the whole run's (:mod:`.checkpointing`)."""
+        state = checkpointing.state_dict(self.state, self.callbacks, self.strategy)
+        return {**state, "collapse_warned": self.collapse.warned}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict`, of this number of processes or another
         (:mod:`.checkpointing`). The run is first cast to the precision its checkpoint was
         taken in."""
         self._set_precision(max(int(state["step"]) - 1, 0))
+        self.collapse.warned = bool(state.get("collapse_warned", False))
         fused = self.compile_mode is not None
         checkpointing.load_state_dict(
             self.state, self.callbacks, self.strategy, self.plan, fused, state

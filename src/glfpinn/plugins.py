@@ -11,10 +11,13 @@ at all, unless the caller allowed that exact one: a run directory someone sent y
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
+import site
 import sys
+import sysconfig
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -164,17 +167,27 @@ def import_path_of(obj: Any) -> str | None:
 
 
 def _found_locally(module: Any) -> bool:
-    """Whether ``module`` is a single file (``helm.py``, no package) imported from the working
-    folder or the running script's folder: ``helm:Helmholtz`` names it only from there, its file
-    path from anywhere. (A module of a package keeps its module path: loaded as a lone file, its
+    """Whether ``module`` is a single file (``helm.py``, no package) outside the installed
+    packages: found through the working folder, the script's folder or a path added by hand,
+    which another process need not share, so ``helm:Helmholtz`` may not name it there and its
+    file path does. (A module of a package keeps its module path: loaded as a lone file, its
     relative imports would fail.)"""
     file = getattr(module, "__file__", None)
     if "." in module.__name__ or not file or Path(file).name == "__init__.py":
         return False
-    local = {Path.cwd().resolve()}
-    if sys.path and sys.path[0]:
-        local.add(Path(sys.path[0]).resolve())
-    return Path(file).suffix == ".py" and Path(file).resolve().parent in local
+    if Path(file).suffix != ".py":
+        return False
+    folder = Path(file).resolve().parent
+    return not any(folder.is_relative_to(root) for root in _installed_roots())
+
+
+@functools.cache
+def _installed_roots() -> tuple[Path, ...]:
+    """Where installed modules live: the standard library and the site-packages folders."""
+    paths = sysconfig.get_paths()
+    roots = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
+    roots += [*site.getsitepackages(), site.getusersitepackages()]
+    return tuple(Path(root).resolve() for root in roots)
 
 
 def _defining_file(obj: Any) -> str | None:

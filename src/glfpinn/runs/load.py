@@ -24,7 +24,7 @@ from glfpinn.config import RunConfig
 from glfpinn.plugins import untrusted
 from glfpinn.problems.base import Problem
 from glfpinn.runs import fingerprint as fp
-from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, finished_result, read_config
+from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_config, read_result
 from glfpinn.training import predict
 from glfpinn.training.network import ModelSpec, build_network
 from glfpinn.training.trainer import DTYPES
@@ -123,7 +123,7 @@ def load_run(
         config=cfg,
         problem=problem,
         model=net,
-        result=finished_result(root),
+        result=_result_of(root, int(state["step"])),
         points=state["points"],
         unknowns={name: float(value) for name, value in state.get("unknowns", {}).items()},
     )
@@ -153,3 +153,10 @@ def _read_checkpoint(root: Path, cfg: RunConfig, device: str | torch.device) -> 
             f"restore {CONFIG} as the run wrote it",
         )
     return state
+
+
+def _result_of(root: Path, step: int) -> dict[str, Any] | None:
+    """result.json if it is the result of the checkpoint's network: a resume extending a
+    finished run keeps the old result.json until it writes its own."""
+    result = read_result(root)
+    return result if result is not None and result["steps"] == step else None

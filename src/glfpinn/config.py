@@ -503,5 +503,8 @@ def _model_data(spec: Any, notes: list[str]) -> dict[str, Any]:
         if path is not None and is_plain_data(params):
             return {"model": path, "model_params": params}
     what = f"a {type(spec).__name__} instance" if isinstance(spec, nn.Module) else f"{spec!r}"
-    notes.append(f"model: {what}; pass model= to load_run to rebuild the run")
+    notes.append(
+        f"model: {what}; pass model= to load_run (--model to glfpinn plot and predict) "
+        "to rebuild the run"
+    )
     return {}

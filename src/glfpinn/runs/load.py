@@ -112,7 +112,8 @@ def load_run(
     except Exception as err:  # a different architecture: the file does not fit
         raise ValueError(
             f"checkpoint of {str(root)!r} does not fit the network its config describes "
-            f"({type(err).__name__}); pass model= with the run's architecture"
+            f"({type(err).__name__}); pass model= with the run's architecture (--model on the "
+            "command line)"
         ) from None
     net.eval()
     with torch.no_grad():  # the problem's residual then uses the learned coefficients

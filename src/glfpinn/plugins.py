@@ -145,9 +145,9 @@ def _load_file(path: str, spec: str, what: str) -> Any:
 def import_path_of(obj: Any) -> str | None:
     """The import path that :func:`load_object` turns back into ``obj`` (a class or function):
     ``module:QualName`` for an importable module, else ``/abs/file.py:QualName`` for one defined
-    in a file (a loaded plugin, the script being run, a ``runpy`` run, or a module found only
-    through the working folder or the script's folder, which another folder cannot import).
-    None for what no path can reach (a class defined inside a function)."""
+    in a file (a loaded plugin, the script being run, a ``runpy`` run, or a single-file module
+    that is not installed, which another folder may not import by name). None for what no path
+    can reach (a class defined inside a function)."""
     qualname = getattr(obj, "__qualname__", None)
     module_name = getattr(obj, "__module__", None)
     if not qualname or not module_name or "<locals>" in qualname:
@@ -158,7 +158,7 @@ def import_path_of(obj: Any) -> str | None:
         and module_name != "__main__"
         and not module_name.startswith("glfpinn_plugin_")
         and getattr(module, "__spec__", None) is not None
-        and not _found_locally(module)
+        and not _uninstalled_file(module)
     )
     if importable:
         return f"{module_name}:{qualname}"
@@ -166,7 +166,7 @@ def import_path_of(obj: Any) -> str | None:
     return f"{Path(file).resolve()}:{qualname}" if file and Path(file).is_file() else None
 
 
-def _found_locally(module: Any) -> bool:
+def _uninstalled_file(module: Any) -> bool:
     """Whether ``module`` is a single file (``helm.py``, no package) outside the installed
     packages: found through the working folder, the script's folder or a path added by hand,
     which another process need not share, so ``helm:Helmholtz`` may not name it there and its
@@ -186,7 +186,7 @@ def _installed_roots() -> tuple[Path, ...]:
     """Where installed modules live: the standard library and the site-packages folders."""
     paths = sysconfig.get_paths()
     roots = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
-    roots += [*site.getsitepackages(), site.getusersitepackages()]
+    roots += [*getattr(site, "getsitepackages", list)(), site.getusersitepackages()]
     return tuple(Path(root).resolve() for root in roots)
 
 

@@ -7,7 +7,7 @@ line, resumes after a kill and runs in a bench grid (examples/own_bench.py):
 
     python examples/own_pde.py
     glfpinn train --problem examples/own_pde.py:Poisson2D --sampler glf-robust --out runs/p2
-    glfpinn plot runs/p2
+    glfpinn plot runs/p2 --trust      # its problem is code from a file: trust the folder
 """
 
 from __future__ import annotations
@@ -64,10 +64,12 @@ def main(tiny: bool = False, out: str = "runs/own-pde") -> dict:
         out=out,
         mode="overwrite",
     )
-    run = glfpinn.load_run(out)  # problem, network, config and result, from the directory
+    # problem, network, config and result, from the directory; its problem is this file's
+    # class, code, which loading imports only from a directory you trust (your own, here)
+    run = glfpinn.load_run(out, trust=True)
     x = np.array([[0.5, 0.5], [0.25, 0.75]])
     u = run.predict(x)
-    plots = glfpinn.plot_run(out)  # solution, error, residual, points, curves
+    plots = glfpinn.plot_run(out, trust=True)  # solution, error, residual, points, curves
     print(f"L2 error {result.l2_relative_error:.2e}; u{x.tolist()} = {u.round(4).tolist()} ")
     print(f"(exact {run.problem.solution(x).round(4).tolist()}); plots: {[p.name for p in plots]}")
     return {"result": result, "run": run, "u": u, "x": x, "plots": plots}

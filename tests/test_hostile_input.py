@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glfpinn import config
@@ -207,3 +207,123 @@ def test_any_file_is_a_mapping_or_a_one_line_error(tmp_path_factory, text):
         assert isinstance(config.load_yaml(path), dict)
     except ValueError as err:
         assert str(path) in str(err) and "\n" not in str(err)
+
+
+# ------------------------------------------------ a run directory from a stranger is data
+#: Import paths a hostile config.yaml may name, each leaving ``PWNED`` if its code ever runs:
+#: a shell command, a file whose body writes it, a module of the standard library.
+def _hostile(folder):
+    marker = folder / "PWNED"
+    (folder / "evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nclass Evil:\n    pass\n"
+    )
+    return marker, [
+        ("os:system", {"command": f"touch {marker}"}),
+        ("subprocess:run", {"args": ["touch", str(marker)]}),
+        ("builtins:exec", {"source": f"open({str(marker)!r}, 'w')"}),
+        (f"{folder / 'evil.py'}:Evil", {}),
+        ("./evil.py:Evil", {}),
+    ]
+
+
+@pytest.fixture(scope="module")
+def stranger_run(tmp_path_factory):
+    """A finished built-in run, copied and made hostile by each example."""
+    from glfpinn.cli import main
+
+    out = tmp_path_factory.mktemp("stranger") / "run"
+    args = ["--problem", "burgers", "--steps", "10", "--n-points", "32", "--hidden", "4"]
+    assert main(["train", *args, "--no-compile", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=st.sampled_from(["problem", "sampler", "model", "mix"]),
+    which=st.integers(0, 4),
+    forged=st.booleans(),
+)
+def test_no_import_path_in_a_run_directory_runs_without_trust(
+    stranger_run, tmp_path_factory, field, which, forged
+):
+    """Whatever import path a config.yaml names, in whichever field, and whether or not its
+    checkpoint was forged to agree: reading, loading and checking the run for --overwrite
+    never run it, and loading ends in the run or a one-line error."""
+    import shutil
+
+    import torch
+    import yaml
+
+    from glfpinn.runs import fingerprint as fp
+    from glfpinn.runs import load_run, read_config
+    from glfpinn.runs.directory import check_mode
+
+    folder = tmp_path_factory.mktemp("hostile")
+    marker, paths = _hostile(folder)
+    spec, params = paths[which]
+    run = folder / "run"
+    shutil.copytree(stranger_run, run)
+    data = yaml.safe_load((run / "config.yaml").read_text())
+    if field == "mix":
+        part = {"sampler": spec, "fraction": 0.5, "params": params}
+        data["sampler"] = "mix"
+        data["sampler_params"] = {"parts": [part, {"sampler": "uniform", "fraction": 0.5}]}
+    elif field == "model":
+        data.update(model=spec, model_params=params, hidden=None)
+    else:
+        data.update({field: spec, f"{field}_params": params})
+    (run / "config.yaml").write_text(yaml.safe_dump(data))
+    if forged:
+        state, record = fp.unseal(torch.load(run / "checkpoint.pt", weights_only=True), "x")
+        record["config"] = fp.fingerprint(data)
+        torch.save(fp.seal(state, record["config"], record["parts"]), run / "checkpoint.pt")
+    read_config(run)
+    check_mode(run, "overwrite")
+    try:
+        load_run(run)
+    except ValueError as err:
+        assert "\n" not in str(err)
+    assert not marker.exists()
+    assert not any(name.startswith("glfpinn_plugin_evil") for name in sys.modules)
+
+
+_ENTRIES = st.sampled_from(
+    ["config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt", "snapshots", "plots",
+     ".lock", "error.txt", ".result.json.x1.tmp", "notes.txt", "src", "README.md"]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(entries=st.dictionaries(_ENTRIES, st.sampled_from(["file", "dir", "link"]), max_size=7))
+def test_overwrite_deletes_a_run_and_nothing_else(tmp_path_factory, entries):
+    """Any folder: --overwrite either refuses it untouched or empties a folder that held only
+    what a run writes; a link's target is never changed, a foreign file never deleted."""
+    from glfpinn.runs.directory import RUN_NAMES, prepare
+
+    root = tmp_path_factory.mktemp("folder")
+    victim = root / "victim"
+    victim.write_text("precious\n")
+    run = root / "run"
+    run.mkdir()
+    for name, kind in entries.items():
+        if kind == "file":
+            (run / name).write_text("x\n")
+        elif kind == "dir":
+            (run / name).mkdir()
+            (run / name / "inside").write_text("x\n")
+        else:
+            (run / name).symlink_to(victim)
+    before = sorted(p.name for p in run.iterdir())
+    try:
+        prepare(run, "overwrite")
+    except ValueError as err:
+        assert "\n" not in str(err)
+        assert sorted(p.name for p in run.iterdir()) == before  # refused: untouched
+    else:
+        assert all(name in RUN_NAMES or name.endswith(".tmp") for name in before)
+        assert {p.name for p in run.iterdir()} <= {".lock"}
+    assert victim.read_text() == "precious\n"

@@ -177,7 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run directory")
     mode = train.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
-    mode.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    mode.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (only a folder holding a glfpinn run and nothing else)",
+    )
+    _trust_flag(train)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
         "--nproc",
@@ -211,12 +216,39 @@ def _parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="PNG plots of a run directory, or of a bench directory")
     plot.add_argument("dir")
     plot.add_argument("--out", help="folder for the PNGs (default: DIR/plots)")
+    _reopen_flags(plot)
 
     predict = sub.add_parser("predict", help="the trained network at new points")
     predict.add_argument("dir", help="run directory")
     predict.add_argument("--points", required=True, help=".npy or .csv file of points (n, dim)")
     predict.add_argument("--out", required=True, help=".npy or .csv file for u (n,)")
+    _reopen_flags(predict)
     return parser
+
+
+def _trust_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="import what the run directory's config.yaml names by import path (a problem, "
+        "sampler or network in a module or file: code); without it only built-in names are "
+        "built from a run directory",
+    )
+
+
+def _reopen_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the commands that reopen a run directory (plot, predict)."""
+    _trust_flag(parser)
+    parser.add_argument(
+        "--problem",
+        help="the run's problem, a registry name or import path, built with the run's "
+        "problem_params instead of the one config.yaml names (needs no --trust)",
+    )
+    parser.add_argument(
+        "--model",
+        help="the run's network, a factory problem -> nn.Module by import path, where "
+        "config.yaml could not record it (a network given as an instance; needs no --trust)",
+    )
 
 
 def _widths(text: str) -> list[int]:
@@ -337,9 +369,11 @@ def _refuse_removed_flags(argv: Sequence[str]) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from glfpinn._io import json_line
     from glfpinn.runs import run
+    from glfpinn.runs.directory import run_path
     from glfpinn.training import NonFiniteLossError
 
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    run_path(args.out)  # '' is refused before anything reads or launches
     world_size = _world_size(args.nproc)
     group = None
     try:
@@ -359,7 +393,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             group = init_from_env(_device(args, cfg))
         changes = _given_settings(args) if args.resume else None
         result = run(
-            cfg, args.out, mode=mode, progress=not args.quiet, changes=changes, group=group
+            cfg,
+            args.out,
+            mode=mode,
+            progress=not args.quiet,
+            changes=changes,
+            group=group,
+            trust=args.trust,
         )
         if group is not None:
             group.barrier()  # rank 0 has written the run's last files; all leave together
@@ -489,12 +529,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if (Path(args.dir) / CONFIG).exists():
         from glfpinn.runs.plots import plot_run
 
-        paths = plot_run(args.dir, args.out)
+        paths = plot_run(args.dir, args.out, trust=args.trust, **_given_parts(args))
     else:
         from glfpinn.bench import write_plots
 
-        if args.out:
-            raise ValueError("--out applies to a run directory; a bench's plots go into DIR/plots")
+        given = [flag for flag in ("out", "problem", "model") if getattr(args, flag)]
+        if given:
+            raise ValueError(
+                f"--{given[0]} applies to a run directory; a bench's plots go into DIR/plots"
+            )
         paths = write_plots(args.dir)
     for path in paths:
         print(path)
@@ -505,10 +548,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from glfpinn._points import read_points, write_values
     from glfpinn.runs import load_run
 
-    run = load_run(args.dir)
+    run = load_run(args.dir, trust=args.trust, **_given_parts(args))
     write_values(args.out, run.predict(read_points(args.points, run.problem.dim)))
     print(args.out)
     return 0
+
+
+def _given_parts(args: argparse.Namespace) -> dict[str, Any]:
+    """The problem and network ``--problem`` and ``--model`` name for reopening the run in
+    ``args.dir``, built with the run's parameters: named by the user, they need no --trust."""
+    from glfpinn.runs import CONFIG, read_config
+
+    if not (args.problem or args.model) or not (Path(args.dir) / CONFIG).exists():
+        return {}  # without a run, load_run says so
+    from glfpinn import problems
+    from glfpinn.plugins import absolute_import_path
+    from glfpinn.training.network import ModelFactory
+
+    cfg = read_config(args.dir)
+    parts: dict[str, Any] = {}
+    if args.problem:
+        parts["problem"] = problems.get(args.problem, **cfg.problem_params)
+    if args.model:
+        same = absolute_import_path(args.model) == cfg.model
+        parts["model"] = ModelFactory(args.model, cfg.model_params if same else None)
+    return parts
 
 
 class Terminated(KeyboardInterrupt):

@@ -113,8 +113,9 @@ def test_a_rank_killed_mid_run_fails_the_job_and_the_run_resumes_exactly(tmp_pat
     assert not (out / "result.json").exists()
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
     (tmp_path / "ARMED").unlink()
-    # the stored config says 2 ranks: --resume alone launches them
-    resumed = _glfpinn("train", "--resume", "--out", str(out), "--quiet")
+    # the stored config says 2 ranks: --resume alone launches them (--trust: its problem is
+    # a file, code)
+    resumed = _glfpinn("train", "--resume", "--trust", "--out", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     for p, q in zip(_params(out), _params(whole), strict=True):
         assert torch.equal(p, q)
@@ -164,7 +165,7 @@ def test_sigterm_stops_every_rank_after_the_same_step_and_the_run_resumes_exactl
     assert "stopped the other ranks" not in err  # a clean stop, not a failure
     stopped = torch.load(out / "checkpoint.pt", weights_only=True)  # joined: both ranks there
     assert 25 <= stopped["step"] < 400 and not (out / "result.json").exists()
-    resumed = _glfpinn("train", "--resume", "--out", str(out), "--quiet")
+    resumed = _glfpinn("train", "--resume", "--trust", "--out", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     for p, q in zip(_params(out), _params(uninterrupted), strict=True):
         assert torch.equal(p, q)

@@ -40,7 +40,7 @@ def test_a_run_without_a_reference_has_no_error_plot(tmp_path):
     run = tmp_path / "poisson"
     problem = Poisson1DNoReference()
     glfpinn.train(problem, glfpinn.GLF(), steps=20, n_points=64, eval_every=10, out=run)
-    _check_pngs(plot_run(run), run / "plots", ALL - {"error.png"})
+    _check_pngs(plot_run(run, problem=problem), run / "plots", ALL - {"error.png"})
 
 
 def test_a_directory_without_a_run_is_refused(tmp_path):

@@ -102,7 +102,8 @@ def test_a_divergence_on_a_checkpoint_boundary_keeps_the_last_finite_checkpoint(
         bool(torch.isfinite(v).all()) for v in state["model"].values()
     )
     del trainer
-    resumed = glfpinn.train(Poisson1D(), GLF(), out=tmp_path / "r", mode="resume", **kw)
+    healthy = FaultyPoisson1D(lambda call, r: r)  # the same problem, as a checkpoint requires
+    resumed = glfpinn.train(healthy, GLF(), out=tmp_path / "r", mode="resume", **kw)
     assert resumed.steps == 40 and resumed.final_loss == resumed.final_loss  # finite, finished
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from glfpinn._io import atomic_write_bytes
 from glfpinn.bench.report import collect, summarise
 from glfpinn.bench.stats import error_curve, eval_records
 
@@ -39,10 +41,11 @@ def _evals(cell: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    """Rendered in memory, written atomically: a link planted at ``path`` is replaced, never
+    written through."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

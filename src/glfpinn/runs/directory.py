@@ -1,12 +1,20 @@
 """The files of a run directory and the callbacks that write them as a run trains:
 config.yaml, metrics.jsonl, result.json, checkpoint.pt, prediction.npz and snapshots/, each
-written atomically (a run killed at any moment leaves only whole files behind)."""
+written atomically (a run killed at any moment leaves only whole files behind).
+
+Nothing outside the run is touched: a file is written to a fresh temporary file in its folder
+and renamed over its name (which replaces a symbolic link there, never writes through it),
+metrics.jsonl is appended to only if it is no link, ``--overwrite`` empties only a folder that
+holds a run and nothing else, and a resume refuses a run directory holding links.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -16,8 +24,11 @@ import torch
 import yaml
 from torch import Tensor
 
+from glfpinn._checks import short_repr
 from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text, json_line
 from glfpinn.config import RunConfig, yaml_load
+from glfpinn.plugins import untrusted
+from glfpinn.runs import fingerprint as fp
 from glfpinn.runs.lock import LOCK, RunLock
 from glfpinn.training import Callback, Interrupted, Trainer, TrainResult, predict
 
@@ -26,8 +37,10 @@ __all__ = [
     "Snapshots",
     "read_config",
     "read_result",
+    "finished_result",
     "prepare",
     "check_mode",
+    "run_path",
     "RunMode",
     "CONFIG",
     "METRICS",
@@ -38,8 +51,17 @@ __all__ = [
 ]
 
 CONFIG, METRICS, RESULT, CHECKPOINT = "config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt"
-PREDICTION, SNAPSHOTS = "prediction.npz", "snapshots"
+PREDICTION, SNAPSHOTS, PLOTS = "prediction.npz", "snapshots", "plots"
 RunMode = Literal["new", "resume", "overwrite"]
+#: What a run directory holds: a run's files, its lock, ``glfpinn plot``'s default folder and a
+#: bench cell's failure note. ``--overwrite`` empties only a folder holding nothing else.
+RUN_NAMES = frozenset(
+    {CONFIG, METRICS, RESULT, CHECKPOINT, PREDICTION, SNAPSHOTS, PLOTS, LOCK, "error.txt"}
+)
+#: What shows a folder was written by a run, beside its config.yaml (a run takes its lock
+#: before it writes anything).
+_RUN_MARKERS = (LOCK, CHECKPOINT, METRICS, RESULT)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # not on Windows
 
 
 class RunDirectory(Callback):
@@ -47,7 +69,11 @@ class RunDirectory(Callback):
     step, loss, l2_relative_error, elapsed_s) or ``"event": "resample"`` (sampler diagnostics).
 
     On K ranks every rank has one, and rank 0's alone writes (``writes``): a checkpoint joins
-    every rank's state, which every rank takes part in (see :meth:`Trainer.state_dict`)."""
+    every rank's state, which every rank takes part in (see :meth:`Trainer.state_dict`).
+
+    ``fingerprints`` (config.yaml's and the trainer's parts', :mod:`.fingerprint`) go into every
+    checkpoint, sealed with a checksum; a resume refuses a checkpoint whose parts' fingerprint
+    is not these, naming the key (``resuming`` says what describes the resuming run)."""
 
     def __init__(
         self,
@@ -55,18 +81,23 @@ class RunDirectory(Callback):
         checkpoint_every: int = 1000,
         lock: RunLock | None = None,
         writes: bool = True,
+        fingerprints: tuple[fp.Fingerprint, fp.Fingerprint] | None = None,
+        resuming: str = "the resuming trainer",
     ) -> None:
         self.path = Path(path)
         self.checkpoint_every = checkpoint_every
         #: held from record() to the end of the run, so no second process writes here
         self.lock = lock
         self.writes = writes
+        self.fingerprints = fingerprints
+        self.resuming = resuming
 
     def note(self, record: dict[str, Any]) -> None:
-        """Append one record to metrics.jsonl."""
+        """Append one record to metrics.jsonl (never through a symbolic link)."""
         if not self.writes:
             return
-        with open(self.path / METRICS, "a", encoding="utf-8") as fh:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW
+        with os.fdopen(os.open(self.path / METRICS, flags, 0o666), "a", encoding="utf-8") as fh:
             fh.write(json_line(record) + "\n")
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
@@ -121,6 +152,8 @@ class RunDirectory(Callback):
         state = trainer.state_dict()  # on K ranks a collective: every rank takes part
         if not self.writes:
             return
+        if self.fingerprints is not None:
+            state = fp.seal(state, *self.fingerprints)
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(self.path / CHECKPOINT, buf.getvalue())
@@ -160,6 +193,15 @@ class RunDirectory(Callback):
             raise ValueError(
                 f"checkpoint {str(path)!r} is corrupted (not a run's state); "
                 "delete it and rerun with --overwrite"
+            )
+        state, record = fp.unseal(state, repr(str(path)))
+        if record is not None and self.fingerprints is not None:
+            fp.check(
+                record.get("parts"),
+                self.fingerprints[1],
+                self.resuming,
+                repr(str(path)),
+                "resume it as it was made, or start it over with --overwrite",
             )
         return state
 
@@ -230,18 +272,71 @@ def _prediction(trainer: Trainer) -> dict[str, np.ndarray]:
 def _check_writable(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".glfpinn-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=path):  # a fresh file: never one already there
+            pass
     except OSError as err:
         raise ValueError(
             f"output directory {str(path)!r} is not writable ({err.strerror})"
         ) from None
 
 
+def run_path(out: str | os.PathLike) -> Path:
+    """``out`` as a run directory: ``''`` (an unset shell variable, say) is refused, not taken
+    for the working folder."""
+    if not os.fspath(out).strip():
+        raise ValueError(
+            f"the run directory {os.fspath(out)!r} is empty (an unset variable?); name a directory"
+        )
+    return Path(out)
+
+
+def _temporary(name: str) -> bool:
+    """An atomic write's temporary file (``.result.json.k3j_.tmp``), left by a killed run."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _check_replaceable(path: Path) -> None:
+    """That ``--overwrite`` of ``path`` deletes a glfpinn run and nothing else: a folder that
+    does not exist, is empty, or holds a run's config.yaml, a run's marker and nothing a run
+    does not write; never the working folder or a folder above it."""
+    if not path.is_dir():
+        return  # nothing to delete (a file there is refused when the folder is made)
+    here = Path.cwd().resolve()
+    if path.resolve() in (here, *here.parents):
+        raise ValueError(
+            f"--overwrite of {str(path)!r} would delete the working folder; "
+            "name the run directory itself"
+        )
+    names = [entry.name for entry in path.iterdir()]
+    foreign = sorted(n for n in names if n not in RUN_NAMES and not _temporary(n))
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise ValueError(
+            f"--overwrite refused: {str(path)!r} holds {short_repr(foreign[0])}{more}, which no "
+            "glfpinn run writes, so it is not a run directory; choose another --out"
+        )
+    written = [n for n in names if n not in (LOCK, "error.txt") and not _temporary(n)]
+    if written and not (CONFIG in names and any(m in names for m in _RUN_MARKERS)):
+        raise ValueError(
+            f"--overwrite refused: {str(path)!r} is not a glfpinn run (a run holds {CONFIG} and "
+            f"one of {', '.join(_RUN_MARKERS)}); choose another --out"
+        )
+
+
+def _refuse_links(path: Path) -> None:
+    """A run directory someone sent may hold links to files outside it: a resume, which
+    writes into it, refuses them (the lock refuses its own, :mod:`.lock`)."""
+    for name in sorted(RUN_NAMES - {LOCK}):
+        if (path / name).is_symlink():
+            raise ValueError(
+                f"{str(path / name)!r} is a symbolic link; a run directory holds none, and "
+                "writing through it would change a file outside the run: remove it"
+            )
+
+
 def check_mode(path: Path, mode: RunMode) -> None:
     """Whether ``path`` can take a run in ``mode`` (``"new"``: empty; ``"resume"``: a run is
-    there), without changing anything in it."""
+    there; ``"overwrite"``: nothing or a run is there), without changing anything in it."""
     if mode not in ("new", "resume", "overwrite"):
         raise ValueError(f"mode={mode!r} is not allowed; allowed: new, resume, overwrite")
     if mode == "new" and path.exists() and any(p.name != LOCK for p in path.iterdir()):
@@ -249,25 +344,40 @@ def check_mode(path: Path, mode: RunMode) -> None:
             f"output directory {str(path)!r} already exists and is not empty; "
             "pass --resume to continue it or --overwrite to replace it"
         )
-    if mode == "resume" and not (path / CONFIG).exists():
-        raise ValueError(f"cannot resume {str(path)!r}: it holds no run ({CONFIG} missing)")
+    if mode == "resume":
+        if not (path / CONFIG).exists():
+            raise ValueError(f"cannot resume {str(path)!r}: it holds no run ({CONFIG} missing)")
+        _refuse_links(path)
+    if mode == "overwrite":
+        _check_replaceable(path)
     _check_writable(path)
 
 
 def prepare(path: Path, mode: RunMode) -> None:
     """Make ``path`` ready for a run in ``mode`` (see :func:`check_mode`); ``"overwrite"``
-    removes a previous run's files. Call it only while holding the directory's lock."""
+    removes the whole previous run (snapshots and plots included) but the lock. Call it only
+    while holding the directory's lock."""
     check_mode(path, mode)
     if mode == "overwrite":
-        for name in (CONFIG, METRICS, RESULT, CHECKPOINT, PREDICTION):
-            (path / name).unlink(missing_ok=True)
+        for entry in path.iterdir():
+            if entry.name == LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:  # a file, or a link (removed, never followed)
+                entry.unlink()
 
 
 def read_config(path: str | os.PathLike) -> RunConfig:
-    """The run config stored in ``path``; a damaged config.yaml is a one-line ValueError."""
+    """The run config stored in ``path``; a damaged config.yaml is a one-line ValueError.
+
+    Reading is data only: a part the config names by import path is neither imported nor
+    checked here (:func:`~glfpinn.plugins.untrusted`), only when a caller that trusts the
+    run directory builds it."""
     file = Path(path) / CONFIG
     try:
-        return RunConfig.from_dict(yaml_load(file.read_text(encoding="utf-8")))
+        with untrusted(f"the run directory {str(path)!r}"):
+            return RunConfig.from_dict(yaml_load(file.read_text(encoding="utf-8")))
     except (yaml.YAMLError, UnicodeDecodeError, ValueError, TypeError) as err:
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise ValueError(f"{CONFIG} of the run in {str(path)!r} is damaged ({reason})") from None
@@ -284,3 +394,13 @@ def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) and "steps" in data else None
+
+
+def finished_result(path: str | os.PathLike) -> dict[str, Any] | None:
+    """result.json if the run has finished the plan its config.yaml holds now, else None. A
+    resume that extends a finished run keeps its result.json until the longer run writes its
+    own, so a result short of the plan is that of a run being extended."""
+    result = read_result(path)
+    if result is None or not isinstance(result["steps"], int):
+        return None
+    return result if result["steps"] >= read_config(path).plan().total_steps else None

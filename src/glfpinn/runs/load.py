@@ -1,8 +1,15 @@
 """A run directory loaded back: its problem, trained network, config and result, and
-predictions at new points."""
+predictions at new points.
+
+Loading is data only unless the caller trusts the directory: a problem or network the config
+names by import path (code) is imported only with ``trust=True`` or not at all, where the
+caller passes it; built-in names need no trust. The checkpoint must be whole (its checksum)
+and of the run config.yaml describes (its fingerprint), or loading is refused in one line.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -14,7 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from glfpinn.config import RunConfig
+from glfpinn.plugins import untrusted
 from glfpinn.problems.base import Problem
+from glfpinn.runs import fingerprint as fp
 from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_config, read_result
 from glfpinn.training import predict
 from glfpinn.training.network import ModelSpec, build_network
@@ -26,8 +35,8 @@ __all__ = ["Run", "load_run"]
 @final
 @dataclass(frozen=True)
 class Run:
-    """A loaded run. ``result`` is None while the run is unfinished (the network is then the
-    last checkpoint's)."""
+    """A loaded run. ``result`` is None while the run is unfinished, or being extended by a
+    resume (the network is then the last checkpoint's)."""
 
     path: Path
     config: RunConfig
@@ -73,13 +82,15 @@ def load_run(
     problem: Problem | None = None,
     model: ModelSpec | None = None,
     device: str | torch.device = "cpu",
+    trust: bool = False,
 ) -> Run:
     """The run in ``path``, rebuilt from its config.yaml and its checkpoint.
 
-    The problem and the network come from the config (registry names or import paths, so a
-    user's problem in a file is found again); pass ``problem`` or ``model`` (a module of the
-    run's architecture, or a factory) where the config could not record them, e.g. a network
-    given to the trainer as an instance.
+    The problem and the network come from the config: a built-in name is built at once; an
+    import path (a user's problem in a file, a network factory) is code, imported only with
+    ``trust=True`` (else a one-line ValueError naming it). Pass ``problem`` or ``model`` (a
+    module of the run's architecture, or a factory) to use your own instead, and where the
+    config could not record them, e.g. a network given to the trainer as an instance.
     """
     root = Path(path)
     if not (root / CONFIG).exists():
@@ -87,20 +98,22 @@ def load_run(
     if not (root / CHECKPOINT).exists():
         raise ValueError(f"run {str(root)!r} has no {CHECKPOINT} yet: nothing to load")
     cfg = read_config(root)
-    if problem is None:
-        problem = cfg.build_problem()
-    net = build_network(
-        problem,
-        model if model is not None else cfg.build_model(),
-        0,  # the weights come from the checkpoint
-    ).to(device=torch.device(device), dtype=DTYPES[cfg.dtype])
+    state = _read_checkpoint(root, cfg, device)
+    gate = contextlib.nullcontext() if trust else untrusted(f"the run directory {str(root)!r}")
+    with gate:
+        if problem is None:
+            problem = cfg.build_problem()
+        spec = model if model is not None else cfg.build_model()
+    net = build_network(problem, spec, 0).to(  # the weights come from the checkpoint
+        device=torch.device(device), dtype=DTYPES[cfg.dtype]
+    )
     try:
-        state = torch.load(root / CHECKPOINT, map_location=device, weights_only=True)
         net.load_state_dict(state["model"])
-    except Exception as err:  # unpickling or a different architecture: the file does not fit
+    except Exception as err:  # a different architecture: the file does not fit
         raise ValueError(
             f"checkpoint of {str(root)!r} does not fit the network its config describes "
-            f"({type(err).__name__}); pass model= with the run's architecture"
+            f"({type(err).__name__}); pass model= with the run's architecture (--model on the "
+            "command line)"
         ) from None
     net.eval()
     with torch.no_grad():  # the problem's residual then uses the learned coefficients
@@ -111,7 +124,40 @@ def load_run(
         config=cfg,
         problem=problem,
         model=net,
-        result=read_result(root),
+        result=_result_of(root, int(state["step"])),
         points=state["points"],
         unknowns={name: float(value) for name, value in state.get("unknowns", {}).items()},
     )
+
+
+def _read_checkpoint(root: Path, cfg: RunConfig, device: str | torch.device) -> dict[str, Any]:
+    """The checkpoint's state, refused in one line when it cannot be read, is damaged (its
+    checksum) or belongs to another run than ``cfg`` (config.yaml) describes."""
+    where = repr(str(root / CHECKPOINT))
+    try:
+        state = torch.load(root / CHECKPOINT, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure: the file is unusable
+        raise ValueError(f"checkpoint {where} cannot be read ({type(err).__name__})") from None
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("model"), dict)
+        or ("points" not in state)
+    ):
+        raise ValueError(f"checkpoint {where} is damaged (not a run's state)")
+    state, record = fp.unseal(state, where)
+    if record is not None:
+        fp.check(
+            record.get("config"),
+            fp.fingerprint(cfg.to_dict()),
+            f"{CONFIG} of {str(root)!r}",
+            where,
+            f"restore {CONFIG} as the run wrote it",
+        )
+    return state
+
+
+def _result_of(root: Path, step: int) -> dict[str, Any] | None:
+    """result.json if it is the result of the checkpoint's network: a resume extending a
+    finished run keeps the old result.json until it writes its own."""
+    result = read_result(root)
+    return result if result is not None and result["steps"] == step else None

@@ -3,13 +3,17 @@ process that writes the run.
 
 The kernel drops a ``flock`` when its holder dies, however it dies, so a lock left by a killed
 process is taken over by the next one without any staleness guess; the PID written into the
-file only names the holder in the error a second writer gets. Where ``fcntl`` does not exist
-(Windows), runs are not locked.
+file only names the holder in the error a second writer gets. The file is opened without
+following a symbolic link and must be a plain file of its own (no hard link to another name):
+a planted ``.lock`` can never redirect that PID into a file outside the run. Where ``fcntl``
+does not exist (Windows), runs are not locked.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import IO, final
 
@@ -39,7 +43,7 @@ class RunLock:
         if self._file is not None or fcntl is None:
             return self
         self.directory.mkdir(parents=True, exist_ok=True)
-        fh = open(self.directory / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held open
+        fh = os.fdopen(self._open(), "r+", encoding="utf-8")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -56,6 +60,30 @@ class RunLock:
         fh.flush()
         self._file = fh
         return self
+
+    def _open(self) -> int:
+        """The lock file's descriptor; a link or anything but a plain file of its own is a
+        one-line ValueError, and nothing is written to it."""
+        path = self.directory / LOCK
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+            raise ValueError(
+                f"{str(path)!r} is a symbolic link; a run's lock never is, and writing it would "
+                "change the file it points to: remove it"
+            ) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            what = "has another name (a hard link)" if info.st_nlink > 1 else "is no plain file"
+            raise ValueError(
+                f"{str(path)!r} {what}; a run's lock never has, and writing it would change "
+                "that file: remove it"
+            )
+        return fd
 
     def release(self) -> None:
         if self._file is not None:

@@ -3,11 +3,14 @@ of the problem, the training points, and the training curves.
 
 Figures are built as ``matplotlib.figure.Figure`` objects (imported lazily) and written by the
 Agg renderer, without pyplot: no global backend switch in the caller's session (a notebook keeps
-its inline backend) and no figure left open when a plot fails halfway.
+its inline backend) and no figure left open when a plot fails halfway. Each PNG is rendered in
+memory and written atomically (a fresh temporary file renamed over its name), so a link planted
+where a plot goes is replaced, never written through.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -17,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from glfpinn._io import atomic_write_bytes
 from glfpinn.problems.base import Problem
-from glfpinn.runs.directory import SNAPSHOTS
+from glfpinn.runs.directory import PLOTS, SNAPSHOTS
 from glfpinn.runs.load import Run, load_run
 from glfpinn.training import Scorer
+from glfpinn.training.network import ModelSpec
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -83,9 +88,9 @@ def _figure(panels: int = 1) -> tuple[Figure, np.ndarray]:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
@@ -187,8 +192,17 @@ def _curves(evaluations: list[dict[str, Any]], title: str) -> Figure:
     return fig
 
 
-def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None) -> list[Path]:
+def plot_run(
+    path: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    problem: Problem | None = None,
+    model: ModelSpec | None = None,
+    trust: bool = False,
+) -> list[Path]:
     """PNGs of the run in ``path``, written into ``out`` (default ``path/plots``); returns them.
+    The run is loaded by :func:`~glfpinn.runs.load_run` with ``problem``, ``model`` and
+    ``trust`` (a problem or network the config names by import path needs one of them).
 
     ``solution.png`` (the network's u), ``error.png`` (|u - u_ref|, only for a problem with a
     reference) and ``residual.png`` (|residual|) on one view: the domain's bounding box in 2-D
@@ -199,8 +213,13 @@ def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None) -> l
     residual against step (only if the run recorded evaluations). A directory without a run
     raises :func:`~glfpinn.runs.load_run`'s ValueError.
     """
-    run = load_run(path)
-    out_dir = run.path / "plots" if out is None else Path(out)
+    run = load_run(path, problem=problem, model=model, trust=trust)
+    out_dir = run.path / PLOTS if out is None else Path(out)
+    if out is None and out_dir.is_symlink():  # a run directory's own folder never is a link
+        raise ValueError(
+            f"{str(out_dir)!r} is a symbolic link; plots go into the run directory itself "
+            "(remove it, or give another folder with --out)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     problem = run.problem
     view = _view(problem)

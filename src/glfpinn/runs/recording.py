@@ -4,6 +4,7 @@ that writes its run as it trains (``record``), a run from its config (``run``, w
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -13,19 +14,22 @@ import yaml
 
 from glfpinn._io import atomic_write_text
 from glfpinn.config import RunConfig, config_of
+from glfpinn.plugins import untrusted
 from glfpinn.problems.base import Problem
+from glfpinn.runs import fingerprint as fp
 from glfpinn.runs.directory import (
     CHECKPOINT,
     CONFIG,
     METRICS,
-    RESULT,
     RunDirectory,
     RunMode,
     Snapshots,
     check_mode,
+    finished_result,
     prepare,
     read_config,
     read_result,
+    run_path,
 )
 from glfpinn.runs.lock import RunLock
 from glfpinn.samplers.base import Sampler
@@ -87,48 +91,82 @@ def record(
     ``record(trainer, DIR).fit()`` trains into DIR.
 
     ``mode="new"`` refuses a directory that is not empty, ``"overwrite"`` replaces the run
-    there, ``"resume"`` loads its checkpoint into ``trainer`` (built as the run was), or starts
-    from scratch if none was written yet. config.yaml holds ``config`` (a run config's data), or
-    the config :func:`~glfpinn.config.config_of` assembles from the trainer's parts, with what it
-    could not record as comments. ``changed`` (a resume's accepted changes)
-    rewrites config.yaml with ``config`` and goes into metrics.jsonl as a ``"resume"`` event.
+    there, ``"resume"`` loads its checkpoint into ``trainer`` (built as the run was: a
+    checkpoint of another run, or a plan ending before the checkpoint's step, is refused), or
+    starts from scratch if none was written yet. config.yaml holds ``config`` (a run config's
+    data), or the config :func:`~glfpinn.config.config_of` assembles from the trainer's parts,
+    with what it could not record as comments. ``changed`` (a resume's accepted changes)
+    rewrites config.yaml with ``config`` and goes into metrics.jsonl as a ``"resume"`` event;
+    a finished run's result.json stays until the extended run writes its own.
 
     A trainer on K ranks: every rank calls this; rank 0 writes the directory, the other ranks
     take part in its checkpoints and load the one rank 0 reads.
     """
-    path = Path(out)
+    path = run_path(out)
     group = trainer.group
     if group is not None and not group.is_main:
         return _follow(trainer, group, path, checkpoint_every, snapshot_every)
-    lock = RunLock(path).acquire()  # first: a second writer fails before touching anything
+    check_mode(path, mode)  # a folder that cannot take the run is refused before the lock
+    lock = RunLock(path).acquire()  # then: a second writer fails before writing anything
+    try:
+        _record(trainer, path, lock, mode, checkpoint_every, snapshot_every, config, changed)
+    except BaseException:
+        lock.release()  # a refusal leaves the directory free for the next attempt
+        raise
+    return trainer
+
+
+def _record(
+    trainer: Trainer,
+    path: Path,
+    lock: RunLock,
+    mode: RunMode,
+    checkpoint_every: int,
+    snapshot_every: int,
+    config: dict[str, Any] | None,
+    changed: dict[str, Any] | None,
+) -> None:
+    """:func:`record` on rank 0, holding the directory's lock."""
     prepare(path, mode)
-    directory = RunDirectory(path, checkpoint_every, lock)
+    parts, notes = config_of(
+        trainer, checkpoint_every=checkpoint_every, snapshot_every=snapshot_every
+    )
+    directory = RunDirectory(
+        path,
+        checkpoint_every,
+        lock,
+        fingerprints=(fp.fingerprint(parts if config is None else config), fp.fingerprint(parts)),
+        resuming="the resuming trainer" if config is None else f"{CONFIG} of {str(path)!r}",
+    )
     if snapshot_every:
         trainer.callbacks.append(Snapshots(path, snapshot_every))
     trainer.callbacks.append(directory)  # last: its checkpoint covers what the others wrote
     resumes = mode == "resume" and (path / CHECKPOINT).exists()
-    if group is not None:
-        group.broadcast_object(resumes)  # the other ranks load it with rank 0 (_follow)
+    if trainer.group is not None:
+        trainer.group.broadcast_object(resumes)  # the other ranks load it with rank 0 (_follow)
     if resumes:
         directory.load_checkpoint(trainer)
+        step, total = trainer.state.step, trainer.total_steps
+        if step > total:  # config.yaml and result.json would then disagree for good
+            raise ValueError(
+                f"the checkpoint of {str(path)!r} is at step {step}, past the {total} steps "
+                "this resume asks for; a resume only extends a run"
+            )
         if changed:
             atomic_write_text(path / CONFIG, yaml.safe_dump(config, sort_keys=False))
-            (path / RESULT).unlink(missing_ok=True)  # a finished run extended: not finished
-            directory.note({"event": "resume", "step": trainer.state.step, "changed": changed})
-        return trainer
-    notes: list[str] = []
+            directory.note({"event": "resume", "step": step, "changed": changed})
+        return
     if config is None:
-        config, notes = config_of(
-            trainer, checkpoint_every=checkpoint_every, snapshot_every=snapshot_every
-        )
+        config = parts
         try:
             RunConfig.from_dict(config)
         except (ValueError, TypeError) as err:
             notes.append(f"this config does not rebuild the run ({err})")
+    else:
+        notes = []
     header = "".join(f"# not recorded: {note}\n" for note in notes)
     atomic_write_text(path / CONFIG, header + yaml.safe_dump(config, sort_keys=False))
     (path / METRICS).unlink(missing_ok=True)
-    return trainer
 
 
 def _follow(
@@ -189,6 +227,7 @@ def run(
     progress: bool = False,
     changes: dict[str, Any] | None = None,
     group: ProcessGroup | None = None,
+    trust: bool = False,
 ) -> dict[str, Any]:
     """Train the run ``cfg`` describes into ``out`` and return its result.json contents.
 
@@ -197,13 +236,33 @@ def run(
     ``changes`` (config keys, resume only) may extend it, e.g. ``{"steps": 5000}``: recorded in
     config.yaml and as a ``"resume"`` event in metrics.jsonl. Other keys are refused.
 
+    A resume imports no part the stored config names by import path (``module:Class``,
+    ``file.py:make``: code) unless ``trust`` or ``changes`` names that same part: a run
+    directory is data, and one from elsewhere must not run code by being resumed.
+
     ``group`` (every rank calls this with its own): a data-parallel run; rank 0 alone reads and
     writes the run directory, and hands what it read to the other ranks (so they need not
     see the same filesystem); its checkpoint holds every rank's state.
     """
-    path = Path(out)
+    path = run_path(out)
     ranks = 1 if group is None else group.world_size
+    gate = contextlib.nullcontext()
+    if mode == "resume" and not trust:
+        named = [v for k, v in (changes or {}).items() if k in ("problem", "sampler", "model")]
+        gate = untrusted(f"the run directory {str(path)!r}", allowed=named)
+    with gate:
+        return _run(cfg, path, mode, progress, changes, group, ranks)
 
+
+def _run(
+    cfg: RunConfig | None,
+    path: Path,
+    mode: RunMode,
+    progress: bool,
+    changes: dict[str, Any] | None,
+    group: ProcessGroup | None,
+    ranks: int,
+) -> dict[str, Any]:
     def prepared() -> tuple[RunConfig | None, dict[str, Any], dict[str, Any] | None]:
         check_mode(path, mode)  # before building anything: a bad directory fails at once
         if mode != "resume":
@@ -211,7 +270,7 @@ def run(
         # resuming on another number of ranks is a change (the checkpoint decides if it can),
         # but a finished run that nothing else extends is returned as it is, on any number
         stored, differ = _resumed_config(path, {**(changes or {}), "nproc": ranks})
-        finished = read_result(path)
+        finished = finished_result(path)
         return stored, differ, (finished if not differ.keys() - {"nproc"} else None)
 
     config, differ, finished = prepared() if group is None else group.on_main(prepared)
@@ -255,12 +314,13 @@ def train(
     for reuse (``retain_memory``), and the run's peak memory is measured from here
     (:func:`~glfpinn.training.costs.own_process`).
     """
-    if out is not None and mode == "resume":
-        finished = read_result(out)
-        if finished is not None:
-            return TrainResult(**finished)
     _own_process(kwargs.get("device", "cpu"), kwargs.get("group"), retain_memory)
     trainer = make_trainer(problem, sampler, **kwargs)
+    if out is not None and mode == "resume":
+        finished = read_result(out)  # of this plan, not a shorter one being extended
+        steps = None if finished is None else finished["steps"]
+        if isinstance(steps, int) and steps >= trainer.total_steps:
+            return TrainResult(**finished)
     if out is not None:
         record(
             trainer,

@@ -3,7 +3,6 @@ predictions at new points."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from glfpinn._io import read_jsonl
 from glfpinn.config import RunConfig
 from glfpinn.problems.base import Problem
 from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_config, read_result
@@ -63,8 +63,7 @@ class Run:
         path = self.path / METRICS
         if not path.exists():
             return []
-        records = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
-        return [r for r in records if r.get("event") == "eval"]
+        return [r for r in read_jsonl(path) if r.get("event") == "eval"]
 
 
 def load_run(
@@ -102,6 +101,10 @@ def load_run(
             f"checkpoint of {str(root)!r} does not fit the network its config describes "
             f"({type(err).__name__}); pass model= with the run's architecture"
         ) from None
+    if not isinstance(state.get("points"), torch.Tensor):
+        raise ValueError(
+            f"checkpoint {str(root / CHECKPOINT)!r} is damaged (it holds no training points)"
+        )
     net.eval()
     with torch.no_grad():  # the problem's residual then uses the learned coefficients
         for name, value in state.get("unknowns", {}).items():

@@ -436,3 +436,41 @@ def test_ctrl_c_or_no_memory_while_the_command_imports_is_one_line(tmp_path, sig
         assert proc.returncode == status, proc.stderr
         want = "glfpinn: interrupted" if status == 130 else "glfpinn: out of memory: while starting"
         assert proc.stderr.startswith(want) and len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+#: The start of every .npy file (format 1.0), so the fuzz below reaches the header's parser.
+NPY_MAGIC = b"\x93NUMPY\x01\x00"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300) | st.binary(max_size=300).map(NPY_MAGIC.__add__))
+def test_any_bytes_as_a_points_file_are_points_or_a_one_line_error(tmp_path_factory, data):
+    """Random bytes, and forged headers, as `glfpinn predict --points`: finite points (n, 2) or
+    one line naming the file; never an EOFError, a MemoryError or an allocation first."""
+    from glfpinn._points import read_points
+
+    path = tmp_path_factory.mktemp("fuzz") / "p.npy"
+    path.write_bytes(data)
+    try:
+        x = read_points(path, 2)
+    except ValueError as err:
+        assert str(path) in str(err) and "\n" not in str(err)
+    else:
+        assert x.ndim == 2 and x.shape[1] == 2 and np.isfinite(x).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300))
+def test_any_metrics_file_is_records_or_a_one_line_error_naming_it(tmp_path_factory, text):
+    """Random text as a run's metrics.jsonl: a list of records, or one line naming the file and
+    the damaged line."""
+    from glfpinn._io import read_jsonl
+
+    path = tmp_path_factory.mktemp("fuzz") / "metrics.jsonl"
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    try:
+        records = read_jsonl(path)
+    except ValueError as err:
+        assert str(path) in str(err) and "line" in str(err) and "\n" not in str(err)
+    else:
+        assert all(isinstance(r, dict) for r in records)

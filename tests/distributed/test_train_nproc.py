@@ -198,12 +198,13 @@ def test_a_launcher_killed_by_sigkill_takes_its_ranks_with_it(tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own group, for the clean-up below only
     )
+    ranks: list[int] = []
     try:
         deadline = time.monotonic() + 120
         while not any(r["event"] == "eval" for r in _records(out)):  # both ranks training
             assert time.monotonic() < deadline and launcher.poll() is None
             time.sleep(0.05)
-        ranks = [_rank_pid(launcher.pid, r) for r in (0, 1)]
+        ranks += [_rank_pid(launcher.pid, r) for r in (0, 1)]
         launcher.kill()  # SIGKILL: the launcher cannot pass anything on
         launcher.wait()
         killed = time.monotonic()
@@ -213,9 +214,10 @@ def test_a_launcher_killed_by_sigkill_takes_its_ranks_with_it(tmp_path):
         before = _files(out)
         time.sleep(2)
         assert _files(out) == before, "a rank went on writing the run directory"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(launcher.pid, signal.SIGKILL)
+    finally:  # what this test started, should it fail (the ranks run in their own sessions)
+        for pid in [launcher.pid, *(pid for pid in ranks if _alive(pid))]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 #: Both ranks hang inside their residual (a deadlock, a stuck filesystem) once ``HANG`` exists.

@@ -1,9 +1,12 @@
 """Running a bench's cells: local worker processes by default, Ray tasks on request.
 
-A finished cell (valid result.json) is never recomputed; an interrupted one resumes from its
-checkpoint; a cell whose stored config differs from the bench's is started again. Local workers
-die with the bench process, however it dies (SIGKILL included): an orphan would go on taking
-queued cells and write into directories that a rerun of the bench is writing too.
+A finished cell (valid result.json) is never recomputed; an interrupted or failed one runs
+again, from its checkpoint; an unfinished cell whose stored config differs from the bench's is
+started again, and a directory holding finished cells of another grid is refused (bench.json
+records the grid's hash) unless ``overwrite``. Local workers die with the bench process,
+however it dies (SIGKILL included): an orphan would go on taking queued cells and write into
+directories that a rerun of the bench is writing too. A worker that dies (a signal, os.abort,
+an out-of-memory kill) fails its own cell alone, and another takes its place.
 """
 
 from __future__ import annotations
@@ -381,11 +384,24 @@ class _Pool:
         return worker
 
     def submit(self, cell: Cell, config: dict[str, Any], path: str) -> None:
-        """Send a cell to an idle worker, starting one if none is idle."""
-        idle = [w for w in self.workers if w.cell is None]
-        worker = idle[0] if idle else self._start()
+        """Send a cell to an idle worker, starting one if none is idle (or the idle one has
+        died since)."""
+        for worker in [w for w in self.workers if w.cell is None]:
+            try:
+                worker.jobs.send((config, path))
+            except OSError:  # it died while idle: the next one, or a new one
+                self._drop(worker)
+                continue
+            worker.cell = cell
+            return
+        worker = self._start()
         worker.jobs.send((config, path))
         worker.cell = cell
+
+    def _drop(self, worker: _Worker) -> None:
+        worker.process.join()
+        worker.jobs.close()
+        self.workers.remove(worker)
 
     @property
     def busy(self) -> int:
@@ -413,8 +429,7 @@ class _Pool:
                 worker.process.join()
                 if worker.cell is not None:
                     ended.append((worker.cell, ("died", _death(worker.process.exitcode))))
-                worker.jobs.close()
-                self.workers.remove(worker)
+                self._drop(worker)
         return ended
 
     def close(self, wait: float) -> None:

@@ -175,7 +175,9 @@ def _remove_cell(root: Path, name: Any, keep: set[str]) -> None:
     ):
         return
     cell_dir = root / name
-    if cell_dir.is_dir() and not cell_dir.is_symlink() and (cell_dir / CONFIG).is_file():
+    if cell_dir.resolve() != root.resolve() / name:  # a symlink on the way: not the bench's
+        return
+    if cell_dir.is_dir() and (cell_dir / CONFIG).is_file():
         shutil.rmtree(cell_dir)
         for parent in cell_dir.parents:  # the sampler, problem and experiment folders, if empty
             if parent == root or any(parent.iterdir()):

@@ -111,6 +111,13 @@ def _run_cli(*args):
             ["train", "--sampler", "glf", "--set", "sampler_params.explore=-0.1", "--out", "x"],
             "explore=-0.1",
         ),
+        (["train", "--stage", "ssbroyden:steps=5,dtype=float16", "--out", "x"], "'float16'"),
+        (["train", "--stage", "ssbroyden:steps=5,momentum=0.9", "--out", "x"], "'momentum'"),
+        (
+            ["train", "--stage", "bfgs:steps=5,max_params=10", "--out", "x"],
+            "above max_params=10",
+        ),
+        (["train", "--rounds", "3", "--out", "x"], "--rounds and --round-stage go together"),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -225,6 +232,23 @@ def test_adamw_with_a_cosine_schedule_then_lbfgs_from_the_command_line(tmp_path)
     assert adamw["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine ran out
     assert next(iter(lbfgs["state"].values()))["n_iter"] == 10
     assert "scheduler:" in (out / "config.yaml").read_text()
+
+
+def test_rounds_with_a_float64_quasi_newton_stage_from_the_command_line(tmp_path, capsys):
+    import yaml
+
+    out = tmp_path / "run"
+    plan = ["--stage", "adam:steps=10,lr=1e-2", "--rounds", "2"]
+    plan += ["--round-stage", "adam:steps=4", "--round-stage", "ssbfgs:steps=3,dtype=float64"]
+    small = ["--n-points", "200", "--eval-every", "10", "--set", "hidden=[16, 16]"]
+    assert main(["train", "--problem", "burgers", "--out", str(out), *plan, *small]) == 0
+    assert "a dense inverse Hessian of" in capsys.readouterr().err  # said before training
+    result = _strict_json((out / "result.json").read_text())
+    assert result["steps"] == 10 + 2 * 7 and result["dtype"] == "float64"
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["dtype"] == "float32"  # the run's own; the stage switches it
+    assert config["rounds"]["repeat"] == 2 and config.get("resample_every") is None
+    assert config["rounds"]["stages"][1] == {"optimizer": "ssbfgs", "steps": 3, "dtype": "float64"}
 
 
 def test_yaml_config_with_training_parts(tmp_path):

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import errno
 import json
+import logging
 import os
 import signal
 import sys
@@ -108,7 +109,23 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="OPT:steps=N,...",
         help="an optimizer stage instead of --steps/--lbfgs-steps/--lr (repeatable, in order), "
-        "e.g. adamw:steps=2000,lr=1e-3,weight_decay=1e-4,scheduler=cosine then lbfgs:steps=500",
+        "e.g. adamw:steps=2000,lr=1e-3,weight_decay=1e-4,scheduler=cosine then lbfgs:steps=500; "
+        "bfgs, ssbfgs and ssbroyden are dense quasi-Newton stages (max_params=...); "
+        "dtype=float64 switches the run's precision from that stage on; curvature=reset drops "
+        "a quasi-Newton stage's curvature at each resample",
+    )
+    train.add_argument(
+        "--round-stage",
+        action="append",
+        metavar="OPT:steps=N,...",
+        help="a stage of one round (repeatable, in order): after the plan, the round's stages "
+        "run --rounds times, a resample at each round's start",
+    )
+    train.add_argument(
+        "--rounds",
+        dest="round_repeat",
+        type=int,
+        help="how many rounds of the --round-stage stages",
     )
     train.add_argument("--seed", type=int)
     train.add_argument("--n-points", type=int, help="interior collocation points N")
@@ -241,6 +258,9 @@ def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
         for key in ("steps", "lbfgs_steps", "lr"):
             data.pop(key, None)
     data.update(direct)
+    rounds = _given_rounds(args, data.get("rounds"))
+    if rounds is not None:
+        data["rounds"] = rounds
     if args.loss_weight:
         weights = dict(data.get("loss_weights") or {})
         for item in args.loss_weight:
@@ -248,6 +268,21 @@ def _given_settings(args: argparse.Namespace) -> dict[str, Any]:
             weights[term] = value
         data["loss_weights"] = weights
     return apply_overrides(data, args.set)
+
+
+def _given_rounds(args: argparse.Namespace, rounds: Any) -> Any:
+    """``rounds`` with --round-stage (replacing the file's round) and --rounds applied."""
+    stages, repeat = getattr(args, "round_stage", None), getattr(args, "round_repeat", None)
+    if stages is None and repeat is None:
+        return rounds
+    out = dict(rounds) if isinstance(rounds, dict) else {}
+    if stages is not None:
+        out["stages"] = [parse_stage(text) for text in stages]
+    if repeat is not None:
+        out["repeat"] = repeat
+    if "stages" not in out or "repeat" not in out:
+        raise ValueError("--rounds and --round-stage go together (or complete a config's rounds)")
+    return out
 
 
 def parse_stage(text: str) -> dict[str, Any]:
@@ -563,6 +598,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"{_name()}: warning: {text}", file=sys.stderr if file is None else file)
 
 
+class _InfoLines(logging.Handler):
+    """The library's ``glfpinn`` log records as ``glfpinn: ...`` lines on stderr (a dense
+    stage's memory, say); Python callers see them only if they configure logging."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{_name()}: {record.getMessage()}", file=sys.stderr)
+
+
 def _os_error(err: OSError) -> int:
     where = f"{short_repr(err.filename)}: " if err.filename is not None else ""
     bad_path = err.errno in _BAD_PATH_ERRNOS
@@ -591,10 +634,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     show_warning, warnings.showwarning = warnings.showwarning, _show_warning
+    logger, info_lines = logging.getLogger("glfpinn"), _InfoLines(logging.INFO)
+    level = logger.level
     try:
         given = list(sys.argv[1:] if argv is None else argv)
         _refuse_removed_flags(given)
         args = _parser().parse_args(given)
+        if not getattr(args, "quiet", False):
+            logger.addHandler(info_lines)
+            logger.setLevel(logging.INFO)
         args.argv = given  # the command line as given: --nproc starts its ranks with it
         return commands[args.command](args)
     except KeyboardInterrupt as err:
@@ -621,6 +669,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         warnings.showwarning = show_warning
+        logger.removeHandler(info_lines)
+        logger.setLevel(level)
         if on_main_thread:
             # None: the previous handler was not Python's; the default is the closest match.
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -21,7 +21,7 @@ import yaml
 from torch import nn
 
 from glfpinn import problems, samplers
-from glfpinn._checks import REPR_LIMIT, check_device, short_repr, shorten
+from glfpinn._checks import REPR_LIMIT, check_device, check_keys, short_repr, shorten
 from glfpinn._io import is_plain_data
 from glfpinn.plugins import absolute_import_path, import_path_of
 from glfpinn.problems.base import Problem
@@ -31,7 +31,7 @@ from glfpinn.samplers.coverage import check_threshold
 from glfpinn.training.compiling import check_compile
 from glfpinn.training.evaluator import DEFAULT_N_VALIDATION, Evaluator
 from glfpinn.training.network import MLPSpec, ModelFactory
-from glfpinn.training.plan import OptimizationPlan, Stage
+from glfpinn.training.plan import OptimizationPlan, Rounds, Stage
 from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK
 from glfpinn.training.shortcuts import DEFAULT_ADAM_STEPS, resolve_plan
@@ -169,8 +169,12 @@ class RunConfig:
     steps: int | None = None
     lbfgs_steps: int | None = None
     lr: float | None = None
-    #: ... or a plan of optimizer stages, ``{optimizer, steps, scheduler?, <options>}`` each
+    #: ... or a plan of optimizer stages, ``{optimizer, steps, scheduler?, dtype?, curvature?,
+    #: <options>}`` each
     stages: list[dict[str, Any]] | None = None
+    #: stages repeated after those, a resample at each round's start:
+    #: ``{repeat: K, stages: [...]}`` (glfpinn.training.plan.Rounds)
+    rounds: dict[str, Any] | None = None
     n_points: int | None = None
     resample_every: int | None = None
     eval_every: int = DEFAULT_EVAL_EVERY
@@ -237,9 +241,23 @@ class RunConfig:
 
     def plan(self) -> OptimizationPlan:
         """The optimization plan: the stages if given, else the default plan of ``steps``,
-        ``lbfgs_steps`` and ``lr`` (one rule: :func:`~glfpinn.training.shortcuts.resolve_plan`)."""
+        ``lbfgs_steps`` and ``lr`` (one rule: :func:`~glfpinn.training.shortcuts.resolve_plan`),
+        then the ``rounds`` if given (with rounds alone, no warm-up: the default plan's
+        20,000 Adam steps would be a surprise)."""
         stages = None if self.stages is None else [Stage.from_dict(s) for s in self.stages]
-        return resolve_plan(stages, self.steps, self.lbfgs_steps, self.lr)
+        shortcuts = (self.steps, self.lbfgs_steps, self.lr)
+        if self.rounds is None:
+            return resolve_plan(stages, *shortcuts)
+        warm_up = []
+        if stages is not None or shortcuts != (None, None, None):
+            warm_up = resolve_plan(stages, *shortcuts).stages
+        check_keys("rounds key", self.rounds, ("repeat", "stages"))
+        if "repeat" not in self.rounds or not isinstance(self.rounds.get("stages"), list):
+            raise ValueError(
+                f"rounds={short_repr(self.rounds)} needs repeat: K and stages: [a list of stages]"
+            )
+        rounds = Rounds([Stage.from_dict(s) for s in self.rounds["stages"]], self.rounds["repeat"])
+        return OptimizationPlan(warm_up, rounds=rounds)
 
     def build_model(self) -> MLPSpec | ModelFactory:
         """The network's spec: the ``model`` factory with ``model_params``, or else the
@@ -289,6 +307,7 @@ class RunConfig:
         need("lr", (int, float), "a number", optional=True)
         need("fourier_scale", (int, float), "a number")
         need("stages", (list,), "a list of stages", optional=True)
+        need("rounds", (dict,), "a mapping {repeat: K, stages: [...]}", optional=True)
         for name, value in self.loss_weights.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(
@@ -392,7 +411,13 @@ def config_of(
     notes: list[str] = []
     problem_params = _params_of(trainer.problem, "problem_params", notes)
     sampler, sampler_params = _sampler_data(trainer.sampler, notes)
-    stages = [_stage_data(stage, notes) for stage in trainer.plan.stages]
+    plan = trainer.plan
+    stages = [_stage_data(stage, notes) for stage in plan.stages]
+    rounds = None
+    if plan.rounds is not None:
+        round_stages = [_stage_data(stage, notes) for stage in plan.rounds.stages]
+        if all(s is not None for s in round_stages):
+            rounds = {"repeat": plan.rounds.repeat, "stages": round_stages}
     evaluator = trainer.evaluator.get_params()
     if evaluator["metrics"]:
         notes.append(f"metrics: {sorted(evaluator['metrics'])} are Python callables")
@@ -403,16 +428,17 @@ def config_of(
         "problem_params": problem_params,
         "sampler": sampler,
         "sampler_params": sampler_params,
-        "stages": stages if all(s is not None for s in stages) else None,
+        "stages": stages if stages and all(s is not None for s in stages) else None,
+        "rounds": rounds,
         # the whole run's points, on any number of ranks (a rank holds its share)
         "n_points": trainer.strategy.total_points(trainer.state.points),
-        "resample_every": _period(trainer.schedule, notes),
+        "resample_every": _period(trainer.schedule, plan, notes),
         "eval_every": trainer.eval_every,
         "n_validation": evaluator["n_validation"],
         "loss_weights": trainer.training_loss.weights(),
         "seed": trainer.seed,
         "device": str(trainer.device),
-        "dtype": str(trainer.dtype).removeprefix("torch."),
+        "dtype": str(trainer.base_dtype).removeprefix("torch."),
         "compile": trainer.compile,
         **_model_data(trainer.model_spec, notes),
         "n_condition": trainer.n_condition,
@@ -464,6 +490,11 @@ def _sampler_data(sampler: Sampler, notes: list[str]) -> tuple[str | None, dict[
 def _stage_data(stage: Stage, notes: list[str]) -> dict[str, Any] | None:
     """A stage as config data (what :meth:`Stage.from_dict` reads), or None and a note."""
     params = stage.get_params()
+    # the defaults stay out: a plain stage's config reads as before
+    if params["dtype"] is None:
+        del params["dtype"]
+    if params["curvature"] == "keep":
+        del params["curvature"]
     optimizer, steps = params.pop("optimizer"), params.pop("steps")
     scheduler, scheduler_options = params.pop("scheduler"), params.pop("scheduler_options")
     if not isinstance(optimizer, str | type) or not isinstance(scheduler, str | type(None)):
@@ -478,8 +509,12 @@ def _stage_data(stage: Stage, notes: list[str]) -> dict[str, Any] | None:
     return out
 
 
-def _period(schedule: Schedule, notes: list[str]) -> int | None:
-    if isinstance(schedule, Every):
+def _period(schedule: Schedule, plan: OptimizationPlan, notes: list[str]) -> int | None:
+    """``resample_every``: None when the schedule is the plan's rounds' own."""
+    rounds = plan.round_schedule()
+    if repr(schedule) == repr(rounds):
+        return None
+    if isinstance(schedule, Every) and schedule.get_params()["start"] == 0:
         return int(schedule.get_params()["period"])
     notes.append(f"schedule: {schedule!r} is not a resampling period")
     return None

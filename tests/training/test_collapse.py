@@ -64,3 +64,38 @@ def test_a_healthy_run_stays_spread_and_silent(sampler):
     values, warned = _run(sampler)
     assert min(values) > DEFAULT_THRESHOLD
     assert warned == []
+
+
+def test_a_resumed_run_does_not_warn_again():
+    def trainer():
+        return make_trainer(
+            problems.get("helmholtz", grid_size=21),
+            samplers.get("glf"),
+            steps=48,
+            n_points=400,
+            n_condition=100,
+            hidden=(16, 16),
+            schedule=Every(4),
+            eval_every=48,
+            compile=False,
+        )
+
+    first = trainer()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first.fit(until=40)
+        state = first.state_dict()
+        second = trainer()
+        second.load_state_dict(state)
+        second.fit()
+    warned = [w for w in caught if issubclass(w.category, CollapseWarning)]
+    assert len(warned) == 1 and second.collapse.warned
+    assert second.sampler_name == "glf"  # the registry's name, not given
+
+
+def test_a_sampler_without_a_given_name_is_called_by_its_registry_name():
+    tr = make_trainer(problems.get("burgers"), samplers.get("glf-robust"), steps=1, n_points=50)
+    from glfpinn.training.trainer import Trainer
+
+    plain = Trainer(tr.problem, tr.sampler, plan=tr.plan, n_points=50, compile=False)
+    assert plain.sampler_name == "glf-robust"

@@ -163,3 +163,76 @@ def test_stage_from_config_data_with_a_scheduler_mapping():
     assert repr(stage) == (
         "Stage('adamw', 100, scheduler='cosine', scheduler_options={'eta_min': 1e-05}, lr=0.001)"
     )
+
+
+def _rounds_plan():
+    from glfpinn.training.plan import Rounds
+
+    return OptimizationPlan(
+        [Stage("adam", 10, lr=LR)],
+        rounds=Rounds([Stage("adam", 4, lr=LR), Stage("lbfgs", 3)], repeat=3),
+    )
+
+
+def test_rounds_repeat_their_stages_and_resample_at_each_rounds_start():
+    plan = _rounds_plan()
+    assert plan.total_steps == 10 + 3 * 7
+    # the warm-up's stage, then the round's two, the same ones in every repetition
+    assert [plan.stage_at(step) for step in (0, 9, 10, 13, 14, 16, 17, 24, 30)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        1,
+        1,
+        2,
+    ]
+
+    class Resamples(Callback):
+        steps: list[int] = []
+
+        def on_resample(self, trainer, info):
+            self.steps.append(info["step"])
+
+    seen = Resamples()
+    tr = make_trainer(Poisson1D(), GLF(alpha=1e-3), plan=plan, callbacks=[seen], compile=False)
+    assert len(tr.state.optimizers) == 3  # one optimizer per distinct stage
+    result = tr.fit()
+    assert seen.steps == [10, 17, 24] and result.steps == 31
+    lbfgs = tr.state.optimizers[2]
+    assert next(iter(lbfgs.state.values()))["n_iter"] == 9  # 3 iterations in each of 3 rounds
+
+
+def test_rounds_round_trip_through_the_run_config():
+    from glfpinn.config import config_of
+
+    tr = make_trainer(Poisson1D(), GLF(alpha=1e-3), plan=_rounds_plan(), compile=False)
+    data, notes = config_of(tr)
+    assert data["rounds"]["repeat"] == 3 and "resample_every" not in data
+    rebuilt = RunConfig.from_dict(
+        {**data, "problem": "allen-cahn", "problem_params": {}, "model": None}
+    )
+    assert repr(rebuilt.plan()) == repr(tr.plan)
+
+
+def test_rounds_alone_have_no_warm_up():
+    cfg = RunConfig.from_dict(
+        {"rounds": {"repeat": 2, "stages": [{"optimizer": "adam", "steps": 5}]}}
+    )
+    assert cfg.plan().total_steps == 10 and cfg.plan().stages == []
+
+
+@pytest.mark.parametrize(
+    "rounds, fragment",
+    [
+        ({"repeat": 2}, "needs repeat: K and stages"),
+        ({"repeat": 0, "stages": [{"optimizer": "adam", "steps": 5}]}, "rounds repeat=0"),
+        ({"repeat": 2, "stages": [], "every": 3}, "unknown"),
+    ],
+)
+def test_bad_rounds_are_refused_in_one_line(rounds, fragment):
+    with pytest.raises(ValueError) as err:
+        RunConfig.from_dict({"rounds": rounds})
+    assert fragment in str(err.value) and "\n" not in str(err.value)

@@ -28,15 +28,21 @@ def _plt():
     return plt
 
 
-def _evals(cell: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    steps, l2, loss = [], [], []
+def _evals(cell: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    steps, l2, residual, loss = [], [], [], []
     metrics = cell / "metrics.jsonl"
     for rec in read_jsonl(metrics) if metrics.exists() else []:
         if rec.get("event") == "eval":
             steps.append(rec["step"])
-            l2.append(math.nan if rec["l2_relative_error"] is None else rec["l2_relative_error"])
-            loss.append(math.nan if rec["loss"] is None else rec["loss"])
-    return np.asarray(steps), np.asarray(l2), np.asarray(loss)
+            l2.append(_or_nan(rec["l2_relative_error"]))
+            residual.append(_or_nan(rec.get("residual_mean")))
+            loss.append(_or_nan(rec["loss"]))
+    return np.asarray(steps), np.asarray(l2), np.asarray(residual), np.asarray(loss)
+
+
+def _or_nan(value: float | None) -> float:
+    """A metric as logged: a number, or null (none, or not finite) as NaN."""
+    return math.nan if value is None else value
 
 
 def _arrays(file: Path, *names: str) -> tuple[np.ndarray, ...] | None:
@@ -73,7 +79,7 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
         by_problem[(row["experiment"], row["problem_label"])].append(row)
 
     for (exp, prob), members in by_problem.items():
-        fig, (ax_err, ax_osc) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+        fig, (ax_err, ax_res, ax_osc) = plt.subplots(1, 3, figsize=(16, 4), layout="constrained")
         by_sampler: dict[str, list[Path]] = defaultdict(list)
         for m in members:
             by_sampler[m["sampler_label"]].append(Path(m["path"]))
@@ -82,10 +88,12 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
             n = min(len(c[0]) for c in curves)
             steps = curves[0][0][:n]
             l2 = np.stack([c[1][:n] for c in curves])
-            ax_err.plot(steps, np.exp(np.log(l2).mean(0)), label=sampler)
-            if len(cells) > 1:
-                ax_err.fill_between(steps, l2.min(0), l2.max(0), alpha=0.2)
-            loss = np.log10(np.stack([c[2][:n] for c in curves]))
+            residual = np.stack([c[2][:n] for c in curves])
+            for ax, values in ((ax_err, l2), (ax_res, residual)):
+                ax.plot(steps, np.exp(np.log(values).mean(0)), label=sampler)
+                if len(cells) > 1:
+                    ax.fill_between(steps, values.min(0), values.max(0), alpha=0.2)
+            loss = np.log10(np.stack([c[3][:n] for c in curves]))
             window = max(3, n // 10)
             if n > window:
                 var = [loss[:, i : i + window].var(axis=1).mean() for i in range(n - window)]
@@ -96,13 +104,14 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
             ylabel="L2 relative error",
             title=f"{exp}: {prob} (geometric mean; band: min-max over seeds)",
         )
+        ax_res.set(yscale="log", xlabel="step", ylabel="mean |residual| (held-out points)")
         ax_osc.set(
             yscale="log",
             xlabel="step",
             ylabel="variance of log10(loss)",
             title="training stability (sliding window)",
         )
-        for ax in (ax_err, ax_osc):
+        for ax in (ax_err, ax_res, ax_osc):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
         written.append(_save(fig, out_dir / f"{exp}_{prob}_curves.png"))
@@ -140,28 +149,35 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
 def _time_curves(
     plt, exp: str, prob: str, by_sampler: dict[str, list[Path]], path: Path
 ) -> list[Path]:
-    """L2 error against wall-clock time: per sampler the median over seeds and the min-max
-    band, over the time span every seed covers (``stats.error_curve``)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    """The L2 error and the mean |residual| against wall-clock time: per sampler the median
+    over seeds and the min-max band, over the time span every seed covers
+    (``stats.error_curve``)."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
     drawn = False
-    for sampler, cells in by_sampler.items():
-        times, errors = error_curve([eval_records(c) for c in cells])
-        if times.size == 0 or not np.isfinite(errors).any():
-            continue
-        (line,) = ax.plot(times, np.nanmedian(errors, axis=0), label=f"{sampler} ({len(cells)})")
-        if errors.shape[0] > 1:
-            ax.fill_between(times, errors.min(0), errors.max(0), alpha=0.2, color=line.get_color())
-        drawn = True
+    for ax, key, label in zip(
+        axes,
+        ("l2_relative_error", "residual_mean"),
+        ("L2 relative error", "mean |residual| (held-out points)"),
+        strict=True,
+    ):
+        for sampler, cells in by_sampler.items():
+            times, values = error_curve([eval_records(c, key) for c in cells])
+            if times.size == 0 or not np.isfinite(values).any():
+                continue
+            median = np.nanmedian(values, axis=0)
+            (line,) = ax.plot(times, median, label=f"{sampler} ({len(cells)})")
+            if values.shape[0] > 1:
+                ax.fill_between(
+                    times, values.min(0), values.max(0), alpha=0.2, color=line.get_color()
+                )
+            drawn = True
+        ax.set(yscale="log", xlabel="wall-clock training time (s)", ylabel=label)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     if not drawn:
         plt.close(fig)
         return []
-    ax.set(
-        yscale="log",
-        xlabel="wall-clock training time (s)",
-        ylabel="L2 relative error",
-        title=f"{exp}: {prob} (median over seeds; band: min-max)",
-    )
-    ax.legend(fontsize=8)
+    fig.suptitle(f"{exp}: {prob} (median over seeds; band: min-max)")
     out = _save(fig, path)
     plt.close(fig)
     return [out]

@@ -18,10 +18,12 @@ import numpy as np
 
 from glfpinn._io import atomic_write_text, read_jsonl, read_limited
 from glfpinn.bench.stats import (
+    ACCURACY_TARGETS,
     DIAGNOSTICS,
     coverage_summary,
     diagnostics_summary,
     paired_comparisons,
+    time_to_accuracy_summary,
 )
 
 __all__ = [
@@ -68,7 +70,7 @@ def _is_number(value: Any) -> bool:
 #: The most bytes of a cell's result.json read back (one is a few kilobytes).
 _MAX_RESULT_BYTES = 1 << 20
 #: Fields of an evaluation record the report and the plots read, and what each must hold.
-_EVAL_FIELDS = ("step", "loss", "l2_relative_error", "elapsed_s")
+_EVAL_FIELDS = ("step", "loss", "l2_relative_error", "residual_mean", "elapsed_s")
 
 
 def _cell_row(root: Path, cell: Path) -> dict[str, Any]:
@@ -230,6 +232,7 @@ def write_report(
     paired = paired_comparisons(rows, reference, resamples=resamples, seed=seed)
     diagnostics = diagnostics_summary(rows)
     coverage = coverage_summary(rows)
+    reached = time_to_accuracy_summary(rows)
 
     fields = ["experiment", "problem", "sampler", "seeds", "steps"] + [
         f"{k}_{s}" for k in METRICS_REPORTED for s in ("mean", "std", "median")
@@ -241,6 +244,8 @@ def write_report(
         _write_csv(root / "diagnostics.csv", diagnostics, diag_fields)
     if coverage:
         _write_csv(root / "coverage.csv", coverage, list(coverage[0]))
+    if reached:
+        _write_csv(root / "time_to_accuracy.csv", reached, list(reached[0]))
 
     lines = ["# Results", ""]
     meta = _bench_meta(root)
@@ -279,6 +284,7 @@ def write_report(
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += _verdict_lines(paired, reference, resamples)
+    lines += _time_to_accuracy_lines(reached)
     lines += _diagnostics_lines(diagnostics)
     lines += _coverage_lines(coverage)
     plots = sorted((root / "plots").glob("*.png")) if (root / "plots").exists() else []
@@ -350,6 +356,34 @@ def _section(title: str, text: str, head: list[str], rows: list[list[str]]) -> l
     """A markdown section: its title, a paragraph and one table."""
     lines = [f"## {title}", "", text, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return lines + ["| " + " | ".join(cells) + " |" for cells in rows] + [""]
+
+
+def _time_to_accuracy_lines(reached: list[dict[str, Any]]) -> list[str]:
+    if not reached:
+        return []
+
+    def cell(entry: dict[str, Any], target: float) -> str:
+        key = f"{target:.0e}"
+        hits = entry[f"reached_{key}"]
+        if hits == 0:
+            return "not reached"
+        return (
+            f"{entry[f'time_s_{key}']:,.0f} s / {entry[f'steps_{key}']:,.0f} steps "
+            f"({hits}/{entry['seeds']})"
+        )
+
+    rows = [
+        [e["experiment"], e["problem"], e["sampler"]] + [cell(e, t) for t in ACCURACY_TARGETS]
+        for e in reached
+    ]
+    return _section(
+        "Time to accuracy",
+        "Training time and optimizer steps until the L2 relative error first reaches each "
+        "target: the median over the seeds that reached it (how many, in brackets), at the "
+        "evaluations' resolution (eval_every), evaluation time included.",
+        ["experiment", "problem", "sampler", *(f"L2 <= {t:.0e}" for t in ACCURACY_TARGETS)],
+        rows,
+    )
 
 
 def _coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:

@@ -53,8 +53,14 @@ __all__ = [
     "error_curve",
     "diagnostics_summary",
     "coverage_summary",
+    "time_to_accuracy",
+    "time_to_accuracy_summary",
+    "ACCURACY_TARGETS",
     "DIAGNOSTICS",
 ]
+
+#: The L2 relative errors whose first crossing the report times (the accuracy frontier's).
+ACCURACY_TARGETS = (1e-2, 1e-3, 1e-4)
 
 #: GLF's per-resample diagnostics summarised by :func:`diagnostics_summary` (with
 #: ``duplicate_fraction``, which the trainer logs for every sampler).
@@ -70,17 +76,19 @@ DIAGNOSTICS = (
 )
 
 
-def eval_records(cell: str | Path) -> list[tuple[float, int, float]]:
-    """(elapsed_s, step, L2 error) of each evaluation in ``cell``/metrics.jsonl, by time; an
-    error without a reference is NaN."""
+def eval_records(
+    cell: str | Path, key: str = "l2_relative_error"
+) -> list[tuple[float, int, float]]:
+    """(elapsed_s, step, value of ``key``) of each evaluation in ``cell``/metrics.jsonl, by
+    time: the L2 error by default (NaN without a reference), or ``residual_mean``."""
     path = Path(cell) / "metrics.jsonl"
     if not path.exists():
         return []
     out = []
     for rec in read_jsonl(path):
         if rec.get("event") == "eval" and rec.get("elapsed_s") is not None:
-            err = rec.get("l2_relative_error")
-            out.append((float(rec["elapsed_s"]), int(rec["step"]), _finite_or_nan(err)))
+            value = rec.get(key)
+            out.append((float(rec["elapsed_s"]), int(rec["step"]), _finite_or_nan(value)))
     return sorted(out, key=lambda r: r[0])
 
 
@@ -326,3 +334,42 @@ def coverage_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for (exp, prob, samp), runs in groups.items()
     ]
+
+
+def time_to_accuracy(
+    records: list[tuple[float, int, float]], target: float
+) -> tuple[float, int] | None:
+    """(elapsed_s, step) of the first evaluation whose L2 error is at or below ``target``, or
+    None if no evaluation reached it (``records`` as :func:`eval_records` gives them)."""
+    for elapsed, step, error in records:
+        if error <= target:  # NaN never is
+            return elapsed, step
+    return None
+
+
+def time_to_accuracy_summary(
+    rows: list[dict[str, Any]], targets: tuple[float, ...] = ACCURACY_TARGETS
+) -> list[dict[str, Any]]:
+    """Per experiment x problem x sampler with a reference, and per target: how many seeds
+    reached it, and the median over those of the training time and steps it took (the
+    evaluations' own clock: evaluation time included, as a user waits for it)."""
+    groups: dict[tuple[str, str, str], list[Path]] = defaultdict(list)
+    for row in rows:
+        groups[(row["experiment"], row["problem_label"], row["sampler_label"])].append(
+            Path(row["path"])
+        )
+    out = []
+    for (exp, prob, samp), cells in groups.items():
+        records = [eval_records(cell) for cell in cells]
+        if not any(np.isfinite(r[2]) for rec in records for r in rec):
+            continue  # no reference: no error to reach
+        entry: dict[str, Any] = {"experiment": exp, "problem": prob, "sampler": samp}
+        entry["seeds"] = len(cells)
+        for target in targets:
+            hits = [h for h in (time_to_accuracy(rec, target) for rec in records) if h]
+            key = f"{target:.0e}"
+            entry[f"reached_{key}"] = len(hits)
+            entry[f"time_s_{key}"] = float(np.median([h[0] for h in hits])) if hits else math.nan
+            entry[f"steps_{key}"] = float(np.median([h[1] for h in hits])) if hits else math.nan
+        out.append(entry)
+    return out

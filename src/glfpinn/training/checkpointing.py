@@ -57,7 +57,7 @@ def load_state_dict(
     saved = strategy.split(saved)
     check_fits(saved, state, conserves_population)
     state.load_state_dict(saved)
-    for stage, optimizer in zip(plan.stages, state.optimizers, strict=True):
+    for stage, optimizer in zip(plan.all_stages, state.optimizers, strict=True):
         set_fused(optimizer, stage, fused)
     for cb, cb_state in zip(stateful(callbacks), saved.get("callbacks", [])):
         cb.load_state_dict(cb_state)

@@ -1,7 +1,8 @@
 """The names a run may give an optimizer or a learning-rate scheduler, and what glfpinn adds
 to torch's defaults.
 
-Optimizers are any of ``torch.optim`` (``OPTIMIZERS``, by lower-case class name); schedulers any
+Optimizers are any of ``torch.optim`` (``OPTIMIZERS``, by lower-case class name) and the dense
+quasi-Newton ones of :mod:`.quasi_newton` (``bfgs``, ``ssbfgs``, ``ssbroyden``); schedulers any
 of ``torch.optim.lr_scheduler`` (``SCHEDULERS``, by lower-case class name and short aliases).
 To make another optimizer available by name, it suffices that it is a ``torch.optim.Optimizer``
 subclass given as a class or factory to :class:`~glfpinn.training.stage.Stage`; a name in a
@@ -23,15 +24,19 @@ from torch.optim import Optimizer
 from torch.optim import lr_scheduler as schedulers
 
 from glfpinn._checks import unknown
+from glfpinn.training.quasi_newton import BFGS, SSBFGS, QuasiNewton, SSBroyden
 
 __all__ = [
     "DEFAULT_LR",
     "LBFGS_DEFAULTS",
     "OPTIMIZERS",
+    "DENSE_QUASI_NEWTON",
+    "QUASI_NEWTON",
     "SCHEDULERS",
     "OptimizerSpec",
     "SchedulerSpec",
     "arguments",
+    "is_quasi_newton",
     "lookup",
 ]
 
@@ -48,8 +53,27 @@ def _subclasses(module: Any, base: type) -> dict[str, type]:
     return out
 
 
-#: ``torch.optim`` optimizers by lower-case class name (``"adam"``, ``"adamw"``, ``"lbfgs"``, ...).
-OPTIMIZERS: dict[str, type[Optimizer]] = _subclasses(torch.optim, Optimizer)
+#: The dense quasi-Newton optimizers of :mod:`.quasi_newton`, by name.
+DENSE_QUASI_NEWTON: dict[str, type[Optimizer]] = {
+    "bfgs": BFGS,
+    "ssbfgs": SSBFGS,
+    "ssbroyden": SSBroyden,
+}
+#: ``torch.optim`` optimizers by lower-case class name (``"adam"``, ``"adamw"``, ``"lbfgs"``,
+#: ...) and the dense quasi-Newton ones.
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    **_subclasses(torch.optim, Optimizer),
+    **DENSE_QUASI_NEWTON,
+}
+#: The stages whose curvature history a resample may keep or reset.
+QUASI_NEWTON = ("lbfgs", *DENSE_QUASI_NEWTON)
+
+
+def is_quasi_newton(cls: type) -> bool:
+    """Whether ``cls`` keeps a curvature history (torch's L-BFGS or a dense quasi-Newton)."""
+    return issubclass(cls, torch.optim.LBFGS | QuasiNewton)
+
+
 #: Schedulers that wrap other schedulers or take Python callables: built from Python only.
 _PYTHON_ONLY = (
     schedulers.SequentialLR,

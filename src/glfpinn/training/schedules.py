@@ -23,14 +23,20 @@ class Schedule(Params, abc.ABC):
 
 @final
 class Every(Schedule):
-    """Resample before steps period, 2 period, ... (never before the first step)."""
+    """Resample before steps start, start + period, start + 2 period, ... (never before the
+    first step); ``start`` 0: period, 2 period, ...
 
-    def __init__(self, period: int) -> None:
+    A plan with rounds resamples at each round's start: ``Every(round_steps, start=warm_up)``.
+    """
+
+    def __init__(self, period: int, start: int = 0) -> None:
         check_positive("resample period", period)
+        check_positive("resample start", start, allow_zero=True)
         self.period = int(period)
+        self.start = int(start)
 
     def due(self, step: int) -> bool:
-        return step > 0 and step % self.period == 0
+        return step > 0 and step >= self.start and (step - self.start) % self.period == 0
 
 
 @final

@@ -7,6 +7,7 @@ number of steps, checked when it is made and built once before the first step.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, final
 
@@ -17,18 +18,29 @@ from torch.optim import Optimizer
 from glfpinn._checks import check_int, check_keys
 from glfpinn._io import is_plain_data
 from glfpinn._params import Params
+from glfpinn.training.devices import DTYPES
 from glfpinn.training.optimizers import (
     LBFGS_DEFAULTS,
     LENGTH_ARGUMENT,
     OPTIMIZERS,
+    QUASI_NEWTON,
     SCHEDULERS,
     OptimizerSpec,
     SchedulerSpec,
     arguments,
+    is_quasi_newton,
     lookup,
 )
+from glfpinn.training.quasi_newton import QuasiNewton, dense_bytes
 
-__all__ = ["Stage"]
+__all__ = ["Stage", "STAGE_DTYPES", "CURVATURE"]
+
+_log = logging.getLogger("glfpinn")
+
+#: The precisions a stage may switch the run to.
+STAGE_DTYPES = tuple(DTYPES)
+#: What a quasi-Newton stage does with its curvature history at a resample.
+CURVATURE = ("keep", "reset")
 
 
 @final
@@ -47,9 +59,17 @@ class Stage(Params):
             step; a cosine, one-cycle, linear, polynomial or constant schedule spans the stage
             unless its length is given. ``"plateau"`` steps on the training loss.
         scheduler_options: keyword arguments of the scheduler.
+        dtype: the float precision of the run from this stage on (``"float32"`` or
+            ``"float64"``; None: as before). The model, the points, the condition points and
+            every optimizer's state are promoted when the stage starts (:mod:`.precision`).
+        curvature: what a quasi-Newton stage (``lbfgs``, ``bfgs``, ``ssbfgs``, ``ssbroyden``)
+            does with its curvature history at a resample: ``"keep"`` it (the default) or
+            ``"reset"`` it to the identity. Either way the gradient of the old points is not
+            paired with one of the new (:func:`glfpinn.training.step.after_resample`).
         **options: keyword arguments of the optimizer (``lr``, ``weight_decay``, ...). L-BFGS
             defaults to one iteration per step with a strong-Wolfe line search
-            (``LBFGS_DEFAULTS``); options override them.
+            (``LBFGS_DEFAULTS``); options override them. The dense quasi-Newton optimizers
+            (:mod:`.quasi_newton`) take ``max_params``, the model size above which they refuse.
 
     Names and option keys are checked here, so a typo fails before any training.
     """
@@ -61,10 +81,20 @@ class Stage(Params):
         *,
         scheduler: SchedulerSpec | None = None,
         scheduler_options: Mapping[str, Any] | None = None,
+        dtype: str | None = None,
+        curvature: str = "keep",
         **options: Any,
     ) -> None:
         self.optimizer = optimizer
         self.steps = check_int("steps", steps, minimum=1)
+        if dtype is not None and dtype not in STAGE_DTYPES:
+            raise ValueError(f"dtype={dtype!r} is not allowed; allowed: {', '.join(STAGE_DTYPES)}")
+        self.dtype = dtype
+        if curvature not in CURVATURE:
+            raise ValueError(
+                f"curvature={curvature!r} is not allowed; allowed: {', '.join(CURVATURE)}"
+            )
+        self.curvature = curvature
         self.scheduler = scheduler
         self.scheduler_options = dict(scheduler_options or {})
         self.options = dict(options)
@@ -76,6 +106,11 @@ class Stage(Params):
         cls = self._optimizer_class()
         if cls is not None:
             check_keys(f"{cls.__name__} option", options, arguments(cls, 1))
+        if curvature != "keep" and cls is not None and not is_quasi_newton(cls):
+            raise ValueError(
+                f"curvature={curvature!r} applies to quasi-Newton stages "
+                f"({', '.join(QUASI_NEWTON)}), not {cls.__name__}"
+            )
         sched = self._scheduler_class()
         if sched is not None:
             check_keys(f"{sched.__name__} option", self.scheduler_options, arguments(sched, 1))
@@ -139,9 +174,19 @@ class Stage(Params):
             options.setdefault("fused", True)
         factory = cls if cls is not None else self.optimizer
         try:
-            return factory(params, **options)  # type: ignore[operator]
+            optimizer = factory(params, **options)  # type: ignore[operator]
         except (TypeError, ValueError) as err:
             raise ValueError(f"optimizer {self.name}: {err}") from None
+        if isinstance(optimizer, QuasiNewton):  # its memory, said before any training
+            dtype = DTYPES[self.dtype] if self.dtype else params[0].dtype
+            n = optimizer.n_params
+            _log.info(
+                f"{self.name} stage: a dense inverse Hessian of {n:,}^2 "
+                f"{str(dtype).removeprefix('torch.')} numbers, "
+                f"{dense_bytes(n, dtype) / 1e6:,.1f} MB (max_params="
+                f"{optimizer.defaults['max_params']:,})"
+            )
+        return optimizer
 
     def _build_scheduler(self, optimizer: Optimizer) -> Any:
         if self.scheduler is None:
@@ -164,7 +209,7 @@ class Stage(Params):
         """What the stage is, as plain data (for result.json)."""
         sched = self._scheduler_class()
         scheduler = sched.__name__ if sched is not None else self.scheduler
-        return {
+        out = {
             "optimizer": self.name,
             "steps": self.steps,
             "options": {k: v for k, v in self.options.items() if is_plain_data(v)},
@@ -172,6 +217,11 @@ class Stage(Params):
             if scheduler is None
             else str(getattr(scheduler, "__name__", scheduler)),
         }
+        if self.dtype is not None:
+            out["dtype"] = self.dtype
+        if self.curvature != "keep":
+            out["curvature"] = self.curvature
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Stage:
@@ -204,5 +254,9 @@ class Stage(Params):
             args.append(f"scheduler={self.scheduler!r}")
         if self.scheduler_options:
             args.append(f"scheduler_options={self.scheduler_options!r}")
+        if self.dtype is not None:
+            args.append(f"dtype={self.dtype!r}")
+        if self.curvature != "keep":
+            args.append(f"curvature={self.curvature!r}")
         args += [f"{k}={v!r}" for k, v in self.options.items()]
         return f"Stage({', '.join(args)})"

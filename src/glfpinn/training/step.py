@@ -1,5 +1,6 @@
 """One optimizer step: the closure that computes the loss and its gradients, and the stepping of
-a stage's optimizer and scheduler, with L-BFGS's retry after a non-finite line-search probe.
+a stage's optimizer and scheduler, with a line-search optimizer's retry after a non-finite probe;
+and what a resample tells the quasi-Newton optimizers (:func:`after_resample`).
 
 The closure returns ``(loss, residuals)``: the loss (reduced over the processes by the
 strategy) and the residuals at this process's training points, at the parameters the closure
@@ -7,9 +8,11 @@ was called at. Which parameters those are depends on the optimizer:
 
 - **Adam, AdamW, SGD, ...** call the closure once, before the update: the residuals are those
   of the parameters **before** the step;
-- **L-BFGS** calls it once per line-search probe (up to ``max_eval`` times per iteration): the
-  residuals are those of the **last probe**, the parameters the line search tried last (which
-  are, with the strong-Wolfe search, the accepted ones).
+- **L-BFGS** and the dense quasi-Newton optimizers (:mod:`.quasi_newton`) call it once per
+  line-search probe (up to ``max_eval`` times per iteration): the residuals are those of the
+  **last probe**, the parameters the line search tried last (mostly the accepted ones; when
+  the strong-Wolfe search settles on an earlier point of its bracket, that earlier one's are
+  not kept).
 
 Either way they are what the next resample receives for free (``TrainState.last_residuals``),
 and ``train_residual_evals`` counts the rows of every probe.
@@ -28,10 +31,12 @@ from torch.optim import lr_scheduler as schedulers
 
 from glfpinn.strategy import Strategy
 from glfpinn.training.loss import NonFiniteLossError, TrainingLoss
+from glfpinn.training.optimizers import is_quasi_newton
 from glfpinn.training.plan import OptimizationPlan
+from glfpinn.training.quasi_newton import QuasiNewton
 from glfpinn.training.state import TrainState
 
-__all__ = ["TrainingStep", "take_step", "skips_on_device", "diverged"]
+__all__ = ["TrainingStep", "take_step", "skips_on_device", "diverged", "after_resample"]
 
 #: ``() -> (loss, residuals)``: one evaluation of the loss and its gradients.
 Closure = Callable[[], tuple[Tensor, Tensor]]
@@ -134,10 +139,11 @@ def take_step(
     ``(loss, residuals)``), then the scheduler's. Returns the loss, the residuals of the
     closure's last call and the rows of every call's residuals.
 
-    L-BFGS: if a line-search probe meets a non-finite loss (the closure raises), the parameters
-    go back to the iteration's start and the iteration is redone without the curvature history
-    (which can belong to points that a resample has since replaced); ``on_restart`` is told. A
-    second failure is a real divergence and propagates.
+    L-BFGS and the dense quasi-Newton optimizers: if a line-search probe meets a non-finite
+    loss (the closure raises), the parameters go back to the iteration's start and the
+    iteration is redone without the curvature history (which can belong to points that a
+    resample has since replaced); ``on_restart`` is told. A second failure is a real divergence
+    and propagates.
     """
     calls: list[Tensor] = []
 
@@ -146,8 +152,8 @@ def take_step(
         calls.append(residuals)
         return loss
 
-    if isinstance(optimizer, torch.optim.LBFGS):
-        loss = _lbfgs_step(optimizer, loss_only, on_restart, step)
+    if is_quasi_newton(type(optimizer)):
+        loss = _line_search_step(optimizer, loss_only, on_restart, step)
     else:
         loss = loss_only()
         if skips_on_device(optimizer):
@@ -163,8 +169,8 @@ def take_step(
     return loss, calls[-1], sum(int(r.shape[0]) for r in calls)
 
 
-def _lbfgs_step(
-    optimizer: torch.optim.LBFGS,
+def _line_search_step(
+    optimizer: Optimizer,
     closure: Callable[[], Tensor],
     on_restart: Callable[[], None],
     step: int,
@@ -180,9 +186,24 @@ def _lbfgs_step(
         optimizer.state.clear()
         on_restart()
         warnings.warn(
-            f"an L-BFGS line search met a non-finite loss at step {step}; the iteration is "
-            "redone from its start without the curvature history",
+            f"a {type(optimizer).__name__} line search met a non-finite loss at step {step}; "
+            "the iteration is redone from its start without the curvature history",
             RuntimeWarning,
             stacklevel=4,
         )
         return optimizer.step(closure)
+
+
+def after_resample(plan: OptimizationPlan, optimizers: Sequence[Optimizer]) -> None:
+    """The points changed: every dense quasi-Newton optimizer forgets its gradient (the next
+    step evaluates the loss afresh rather than pair a gradient of the old points with one of
+    the new); a quasi-Newton stage with ``curvature="reset"`` also drops its curvature history
+    (torch's L-BFGS: its whole state). With ``"keep"``, torch's L-BFGS goes on as torch has it:
+    its next curvature pair spans the resample."""
+    for stage, optimizer in zip(plan.all_stages, optimizers, strict=True):
+        if isinstance(optimizer, QuasiNewton):
+            optimizer.forget_gradient()
+            if stage.curvature == "reset":
+                optimizer.reset_curvature()
+        elif stage.curvature == "reset":
+            optimizer.state.clear()

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, final
 import torch
 from torch import Tensor, nn
 
+from glfpinn import samplers
 from glfpinn._checks import check_int, check_positive
 from glfpinn.problems.base import Problem, check_problem
 from glfpinn.samplers.base import Sampler
@@ -45,12 +46,13 @@ from glfpinn.training.interrupts import Interrupted, deferred_signals
 from glfpinn.training.loss import NonFiniteLossError, TrainingLoss
 from glfpinn.training.network import MLPSpec, ModelSpec
 from glfpinn.training.plan import OptimizationPlan, Stage
+from glfpinn.training.precision import promote
 from glfpinn.training.resampling import duplicate_fraction, resample
 from glfpinn.training.result import TrainResult
 from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
 from glfpinn.training.state import TrainState
-from glfpinn.training.step import TrainingStep, diverged
+from glfpinn.training.step import TrainingStep, after_resample, diverged
 
 if TYPE_CHECKING:  # a single-process run never imports glfpinn.distributed
     from glfpinn.distributed import ProcessGroup
@@ -83,20 +85,23 @@ class Trainer:
             problem's MLP. A hard-constrained problem wraps it in its output transform unless
             it is a ``Constrained`` already.
         n_points: interior collocation points over every process (default: the problem's).
-        schedule: when to resample (default: every ``resample_every`` of the problem).
+        schedule: when to resample (default: at each round's start with a plan of rounds,
+            else every ``resample_every`` of the problem).
         evaluator: what an evaluation measures (default :class:`Evaluator()`).
         loss_weights: the loss's terms, ``{"residual": w_r, "conditions": w_c, "data": w_d}``.
         callbacks: hooks called by the loop (:mod:`.callbacks`).
         strategy: how the run is distributed: :class:`~glfpinn.strategy.SingleProcess` (the
             default) or :class:`glfpinn.distributed.DataParallel` (K ranks, each on its slice of
             the points, gradients averaged at every step; the device is the group's).
-        seed, device, dtype: the run's random streams, device and float precision.
+        seed, device, dtype: the run's random streams, device and float precision (a stage's
+            own ``dtype`` switches it from that stage on: :mod:`.precision`).
         compile: train the compiled step (default; the mode chosen for the device, see
             :mod:`.compiling`), a ``torch.compile`` mode by name, or False to train eagerly.
         eval_every: steps between evaluations (and at the last step): when the loop evaluates.
         n_condition: points for the soft initial and boundary conditions, drawn by the loop.
         score_chunk: points per chunk when a sampler scores new points (bounds memory).
-        sampler_name: the sampler's name in the run's result (default: its class's).
+        sampler_name: the sampler's name in the run's result (default: its registry name, else
+            its class's).
         coverage_threshold: a resample whose points' coverage (logged as ``coverage``,
             :mod:`glfpinn.samplers.coverage`) falls below this gets one
             :class:`~glfpinn.samplers.coverage.CollapseWarning` per run, in (0, 1).
@@ -138,12 +143,20 @@ class Trainer:
         n_points = check_int("n_points", n_points, minimum=1)
         self.problem = check_problem(problem)  # a broken contract fails here, not at the end
         self.sampler = sampler
-        self.sampler_name = sampler_name or type(sampler).__name__.lower()
+        self.sampler_name = (
+            sampler_name
+            or samplers.registry.name_of(type(sampler))
+            or type(sampler).__name__.lower()
+        )
         #: warns once when a resample's coverage drops below the threshold (a collapsed set)
         self.collapse = CollapseMonitor(coverage_threshold)
         self.device = self.strategy.setup(sampler, n_points, resolve_device(device))
         self.dtype = dtype
-        self.schedule = schedule or Every(problem.run_default("resample_every"))
+        #: the precision given, which the plan's stages may switch from
+        self.base_dtype = dtype
+        self.schedule = (
+            schedule or self.plan.round_schedule() or Every(problem.run_default("resample_every"))
+        )
         self.eval_every = int(eval_every)
         self.evaluator = evaluator or Evaluator()
         self.seed = int(seed)
@@ -224,6 +237,7 @@ class Trainer:
             self.device,
             self.dtype,
         )
+        after_resample(self.plan, self.state.optimizers)
         self.collapse.check(info["coverage"], self.sampler, self.sampler_name, info["step"])
         for cb in self.callbacks:
             cb.on_resample(self, info)
@@ -312,8 +326,18 @@ class Trainer:
                 cb.on_train_end(self, result)
         return result
 
+    def _set_precision(self, step: int) -> None:
+        """Cast the run to the precision of optimizer step ``step`` if it differs
+        (:mod:`.precision`)."""
+        base = next(name for name, dtype in DTYPES.items() if dtype == self.base_dtype)
+        wanted = DTYPES[self.plan.dtype_at(step, base)]
+        if wanted != self.dtype:
+            self.validation = promote(self.state, self.training_loss, self.validation, wanted)
+            self.dtype = wanted
+
     def _step(self) -> None:
         s = self.state
+        self._set_precision(s.step)
         if self.schedule.due(s.step):
             self.resample()
         loss = self.optimizer_step()
@@ -349,13 +373,18 @@ class Trainer:
 
     # ------------------------------------------------------------------- checkpointing
     def state_dict(self) -> dict[str, Any]:
-        """Everything that evolves during training (the state's, plus callbacks'); on K ranks
-        a collective, every rank getting the whole run's (:mod:`.checkpointing`)."""
-        return checkpointing.state_dict(self.state, self.callbacks, self.strategy)
+        """Everything that evolves during training (the state's, plus callbacks', plus whether
+        the collapse warning was given, so a resumed run does not give it twice); on K ranks a
+        collective, every rank getting the whole run's (:mod:`.checkpointing`)."""
+        state = checkpointing.state_dict(self.state, self.callbacks, self.strategy)
+        return {**state, "collapse_warned": self.collapse.warned}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict`, of this number of processes or another
-        (:mod:`.checkpointing`)."""
+        (:mod:`.checkpointing`). The run is first cast to the precision its checkpoint was
+        taken in."""
+        self._set_precision(max(int(state["step"]) - 1, 0))
+        self.collapse.warned = bool(state.get("collapse_warned", False))
         fused = self.compile_mode is not None
         checkpointing.load_state_dict(
             self.state,

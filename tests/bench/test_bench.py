@@ -489,6 +489,24 @@ def test_shipped_bench_configs_are_valid(name):
     assert {"main", "ablation-M", "sweep-alpha", "sweep-kc", "scaling"} <= experiments
 
 
+def test_the_frontier_profile_shares_one_recipe_across_its_samplers():
+    from pathlib import Path
+
+    bench = load_bench(Path(__file__).parents[2] / "configs" / "frontier.yaml")
+    assert bench.profile == "frontier" and bench.note
+    assert {c.seed for c in bench.cells} == {0, 1, 2}
+    assert {c.problem for c in bench.cells} == {"burgers", "allen-cahn", "laplace"}
+    samplers = {c.sampler for c in bench.cells}
+    assert {"glf", "glf-scaled", "rad", "r3", "uniform-resample", "uniform"} <= samplers
+    recipes = set()
+    for cell in bench.cells:
+        plan = cell.config.plan()
+        assert plan.rounds is not None
+        assert any(stage.dtype == "float64" for stage in plan.rounds.stages)
+        recipes.add(repr(plan))
+    assert len(recipes) == 1  # one recipe for every problem and sampler
+
+
 #: A problem whose training kills its own process the way a fault in user code, a native library
 #: or the kernel does: os.abort (SIGABRT), a segfault, or an out-of-memory kill (SIGKILL).
 FRAGILE_PDE = """

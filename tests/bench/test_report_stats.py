@@ -176,3 +176,25 @@ def test_cli_report_takes_the_reference_and_draws_time_curves(bench_dir, capsys)
 def test_write_plots_draws_the_time_curves(bench_dir):
     written = {p.name for p in write_plots(bench_dir)}
     assert "main_p_time.png" in written
+
+
+def test_time_to_accuracy_is_the_first_crossing_median_over_the_seeds_that_reached_it(tmp_path):
+    from glfpinn.bench.stats import time_to_accuracy, time_to_accuracy_summary
+
+    # seed k crosses 1e-2 at its second evaluation (20 s, step 20) and 1e-3 only for k < 2,
+    # at its third (30 + k s, step 30); no seed reaches 1e-4
+    for seed in range(3):
+        third = (30 + seed, 5e-4 if seed < 2 else 2e-3)
+        _cell(tmp_path, "glf", seed, [(10, 0.1), (20, 5e-3), third])
+    rows = collect(tmp_path)
+    (entry,) = time_to_accuracy_summary(rows)
+    assert (
+        entry["reached_1e-02"] == 3 and entry["time_s_1e-02"] == 20 and entry["steps_1e-02"] == 20
+    )
+    assert entry["reached_1e-03"] == 2 and entry["time_s_1e-03"] == pytest.approx(30.5)
+    assert entry["reached_1e-04"] == 0 and math.isnan(entry["time_s_1e-04"])
+    assert time_to_accuracy([(1.0, 1, math.nan), (2.0, 2, 1e-3)], 1e-2) == (2.0, 2)
+    text = write_report(tmp_path).read_text()
+    assert "## Time to accuracy" in text
+    assert "20 s / 20 steps (3/3)" in text and "not reached" in text
+    assert (tmp_path / "time_to_accuracy.csv").exists()

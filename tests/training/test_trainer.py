@@ -275,6 +275,23 @@ def test_a_non_finite_lbfgs_probe_restarts_the_step_without_history():
     assert state["n_iter"] == 1  # the history was cleared and one iteration made
 
 
+def test_a_non_finite_probe_in_a_dense_quasi_newton_stage_restarts_it_from_the_identity():
+    """As above, with an SSBroyden stage: call 8 is its first evaluation, call 9 its first
+    probe (NaN); the step is redone from its start and from H = I."""
+    from glfpinn import Stage
+
+    wrapped = _nan_on_calls([9])
+    plan = [Stage("adam", 5, lr=1e-3), Stage("ssbroyden", 3)]
+    tr = make_trainer(wrapped, GLF(alpha=1e-3), plan=plan, eval_every=100)
+    tr.fit(until=5)
+    with pytest.warns(RuntimeWarning, match="SSBroyden line search met a non-finite loss"):
+        loss = tr.optimizer_step()
+    assert math.isfinite(loss) and tr.state.costs.lbfgs_restarts == 1
+    assert all(bool(torch.isfinite(p).all()) for p in tr.model.parameters())
+    opt = tr.state.optimizers[1]
+    assert opt.state[opt._params[0]]["updates"] <= 1  # one iteration from the identity
+
+
 def test_a_persistent_non_finite_loss_in_lbfgs_still_stops_training():
     # call 1: the contract check, 2: the initial validation, 3: the one Adam step; every later
     # call is NaN

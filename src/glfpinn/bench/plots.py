@@ -90,6 +90,8 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
             l2 = np.stack([c[1][:n] for c in curves])
             residual = np.stack([c[2][:n] for c in curves])
             for ax, values in ((ax_err, l2), (ax_res, residual)):
+                if not np.isfinite(values).any():
+                    continue
                 ax.plot(steps, np.exp(np.log(values).mean(0)), label=sampler)
                 if len(cells) > 1:
                     ax.fill_between(steps, values.min(0), values.max(0), alpha=0.2)
@@ -99,20 +101,19 @@ def write_plots(root: str | os.PathLike) -> list[Path]:
                 var = [loss[:, i : i + window].var(axis=1).mean() for i in range(n - window)]
                 ax_osc.plot(steps[window:], var, label=sampler)
         ax_err.set(
-            yscale="log",
             xlabel="step",
             ylabel="L2 relative error",
             title=f"{exp}: {prob} (geometric mean; band: min-max over seeds)",
         )
-        ax_res.set(yscale="log", xlabel="step", ylabel="mean |residual| (held-out points)")
+        ax_res.set(xlabel="step", ylabel="mean |residual| (held-out points)")
         ax_osc.set(
-            yscale="log",
             xlabel="step",
             ylabel="variance of log10(loss)",
             title="training stability (sliding window)",
         )
         for ax in (ax_err, ax_res, ax_osc):
             if ax.get_legend_handles_labels()[0]:
+                ax.set_yscale("log")  # only with something drawn (all-NaN data cannot be)
                 ax.legend(fontsize=8)
         written.append(_save(fig, out_dir / f"{exp}_{prob}_curves.png"))
         plt.close(fig)
@@ -171,8 +172,9 @@ def _time_curves(
                     times, values.min(0), values.max(0), alpha=0.2, color=line.get_color()
                 )
             drawn = True
-        ax.set(yscale="log", xlabel="wall-clock training time (s)", ylabel=label)
+        ax.set(xlabel="wall-clock training time (s)", ylabel=label)
         if ax.get_legend_handles_labels()[0]:
+            ax.set_yscale("log")
             ax.legend(fontsize=8)
     if not drawn:
         plt.close(fig)

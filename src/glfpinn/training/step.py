@@ -185,8 +185,9 @@ def _line_search_step(
                 p.copy_(p0)
         optimizer.state.clear()
         on_restart()
+        name = "L-BFGS" if isinstance(optimizer, torch.optim.LBFGS) else type(optimizer).__name__
         warnings.warn(
-            f"a {type(optimizer).__name__} line search met a non-finite loss at step {step}; "
+            f"the {name} line search met a non-finite loss at step {step}; "
             "the iteration is redone from its start without the curvature history",
             RuntimeWarning,
             stacklevel=4,

@@ -2,16 +2,22 @@
 of values, YAML nested thousands deep, oversized files, and values whose repr is unbounded."""
 
 import dataclasses
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glfpinn import config
 from glfpinn._checks import short_repr
+from glfpinn.cli import main
 from glfpinn.config import MAX_YAML_DEPTH, MAX_YAML_NODES, RunConfig, YAMLLimitError, yaml_load
 
 #: 342 bytes standing for 9^9 (387 million) strings once the aliases are expanded.
@@ -327,3 +333,264 @@ def test_overwrite_deletes_a_run_and_nothing_else(tmp_path_factory, entries):
         assert all(name in RUN_NAMES or name.endswith(".tmp") for name in before)
         assert {p.name for p in run.iterdir()} <= {".lock"}
     assert victim.read_text() == "precious\n"
+
+
+# --- damaged or forged files of a run: one line naming the file, exit status 2 ---------------
+
+
+TINY = ["--problem", "allen-cahn", "--n-points", "32", "--hidden", "4", "--steps", "5"]
+TINY += ["--eval-every", "5", "--no-compile", "--quiet", "--set", "snapshot_every=5"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished 5-step run; each test damages its own copy."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def run_dir(trained, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(trained, tmp_path / "run"))
+
+
+def _one_line(capsys, code, status, *fragments):
+    err = capsys.readouterr().err
+    assert code == status, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_a_zero_byte_npy_is_refused_naming_it(run_dir, tmp_path, capsys):
+    points = tmp_path / "empty.npy"
+    points.write_bytes(b"")
+    code = main(
+        ["predict", str(run_dir), "--points", str(points), "--out", str(tmp_path / "u.npy")]
+    )
+    _one_line(capsys, code, 2, f"points file {str(points)!r} is not a numeric .npy")
+
+
+def test_a_forged_npy_header_is_refused_by_size_not_allocated(run_dir, tmp_path, capsys):
+    points = tmp_path / "forged.npy"
+    with open(points, "wb") as fh:  # a header claiming 10**12 rows, then 16 bytes
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)}
+        )
+        fh.write(b"\0" * 16)
+    code = main(
+        ["predict", str(run_dir), "--points", str(points), "--out", str(tmp_path / "u.npy")]
+    )
+    _one_line(capsys, code, 2, f"points file {str(points)!r} is not a numeric .npy")
+    assert not (tmp_path / "u.npy").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("name", ["config.yaml", "result.json", "metrics.jsonl"])
+def test_a_run_file_pointing_at_dev_zero_is_refused_unread(run_dir, capsys, name):
+    (run_dir / name).unlink()
+    (run_dir / name).symlink_to("/dev/zero")  # read whole, it would fill the memory
+    if name == "config.yaml":
+        code = main(["predict", str(run_dir), "--points", "p.npy", "--out", "u.npy"])
+        _one_line(capsys, code, 2, "config.yaml", "is not a regular file")
+    elif name == "metrics.jsonl":
+        from glfpinn.runs import load_run
+
+        with pytest.raises(ValueError, match="metrics.jsonl' is not a regular file"):
+            load_run(run_dir).evaluations()
+    else:  # an unreadable result is an unfinished run, which a resume finishes
+        from glfpinn.runs import read_result
+
+        assert read_result(run_dir) is None
+
+
+def test_a_torn_metrics_line_names_the_file_and_line(run_dir):
+    from glfpinn.runs import load_run
+
+    metrics = run_dir / "metrics.jsonl"
+    whole = metrics.read_text()
+    metrics.write_text(whole + '{"event": "ev')  # a torn last line: what a kill leaves
+    assert len(load_run(run_dir).evaluations()) == 1
+    lines = whole.splitlines()
+    metrics.write_text("\n".join([lines[0][:10], *lines[1:]]) + "\n")  # torn in the middle
+    with pytest.raises(ValueError, match=r"metrics.jsonl' line 1 is damaged \(not a JSON object\)"):
+        load_run(run_dir).evaluations()
+
+
+def test_a_damaged_snapshot_is_one_line_naming_it(run_dir, capsys):
+    (snapshot,) = (run_dir / "snapshots").glob("*.npz")
+    snapshot.write_bytes(b"PK\x03\x04 not a zip")
+    code = main(["plot", str(run_dir), "--out", str(run_dir / "figures")])
+    _one_line(capsys, code, 2, f"snapshot {str(snapshot)!r} is damaged (BadZipFile)")
+
+
+def test_a_checkpoint_without_points_is_one_line_naming_it(run_dir, tmp_path, capsys):
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    del state["points"]
+    torch.save(state, run_dir / "checkpoint.pt")
+    np.save(tmp_path / "p.npy", np.zeros((3, 2)))
+    code = main(["predict", str(run_dir), "--points", str(tmp_path / "p.npy"), "--out", "u.npy"])
+    _one_line(capsys, code, 2, "checkpoint.pt' is damaged (it holds no training points)")
+
+
+WRONG_MODEL = """
+import torch
+
+
+def too_wide(problem):
+    return torch.nn.Sequential(torch.nn.Linear(problem.dim + 1, 4), torch.nn.Tanh(),
+                               torch.nn.Linear(4, 1))
+
+
+def three_outputs(problem):
+    return torch.nn.Linear(problem.dim, 3)
+"""
+
+
+@pytest.mark.parametrize(
+    "factory, fragment",
+    [
+        ("too_wide", "does not take this problem's points, a tensor of shape (n, 2)"),
+        ("three_outputs", "returns (2, 3) for 2 points; it must return one value per point"),
+    ],
+)
+def test_a_model_of_the_wrong_shape_is_refused_before_out_is_made(
+    tmp_path, capsys, factory, fragment
+):
+    (tmp_path / "nets.py").write_text(WRONG_MODEL)
+    out = tmp_path / "deep" / "run"
+    code = main(
+        [
+            "train",
+            *TINY[:2],
+            "--steps",
+            "5",
+            "--no-compile",
+            "--quiet",
+            "--model",
+            f"{tmp_path / 'nets.py'}:{factory}",
+            "--out",
+            str(out),
+        ]
+    )
+    _one_line(capsys, code, 2, fragment)
+    assert not (tmp_path / "deep").exists()
+
+
+BAD_SAMPLERS = """
+import torch
+
+from glfpinn import Resampled, Sampler
+
+
+class NoPoints(Sampler):
+    def initial_points(self, n, domain, generator, dtype):
+        return domain.sample(n, generator, dtype=dtype)[:0]
+
+    def resample(self, ctx, state):
+        return Resampled(ctx.points[:0], state)
+
+
+class IntegerPoints(Sampler):
+    def resample(self, ctx, state):
+        return Resampled(ctx.points.round().long(), state)
+"""
+
+
+@pytest.mark.parametrize(
+    "sampler, fragment",
+    [
+        ("NoPoints", "sampler 'PLUGIN:NoPoints' returned no points (shape (0, 2))"),
+        ("IntegerPoints", "returned points of dtype torch.int64; collocation points must be"),
+    ],
+)
+def test_a_sampler_returning_no_or_integer_points_is_refused_by_name(
+    tmp_path, capsys, sampler, fragment
+):
+    plugin = tmp_path / "bad_samplers.py"
+    plugin.write_text(BAD_SAMPLERS)
+    code = main(
+        [
+            "train",
+            *TINY[:4],
+            "--steps",
+            "5",
+            "--resample-every",
+            "2",
+            "--no-compile",
+            "--quiet",
+            "--sampler",
+            f"{plugin}:{sampler}",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    _one_line(capsys, code, 2, fragment.replace("PLUGIN", str(plugin)))
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), ("MemoryError", 1)])
+def test_ctrl_c_or_no_memory_while_the_command_imports_is_one_line(tmp_path, sig, status):
+    """A stand-in for torch, first on the path, that is interrupted (a real SIGINT to the
+    process) or runs out of memory while it imports, as the real one can in the first second."""
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    body = (
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
+        if sig == signal.SIGINT
+        else "raise MemoryError\n"
+    )
+    (fake / "__init__.py").write_text(body)
+    src = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{src}"}
+    script = tmp_path / "bin" / "glfpinn"  # the console script pip writes
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom glfpinn.cli import main\nsys.exit(main())\n")
+    for command in (
+        [sys.executable, "-m", "glfpinn", "list"],
+        [sys.executable, str(script), "list"],
+    ):
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == status, proc.stderr
+        want = "glfpinn: interrupted" if status == 130 else "glfpinn: out of memory: while starting"
+        assert proc.stderr.startswith(want) and len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+#: The start of every .npy file (format 1.0), so the fuzz below reaches the header's parser.
+NPY_MAGIC = b"\x93NUMPY\x01\x00"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300) | st.binary(max_size=300).map(NPY_MAGIC.__add__))
+def test_any_bytes_as_a_points_file_are_points_or_a_one_line_error(tmp_path_factory, data):
+    """Random bytes, and forged headers, as `glfpinn predict --points`: finite points (n, 2) or
+    one line naming the file; never an EOFError, a MemoryError or an allocation first."""
+    from glfpinn._points import read_points
+
+    path = tmp_path_factory.mktemp("fuzz") / "p.npy"
+    path.write_bytes(data)
+    try:
+        x = read_points(path, 2)
+    except ValueError as err:
+        assert str(path) in str(err) and "\n" not in str(err)
+    else:
+        assert x.ndim == 2 and x.shape[1] == 2 and np.isfinite(x).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300))
+def test_any_metrics_file_is_records_or_a_one_line_error_naming_it(tmp_path_factory, text):
+    """Random text as a run's metrics.jsonl: a list of records, or one line naming the file and
+    the damaged line."""
+    from glfpinn._io import read_jsonl
+
+    path = tmp_path_factory.mktemp("fuzz") / "metrics.jsonl"
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    try:
+        records = read_jsonl(path)
+    except ValueError as err:
+        assert str(path) in str(err) and "line" in str(err) and "\n" not in str(err)
+    else:
+        assert all(isinstance(r, dict) for r in records)

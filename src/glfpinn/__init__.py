@@ -9,6 +9,8 @@ needs only on demand load on first use (PEP 562): ``runs`` (and ``train``, ``rec
 
 from __future__ import annotations
 
+# first: the command line's Ctrl-C or MemoryError during the imports below is one line
+from glfpinn import _startup as _startup  # noqa: I001  # isort: skip
 import importlib as _importlib
 import importlib.metadata as _metadata
 from typing import TYPE_CHECKING as _TYPE_CHECKING

@@ -6,6 +6,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,8 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
+    "read_limited",
+    "read_jsonl",
     "json_line",
     "json_safe",
     "is_plain_data",
@@ -94,6 +97,42 @@ def json_line(obj: Any) -> str:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     text = json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False)
     atomic_write_text(path, text + "\n")
+
+
+def read_limited(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, refused in one line naming it when it is larger
+    than ``limit`` or not a regular file (``/dev/zero``, a FIFO: both would be read until memory
+    runs out, or forever). A missing file raises FileNotFoundError as ``open`` does."""
+    with open(path, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ValueError(f"{str(path)!r} is not a regular file")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{str(path)!r} is larger than {limit} bytes")
+    return data
+
+
+#: The largest metrics.jsonl read back: about four million records, far beyond any run's.
+MAX_JSONL_BYTES = 1 << 30
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file a run appends to (metrics.jsonl). An unfinished last
+    line (no newline: its writer was killed mid-write) is left out; any other line that is not
+    a JSON object is a one-line ValueError naming the file and the line."""
+    text = read_limited(path, MAX_JSONL_BYTES).decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    lines.pop()  # after the last newline: empty, or a line torn by a kill
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise ValueError(f"{str(path)!r} line {number} is damaged (not a JSON object)")
+        records.append(record)
+    return records
 
 
 def cache_dir() -> Path:

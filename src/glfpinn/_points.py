@@ -29,16 +29,21 @@ def read_points(path: str | os.PathLike, dim: int) -> np.ndarray:
     suffix = _suffix(path, "points")
     try:
         if suffix == ".npy":
-            x = np.load(path, allow_pickle=False)
+            # mapped, not read: a header claiming more rows than the file holds (10**12, say)
+            # is refused by its size instead of allocated; the copy below reads what is there
+            x = np.load(path, mmap_mode="r", allow_pickle=False)
         else:
             x = np.loadtxt(path, delimiter=",", ndmin=2)
     except FileNotFoundError:
         raise ValueError(f"points file {str(path)!r} does not exist") from None
     except OSError as err:
         raise ValueError(f"points file {str(path)!r} cannot be read ({err})") from None
-    except ValueError as err:
+    except (ValueError, EOFError) as err:  # EOFError: an empty or truncated .npy
         raise ValueError(f"points file {str(path)!r} is not a numeric {suffix} ({err})") from None
-    x = np.asarray(x, dtype=np.float64)
+    try:
+        x = np.array(x, dtype=np.float64)
+    except (ValueError, TypeError) as err:  # a structured or string dtype
+        raise ValueError(f"points file {str(path)!r} is not a numeric {suffix} ({err})") from None
     if dim == 1 and x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or x.shape[1] != dim:

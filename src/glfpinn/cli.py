@@ -203,6 +203,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--ray-address", help="address of an existing Ray cluster, e.g. 10.0.0.1:6379"
     )
+    bench.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="the bench file changed since --out was run: replace the results of cells whose "
+        "settings changed or that it no longer has (finished cells it still has are kept)",
+    )
 
     report = sub.add_parser("report", help="results.md, results.csv and plots of a bench directory")
     report.add_argument("dir")
@@ -385,11 +391,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 from glfpinn.distributed import launch
                 from glfpinn.runs.directory import check_mode
 
-                check_mode(Path(args.out), mode)  # a bad directory: one line, not K
+                # a bad K or directory: one line, before K interpreters start
+                _check_ranks(args, cfg, nproc)
+                check_mode(Path(args.out), mode)
                 return launch(args.argv, nproc)  # each rank finds K in WORLD_SIZE
         else:
             from glfpinn.distributed import init_from_env
 
+            _tie_to_launcher()
             group = init_from_env(_device(args, cfg))
         changes = _given_settings(args) if args.resume else None
         result = run(
@@ -444,6 +453,56 @@ def _world_size(nproc: int | None) -> int:
     return world_size
 
 
+def _check_ranks(args: argparse.Namespace, cfg: Any, nproc: int) -> None:
+    """``--nproc K`` against the machine and the run, in the one process that would start the
+    K ranks: more CUDA ranks than cards, or a training set the ranks cannot share (a new run's:
+    a resume's was checked when it started), is refused; more CPU ranks than cores is warned
+    about (they run, but contend for the cores, each rank a whole interpreter)."""
+    if cfg is not None:
+        from glfpinn.distributed.sharding import check_split
+
+        problem = cfg.build_problem()
+        n_points = cfg.n_points or problem.run_default("n_points")
+        check_split(n_points, nproc, cfg.build_sampler().resamples_per_rank())
+    device = _device(args, cfg)
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        import torch
+
+        cards = torch.cuda.device_count()
+        if nproc > cards:
+            raise ValueError(
+                f"--nproc {nproc} on cuda but this machine has {cards} CUDA devices; "
+                "start at most one rank per card"
+            )
+    elif nproc > (os.cpu_count() or 1):
+        warnings.warn(
+            f"--nproc {nproc} starts {nproc} ranks on {os.cpu_count()} CPU cores; they will "
+            "contend for them (each rank is a whole Python process): give at most "
+            f"{os.cpu_count()}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+def _tie_to_launcher() -> None:
+    """A rank that ``--nproc`` started dies with its launcher, however the launcher ends
+    (SIGKILL included): an orphan would go on training and writing the run directory."""
+    from glfpinn._lifeline import PARENT_ENV, die_with_parent, watch_parent
+
+    parent = os.environ.get(PARENT_ENV, "")
+    if parent.isdigit():
+        die_with_parent(int(parent))
+        watch_parent(int(parent), _WATCH_LAUNCHER_S)
+
+
+#: Seconds between a rank's checks that its launcher lives (where the kernel cannot watch).
+_WATCH_LAUNCHER_S = 0.5
+
+
 def _nproc(args: argparse.Namespace, cfg: Any) -> int:
     """The ranks a run not yet launched asks for: --nproc, else its config's (the stored one
     on a resume)."""
@@ -485,7 +544,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from glfpinn._io import atomic_write_json
     from glfpinn.bench import load_bench, run_bench
 
     bench = load_bench(args.config)
@@ -493,8 +551,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers={args.workers} must be >= 1")
     if args.threads_per_worker < 1:
         raise ValueError(f"--threads-per-worker={args.threads_per_worker} must be >= 1")
-    meta = {"profile": bench.profile, "note": bench.note, "config": str(args.config)}
-    atomic_write_json(f"{args.out}/bench.json", meta)
     counts = run_bench(
         bench,
         args.out,
@@ -502,6 +558,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
         ray_address=args.ray_address,
+        source=str(args.config),
+        overwrite=args.overwrite,
     )
     print(json.dumps(counts))
     return 1 if counts["failed"] else 0

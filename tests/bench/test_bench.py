@@ -1,4 +1,5 @@
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -504,3 +505,181 @@ def test_the_frontier_profile_shares_one_recipe_across_its_samplers():
         assert any(stage.dtype == "float64" for stage in plan.rounds.stages)
         recipes.add(repr(plan))
     assert len(recipes) == 1  # one recipe for every problem and sampler
+
+
+#: A problem whose training kills its own process the way a fault in user code, a native library
+#: or the kernel does: os.abort (SIGABRT), a segfault, or an out-of-memory kill (SIGKILL).
+FRAGILE_PDE = """
+import os
+import signal
+
+import torch
+
+from glfpinn import Box, Problem, ops
+
+
+class Fragile(Problem):
+    name = "fragile"
+    defaults = {"n_points": 32, "resample_every": 5, "hidden": (4,)}
+
+    def __init__(self, death="none"):
+        self.death = death
+        self.dim = 1
+        self.domain = Box([0.0], [1.0])
+
+    def residual(self, model, x):
+        # in a worker only: the bench checks each problem in its own process first
+        if os.getpid() != int(os.environ["FRAGILE_BENCH_PID"]):
+            if self.death == "abort":
+                os.abort()
+            if self.death in ("SIGSEGV", "SIGKILL"):
+                os.kill(os.getpid(), getattr(signal, self.death))
+        return ops.axis_derivatives(model, x, order=2)[:, 0] + torch.sin(x[:, 0])
+
+    def condition_points(self, n, generator, dtype):
+        return {"boundary": torch.tensor([[0.0], [1.0]], dtype=dtype)}
+
+    def condition_loss(self, model, points):
+        return (model(points["boundary"]) ** 2).mean()
+"""
+
+FRAGILE_BENCH = """
+profile: test
+base: {{steps: 5, eval_every: 5, checkpoint_every: 5, compile: false}}
+experiments:
+  e:
+    problems:
+      ok: {{problem: {path}:Fragile}}
+      abort: {{problem: {path}:Fragile, problem_params: {{death: abort}}}}
+      segv: {{problem: {path}:Fragile, problem_params: {{death: SIGSEGV}}}}
+      oom: {{problem: {path}:Fragile, problem_params: {{death: SIGKILL}}}}
+      ok2: {{problem: {path}:Fragile}}
+    samplers: {{u: {{sampler: uniform}}}}
+    seeds: [0]
+"""
+
+
+@pytest.fixture
+def fragile_bench(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAGILE_BENCH_PID", str(os.getpid()))
+    (tmp_path / "fragile.py").write_text(FRAGILE_PDE)
+    path = tmp_path / "fragile.yaml"
+    path.write_text(FRAGILE_BENCH.format(path=tmp_path / "fragile.py"))
+    return path
+
+
+def test_a_worker_that_dies_fails_its_own_cell_alone_and_the_grid_goes_on(fragile_bench, tmp_path):
+    out = tmp_path / "out"
+    lines: list[str] = []
+    counts = run_bench(load_bench(fragile_bench), out, workers=2, log=lines.append)
+    # three workers died (a real os.abort, SIGSEGV, SIGKILL); every other cell still ran
+    assert counts == {"cells": 5, "reused": 0, "ran": 2, "failed": 3}, lines
+    assert sorted(p.parts[-4] for p in out.glob("e/*/u/seed0/result.json")) == ["ok", "ok2"]
+    for label, name in (("abort", "SIGABRT"), ("segv", "SIGSEGV"), ("oom", "SIGKILL")):
+        error = (out / "e" / label / "u/seed0/error.txt").read_text()
+        assert f"was killed by {name}" in error
+        assert not (out / "e" / label / "u/seed0/result.json").exists()
+    assert any(
+        "e/abort/u/seed0: FAILED: the cell's worker process was killed by SIGABRT" in s
+        for s in lines
+    )
+
+    # a rerun reuses the finished cells and runs the failed ones again (they die again)
+    again = run_bench(load_bench(fragile_bench), out, workers=2, log=lambda s: None)
+    assert again == {"cells": 5, "reused": 2, "ran": 0, "failed": 3}
+
+
+def test_a_rerun_runs_a_failed_cell_and_clears_its_error(fragile_bench, tmp_path):
+    out = tmp_path / "out"
+    bench = load_bench(fragile_bench)
+    only_abort = dataclasses.replace(
+        bench, cells=tuple(c for c in bench.cells if c.problem == "abort")
+    )
+    assert run_bench(only_abort, out, workers=1, log=lambda s: None)["failed"] == 1
+    cell = out / "e/abort/u/seed0"
+    assert (cell / "error.txt").exists()
+    # the cause fixed in place (its settings unchanged): the rerun runs it, and the error goes
+    (tmp_path / "fragile.py").write_text(FRAGILE_PDE.replace("os.abort()", "pass"))
+    assert run_bench(only_abort, out, workers=1, log=lambda s: None)["ran"] == 1
+    assert (cell / "result.json").exists() and not (cell / "error.txt").exists()
+
+
+def test_a_rerun_after_the_bench_file_changed_is_refused_unless_overwrite(bench_file, tmp_path):
+    out = tmp_path / "out"
+    one_seed = BENCH.replace("seeds: [0, 1]", "seeds: [0]")
+    bench_file.write_text(one_seed)
+    assert main(["bench", str(bench_file), "--out", str(out), "--workers", "1"]) == 0
+    meta = json.loads((out / "bench.json").read_text())
+    assert meta["cells"] == ["main/ac/glf/seed0", "main/ac/rad/seed0"]
+    kept = (out / "main/ac/glf/seed0/result.json").stat().st_mtime_ns
+
+    # a changed setting: the finished cells are no longer this bench's results
+    bench_file.write_text(one_seed.replace("steps: 20", "steps: 30"))
+    code = subprocess.run(
+        [sys.executable, "-m", "glfpinn", "bench", str(bench_file), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert code.returncode == 2
+    assert code.stderr.count("\n") == 1 and "Traceback" not in code.stderr
+    assert "holds the results of another grid" in code.stderr
+    assert "use a new --out, or --overwrite" in code.stderr
+    assert json.loads((out / "bench.json").read_text()) == meta  # nothing touched
+
+    # an added seed changes the grid too; a comment does not
+    bench_file.write_text("# a comment\n" + BENCH)
+    with pytest.raises(ValueError, match="the bench file has changed since"):
+        run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)
+    bench_file.write_text("# a comment\n" + one_seed)
+    assert run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)["reused"] == 2
+
+    # --overwrite: the cells the new grid still has, unchanged, are kept; the others replaced
+    bench_file.write_text(one_seed.replace("rad:", "uni: {sampler: uniform}\n      xrad:"))
+    assert main(["bench", str(bench_file), "--out", str(out), "--workers", "1", "--overwrite"]) == 0
+    assert (out / "main/ac/glf/seed0/result.json").stat().st_mtime_ns == kept
+    assert not (out / "main/ac/rad").exists()
+    assert sorted(json.loads((out / "bench.json").read_text())["cells"]) == [
+        "main/ac/glf/seed0",
+        "main/ac/uni/seed0",
+        "main/ac/xrad/seed0",
+    ]
+
+
+def test_report_leaves_out_damaged_cells_by_name_and_lists_the_missing(bench_file, tmp_path):
+    out = tmp_path / "out"
+    assert main(["bench", str(bench_file), "--out", str(out), "--workers", "1"]) == 0
+    cells = out / "main/ac"
+    (cells / "glf/seed0/result.json").write_bytes(b"\x00\xff not json")  # binary garbage
+    metrics = cells / "glf/seed1/metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    lines[1] = lines[1][: len(lines[1]) // 2]  # a torn line in the middle
+    metrics.write_text("\n".join(lines) + "\n")
+    (cells / "rad/seed1/result.json").unlink()  # a cell that never finished
+    for snapshot in (cells / "rad/seed0/snapshots").glob("*.npz"):
+        snapshot.write_bytes(b"PK\x03\x04 torn")  # BadZipFile
+    (cells / "rad/seed0/prediction.npz").write_bytes(b"")
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "glfpinn", "report", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    err = proc.stderr.splitlines()
+    assert all(line.startswith("glfpinn: warning: ") for line in err), err
+    assert any(
+        "left out cell main/ac/glf/seed0:" in s and "result.json' is damaged" in s for s in err
+    )
+    assert any(
+        "left out cell main/ac/glf/seed1:" in s and "metrics.jsonl' line 2 is damaged" in s
+        for s in err
+    )
+    assert any("snapshots/step" in s and "damaged (BadZipFile)" in s for s in err)
+    assert any("prediction.npz' is damaged" in s or "prediction.npz': damaged" in s for s in err)
+    assert any("3 of the bench's cells have no result" in s for s in err)
+    md = (out / "results.md").read_text()
+    assert "| ac | rad | 1 |" in md and "| ac | glf |" not in md  # only rad/seed0 is whole
+    for missing in ("main/ac/glf/seed0", "main/ac/glf/seed1", "main/ac/rad/seed1"):
+        assert f"`{missing}`" in md

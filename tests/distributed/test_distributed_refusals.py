@@ -79,8 +79,9 @@ def test_a_per_rank_run_is_not_resumed_on_another_number_of_ranks():
 
 
 def test_a_whole_set_run_moves_to_one_process_with_its_union():
-    trainer = _trainer(RAD(n_candidates=64), group=None)
-    state = _two_rank_state(trainer, per_rank=False)
+    # two ranks' shares of 16 points each: the one process of the resumed run takes all 32
+    state = _two_rank_state(_trainer(RAD(n_candidates=64), group=None), per_rank=False)
+    trainer = _trainer(RAD(n_candidates=64), n_points=32, group=None)
     trainer.load_state_dict(state)
     assert torch.equal(trainer.state.points, state["points"])  # both ranks' points
 

@@ -169,3 +169,133 @@ def test_sigterm_stops_every_rank_after_the_same_step_and_the_run_resumes_exactl
     assert resumed.returncode == 0, resumed.stderr
     for p, q in zip(_params(out), _params(uninterrupted), strict=True):
         assert torch.equal(p, q)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie waiting for its parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    found = {}
+    for path in root.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            st = path.stat()
+            found[str(path)] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the ranks through /proc")
+def test_a_launcher_killed_by_sigkill_takes_its_ranks_with_it(tmp_path):
+    out = tmp_path / "run"
+    endless = [*TINY, *LONG, "--steps", "1000000", "--checkpoint-every", "25"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "glfpinn", "train", "--nproc", "2", *endless, "--out", str(out)],
+        env=_env(),
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own group, for the clean-up below only
+    )
+    ranks: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any(r["event"] == "eval" for r in _records(out)):  # both ranks training
+            assert time.monotonic() < deadline and launcher.poll() is None
+            time.sleep(0.05)
+        ranks += [_rank_pid(launcher.pid, r) for r in (0, 1)]
+        launcher.kill()  # SIGKILL: the launcher cannot pass anything on
+        launcher.wait()
+        killed = time.monotonic()
+        while any(map(_alive, ranks)) and time.monotonic() < killed + 5:
+            time.sleep(0.05)
+        assert not [pid for pid in ranks if _alive(pid)], "a rank outlived its launcher"
+        before = _files(out)
+        time.sleep(2)
+        assert _files(out) == before, "a rank went on writing the run directory"
+    finally:  # what this test started, should it fail (the ranks run in their own sessions)
+        for pid in [launcher.pid, *(pid for pid in ranks if _alive(pid))]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+#: Both ranks hang inside their residual (a deadlock, a stuck filesystem) once ``HANG`` exists.
+HANGS = f"""
+import time
+from pathlib import Path
+import sys
+sys.path.insert(0, {str(TESTS)!r})
+from helpers import Poisson1D
+
+class Hangs(Poisson1D):
+    def residual(self, model, x):
+        if Path(__file__).with_name("HANG").exists():
+            time.sleep(3600)
+        return super().residual(model, x)
+"""
+
+
+def test_a_second_sigterm_to_a_hung_run_exits_143(tmp_path):
+    (tmp_path / "hangs.py").write_text(HANGS)
+    out = tmp_path / "run"
+    problem = ["--problem", f"{tmp_path / 'hangs.py'}:Hangs", "--steps", "1000000"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "glfpinn", "train", "--nproc", "2", *TINY, *problem, "--out",
+         str(out)],
+        env=_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not any(r["event"] == "eval" for r in _records(out)):
+            assert time.monotonic() < deadline and launcher.poll() is None
+            time.sleep(0.05)
+        (tmp_path / "HANG").touch()
+        time.sleep(1)  # both ranks now sleep in a step that never ends
+        launcher.send_signal(signal.SIGTERM)  # passed on; each rank waits for its step's end
+        time.sleep(1)
+        assert launcher.poll() is None, "the run was meant to hang"
+        launcher.send_signal(signal.SIGTERM)  # the second: stop now
+        _, err = launcher.communicate(timeout=60)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 143, err
+    assert "glfpinn: terminated" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--n-points", "100", "--nproc", "64"], "n_points=100 does not split over 64 ranks"),
+        (["--n-points", "4", "--nproc", "8", "--sampler", "rad"], "n_points=4 is fewer than the 8"),
+    ],
+)
+def test_nproc_is_checked_against_the_points_before_any_rank_starts(
+    tmp_path, capsys, monkeypatch, args, fragment
+):
+    from glfpinn.cli import main
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    launched = []
+    monkeypatch.setattr("glfpinn.distributed.launch", lambda *a: launched.append(a) or 0)
+    out = tmp_path / "run"
+    code = main(["train", "--problem", "allen-cahn", *TINY, *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err, err
+    assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
+    assert not launched and not out.exists()
+
+
+def test_more_cpu_ranks_than_cores_are_warned_about_once(tmp_path, capsys, monkeypatch):
+    from glfpinn.cli import main
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("glfpinn.distributed.launch", lambda argv, nproc: 0)
+    args = ["--problem", "allen-cahn", *TINY, "--n-points", "16", "--nproc", "4"]
+    assert main(["train", *args, "--device", "cpu", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "glfpinn: warning: --nproc 4 starts 4 ranks on 2 CPU cores" in err

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
+import warnings
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from glfpinn._io import atomic_write_bytes
+from glfpinn._io import atomic_write_bytes, read_jsonl
 from glfpinn.bench.report import collect, summarise
 from glfpinn.bench.stats import error_curve, eval_records
 
@@ -30,14 +31,32 @@ def _plt():
 
 def _evals(cell: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     steps, l2, residual, loss = [], [], [], []
-    for line in (cell / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
+    metrics = cell / "metrics.jsonl"
+    for rec in read_jsonl(metrics) if metrics.exists() else []:
         if rec.get("event") == "eval":
             steps.append(rec["step"])
-            l2.append(math.nan if rec["l2_relative_error"] is None else rec["l2_relative_error"])
-            residual.append(rec.get("residual_mean", math.nan))
-            loss.append(rec["loss"])
+            l2.append(_or_nan(rec["l2_relative_error"]))
+            residual.append(_or_nan(rec.get("residual_mean")))
+            loss.append(_or_nan(rec["loss"]))
     return np.asarray(steps), np.asarray(l2), np.asarray(residual), np.asarray(loss)
+
+
+def _or_nan(value: float | None) -> float:
+    """A metric as logged: a number, or null (none, or not finite) as NaN."""
+    return math.nan if value is None else value
+
+
+def _arrays(file: Path, *names: str) -> tuple[np.ndarray, ...] | None:
+    """The arrays ``names`` of the .npz ``file``; None, with a warning naming the file, when it
+    is damaged (a torn zip, a missing array): the plot is drawn without it."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            return tuple(np.asarray(data[name], dtype=np.float64) for name in names)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        warnings.warn(
+            f"left out {str(file)!r}: damaged ({type(err).__name__})", RuntimeWarning, stacklevel=2
+        )
+        return None
 
 
 def _save(fig, path: Path) -> Path:
@@ -181,9 +200,12 @@ def _snapshots(plt, cells: dict[str, Path], path: Path) -> list[Path]:
     for i, (sampler, files) in enumerate(rows.items()):
         picks = [files[int(j)] for j in np.unique(np.linspace(0, len(files) - 1, cols).round())]
         for j, file in enumerate(picks):
-            with np.load(file) as snap:
-                pts, res = snap["points"], snap["residuals"]
             ax = axes[i, j]
+            arrays = _arrays(file, "points", "residuals")
+            if arrays is None:  # damaged: this panel stays empty
+                ax.set_axis_off()
+                continue
+            pts, res = arrays
             sc = ax.scatter(
                 pts[:, 0],
                 pts[:, -1] if pts.shape[1] == 2 else pts[:, 1],
@@ -200,15 +222,19 @@ def _snapshots(plt, cells: dict[str, Path], path: Path) -> list[Path]:
 
 
 def _error_maps(plt, cells: dict[str, Path], path: Path) -> list[Path]:
-    preds = {s: c / "prediction.npz" for s, c in cells.items() if (c / "prediction.npz").exists()}
+    preds = {
+        s: arrays
+        for s, c in cells.items()
+        if (c / "prediction.npz").exists()
+        and (arrays := _arrays(c / "prediction.npz", "x", "u", "u_ref")) is not None
+    }
     if not preds:
         return []
     fig, axes = plt.subplots(
         1, len(preds), figsize=(3.8 * len(preds), 3.2), squeeze=False, layout="constrained"
     )
-    for ax, (sampler, file) in zip(axes[0], preds.items()):
-        with np.load(file) as p:
-            x, err = p["x"], np.abs(p["u"] - p["u_ref"])
+    for ax, (sampler, (x, u, u_ref)) in zip(axes[0], preds.items()):
+        err = np.abs(u - u_ref)
         cols = (0, x.shape[1] - 1) if x.shape[1] == 2 else (0, 1)
         sc = ax.tricontourf(x[:, cols[0]], x[:, cols[1]], err, levels=30, cmap="magma")
         ax.set_title(f"|u - u_ref|, {sampler}", fontsize=9)

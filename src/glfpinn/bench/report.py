@@ -9,13 +9,14 @@ import io
 import json
 import math
 import os
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from glfpinn._io import atomic_write_text
+from glfpinn._io import atomic_write_text, read_jsonl, read_limited
 from glfpinn.bench.stats import (
     ACCURACY_TARGETS,
     DIAGNOSTICS,
@@ -25,7 +26,14 @@ from glfpinn.bench.stats import (
     time_to_accuracy_summary,
 )
 
-__all__ = ["collect", "summarise", "write_report", "METRICS_REPORTED", "oscillation"]
+__all__ = [
+    "collect",
+    "missing_cells",
+    "summarise",
+    "write_report",
+    "METRICS_REPORTED",
+    "oscillation",
+]
 
 #: result.json field -> column title.
 METRICS_REPORTED = {
@@ -44,37 +52,95 @@ def oscillation(metrics_path: Path) -> float:
     """Mean absolute change of log10(loss) between successive evaluations over the second half
     of training: a steady descent scores near 0, a loss that jumps around scores high."""
     losses = []
-    for line in metrics_path.read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
-        if rec.get("event") == "eval" and rec.get("loss", 0) > 0:
+    for rec in read_jsonl(metrics_path):
+        if rec.get("event") == "eval" and _positive(rec.get("loss")):
             losses.append(rec["loss"])
-    half = np.log10(np.asarray(losses[len(losses) // 2 :]))
+    half = np.log10(np.asarray(losses[len(losses) // 2 :], dtype=np.float64))
     return float(np.abs(np.diff(half)).mean()) if half.size > 1 else math.nan
 
 
+def _positive(value: Any) -> bool:
+    return _is_number(value) and value > 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: The most bytes of a cell's result.json read back (one is a few kilobytes).
+_MAX_RESULT_BYTES = 1 << 20
+#: Fields of an evaluation record the report and the plots read, and what each must hold.
+_EVAL_FIELDS = ("step", "loss", "l2_relative_error", "residual_mean", "elapsed_s")
+
+
+def _cell_row(root: Path, cell: Path) -> dict[str, Any]:
+    """A finished cell's labels and result.json fields, after checking every file of it the
+    report and the plots read; a damaged one is a ValueError naming it."""
+    experiment, problem, sampler = cell.relative_to(root).parts[:3]
+    result = cell / "result.json"
+    try:
+        data = json.loads(read_limited(result, _MAX_RESULT_BYTES))
+    except ValueError as err:  # a torn or binary file (UnicodeDecodeError is a ValueError)
+        raise ValueError(f"{str(result)!r} is damaged ({type(err).__name__})") from None
+    if not isinstance(data, dict) or not _is_number(data.get("steps")):
+        raise ValueError(f"{str(result)!r} is damaged (not a run's result)")
+    for key in METRICS_REPORTED:
+        if key != "oscillation" and data.get(key) is not None and not _is_number(data[key]):
+            raise ValueError(f"{str(result)!r} is damaged ({key} is not a number)")
+    metrics = cell / "metrics.jsonl"
+    if metrics.exists():
+        for rec in read_jsonl(metrics):
+            bad = [
+                k
+                for k in _EVAL_FIELDS
+                if rec.get("event") == "eval"
+                and not _is_number(rec.get(k, 0.0))
+                and not (k != "step" and rec.get(k) is None)
+            ]
+            if bad:
+                raise ValueError(f"{str(metrics)!r} is damaged ({bad[0]} is not a number)")
+    data["oscillation"] = oscillation(metrics) if metrics.exists() else math.nan
+    return {
+        "experiment": experiment,
+        "problem_label": problem,
+        "sampler_label": sampler,
+        "path": str(cell),
+        **data,
+    }
+
+
 def collect(root: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every finished cell under ``root``: its labels and its result.json fields."""
+    """Every finished cell under ``root``: its labels and its result.json fields. A cell with
+    a damaged file is left out, with a warning naming the file."""
     rows = []
     root = Path(root)
     for result in sorted(root.glob("*/*/*/seed*/result.json")):
-        cell = result.parent
-        experiment, problem, sampler = cell.relative_to(root).parts[:3]
         try:
-            data = json.loads(result.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            continue
-        metrics = cell / "metrics.jsonl"
-        data["oscillation"] = oscillation(metrics) if metrics.exists() else math.nan
-        rows.append(
-            {
-                "experiment": experiment,
-                "problem_label": problem,
-                "sampler_label": sampler,
-                "path": str(cell),
-                **data,
-            }
-        )
+            rows.append(_cell_row(root, result.parent))
+        except (OSError, ValueError) as err:
+            where = result.parent.relative_to(root)
+            warnings.warn(f"left out cell {where}: {err}", RuntimeWarning, stacklevel=2)
     return rows
+
+
+def missing_cells(root: str | os.PathLike, rows: list[dict[str, Any]]) -> list[str]:
+    """The cells ``root``/bench.json lists that have no usable result among ``rows`` (not
+    run, failed, or damaged), in the bench's order; none without a readable bench.json."""
+    root = Path(root)
+    cells = _bench_meta(root).get("cells")
+    if not isinstance(cells, list):
+        return []
+    have = {str(Path(row["path"]).relative_to(root)) for row in rows}
+    return [c for c in cells if isinstance(c, str) and c not in have]
+
+
+def _bench_meta(root: Path) -> dict[str, Any]:
+    """``root``/bench.json, or {} where it is missing or damaged."""
+    try:
+        meta = json.loads(read_limited(root / "bench.json", _MAX_RESULT_BYTES))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -182,10 +248,24 @@ def write_report(
         _write_csv(root / "time_to_accuracy.csv", reached, list(reached[0]))
 
     lines = ["# Results", ""]
-    note = root / "bench.json"
-    if note.exists():
-        meta = json.loads(note.read_text())
+    meta = _bench_meta(root)
+    if meta:
         lines += [f"Profile: **{meta.get('profile')}**. {meta.get('note', '')}", ""]
+    missing = missing_cells(root, rows)
+    if missing:
+        warnings.warn(
+            f"{len(missing)} of the bench's cells have no result and are not in the report: "
+            + ", ".join(missing[:5])
+            + (", ..." if len(missing) > 5 else ""),
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        lines += [
+            f"**{len(missing)} of the bench's cells have no result** (not run, failed: see "
+            "their error.txt, or damaged) and are left out: "
+            + ", ".join(f"`{c}`" for c in missing),
+            "",
+        ]
     if command:
         lines += [f"Produced by: `{command}`", ""]
     lines += ["Mean ± standard deviation over seeds; the L2 error's median beside it.", ""]

@@ -28,7 +28,6 @@ and counted in ``dropped``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -38,7 +37,11 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from glfpinn._io import read_jsonl, read_limited
 from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
+
+#: The most bytes of a run's config.yaml read back (one is a few hundred).
+_MAX_CONFIG_BYTES = 1 << 20
 
 __all__ = [
     "eval_records",
@@ -82,8 +85,7 @@ def eval_records(
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
+    for rec in read_jsonl(path):
         if rec.get("event") == "eval" and rec.get("elapsed_s") is not None:
             value = rec.get(key)
             out.append((float(rec["elapsed_s"]), int(rec["step"]), _finite_or_nan(value)))
@@ -260,8 +262,9 @@ def diagnostics_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         path = Path(row["path"]) / "metrics.jsonl"
         if not path.exists():
             continue
-        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        resamples = [r for r in lines if r.get("event") == "resample" and "h_rel_median" in r]
+        resamples = [
+            r for r in read_jsonl(path) if r.get("event") == "resample" and "h_rel_median" in r
+        ]
         if not resamples:
             continue
         for r in resamples:
@@ -293,16 +296,17 @@ def _resample_lines(cell: str | Path) -> list[dict[str, Any]]:
     path = Path(cell) / "metrics.jsonl"
     if not path.exists():
         return []
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [r for r in lines if r.get("event") == "resample"]
+    return [r for r in read_jsonl(path) if r.get("event") == "resample"]
 
 
 def _coverage_threshold(cell: str | Path) -> float:
     """The run's coverage threshold from its config.yaml (the default where it has none)."""
-    path = Path(cell) / "config.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    try:
+        data = yaml.safe_load(read_limited(Path(cell) / "config.yaml", _MAX_CONFIG_BYTES))
+    except (OSError, ValueError, yaml.YAMLError):  # none, or damaged: the default
+        data = None
     value = data.get("coverage_threshold") if isinstance(data, dict) else None
-    return COVERAGE_THRESHOLD if value is None else float(value)
+    return value if isinstance(value, float) else COVERAGE_THRESHOLD
 
 
 def coverage_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

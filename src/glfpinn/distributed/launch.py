@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from glfpinn._lifeline import PARENT_ENV
+
 __all__ = ["launch"]
 
 #: Seconds a rank gets to unwind after SIGTERM before it is killed.
@@ -50,6 +52,9 @@ def _rank_env(rank: int, nproc: int, port: int) -> dict[str, str]:
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
     )
+    # each rank ties its life to this process (glfpinn.cli): a launcher killed by SIGKILL or
+    # the out-of-memory killer, which cannot stop its ranks, takes them with it all the same
+    env[PARENT_ENV] = str(os.getpid())
     # K ranks each running torch's default of one thread per core would oversubscribe the
     # CPU K-fold (torchrun sets 1); a share of the cores keeps each rank's matmuls parallel.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
@@ -104,7 +109,9 @@ def launch(argv: Sequence[str], nproc: int, program: Sequence[str] = ("-m", "glf
 
     def forward(signum: int, frame: Any) -> None:
         if caught:  # a second signal: no more waiting for a clean stop
-            raise KeyboardInterrupt
+            interrupt = KeyboardInterrupt()
+            interrupt.signum = signum  # type: ignore[attr-defined] # the CLI's status: 130/143
+            raise interrupt
         caught.append(signum)
         for p in procs:
             if p.poll() is None:

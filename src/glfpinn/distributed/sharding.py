@@ -22,7 +22,18 @@ from torch import Tensor
 
 from glfpinn.distributed.group import ProcessGroup
 
-__all__ = ["Sharding", "shares"]
+__all__ = ["Sharding", "check_split", "shares"]
+
+
+def check_split(n: int, world_size: int, per_rank: bool) -> None:
+    """Refuse a training set of ``n`` points that ``world_size`` ranks cannot share: resampling
+    ``per_rank``, each must hold exactly N/K points (its quota is a fixed share); otherwise
+    each needs at least one."""
+    k = world_size
+    if per_rank and n % k:
+        raise ValueError(f"n_points={n} does not split over {k} ranks; give a multiple of {k}")
+    if n < k:
+        raise ValueError(f"n_points={n} is fewer than the {k} ranks; give at least {k}")
 
 
 def shares(n: int, world_size: int) -> list[int]:
@@ -44,13 +55,8 @@ class Sharding:
         return f"Sharding(world_size={self.group.world_size}, per_rank={self.per_rank})"
 
     def check(self, n: int) -> None:
-        """Refuse a training set that the ranks cannot share: per rank, each must hold
-        exactly N/K points (its quota is a fixed share); otherwise each needs at least one."""
-        k = self.group.world_size
-        if self.per_rank and n % k:
-            raise ValueError(f"n_points={n} does not split over {k} ranks; give a multiple of {k}")
-        if n < k:
-            raise ValueError(f"n_points={n} is fewer than the {k} ranks; give at least {k}")
+        """Refuse a training set that the ranks cannot share (:func:`check_split`)."""
+        check_split(n, self.group.world_size, self.per_rank)
 
     def sizes(self, n: int) -> list[int]:
         """Each rank's number of rows of a set of ``n`` (:func:`shares`)."""

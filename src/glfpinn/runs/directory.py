@@ -10,6 +10,7 @@ holds a run and nothing else, and a resume refuses a run directory holding links
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -25,8 +26,15 @@ import yaml
 from torch import Tensor
 
 from glfpinn._checks import short_repr
-from glfpinn._io import atomic_write_bytes, atomic_write_json, atomic_write_text, json_line
-from glfpinn.config import RunConfig, yaml_load
+from glfpinn._io import (
+    MAX_JSONL_BYTES,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    json_line,
+    read_limited,
+)
+from glfpinn.config import MAX_YAML_BYTES, RunConfig, yaml_load
 from glfpinn.plugins import untrusted
 from glfpinn.runs import fingerprint as fp
 from glfpinn.runs.lock import LOCK, RunLock
@@ -211,7 +219,8 @@ class RunDirectory(Callback):
         if not path.exists():
             return
         kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        text = read_limited(path, MAX_JSONL_BYTES).decode("utf-8", errors="replace")
+        for line in text.splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
@@ -270,6 +279,9 @@ def _prediction(trainer: Trainer) -> dict[str, np.ndarray]:
 
 
 def _check_writable(path: Path) -> None:
+    """Whether a run can be written in ``path``, leaving no folder made for the check: the run
+    makes its directory once everything it is built from has been checked."""
+    made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):  # a fresh file: never one already there
@@ -278,6 +290,10 @@ def _check_writable(path: Path) -> None:
         raise ValueError(
             f"output directory {str(path)!r} is not writable ({err.strerror})"
         ) from None
+    finally:
+        for folder in made:
+            with contextlib.suppress(OSError):  # one another process has filled meanwhile
+                folder.rmdir()
 
 
 def run_path(out: str | os.PathLike) -> Path:
@@ -376,8 +392,9 @@ def read_config(path: str | os.PathLike) -> RunConfig:
     run directory builds it."""
     file = Path(path) / CONFIG
     try:
+        text = read_limited(file, MAX_YAML_BYTES).decode("utf-8")
         with untrusted(f"the run directory {str(path)!r}"):
-            return RunConfig.from_dict(yaml_load(file.read_text(encoding="utf-8")))
+            return RunConfig.from_dict(yaml_load(text))
     except (yaml.YAMLError, UnicodeDecodeError, ValueError, TypeError) as err:
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise ValueError(f"{CONFIG} of the run in {str(path)!r} is damaged ({reason})") from None
@@ -390,8 +407,8 @@ def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
     if not file.exists():
         return None
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(read_limited(file, MAX_YAML_BYTES))
+    except ValueError:  # torn, binary, not a regular file (/dev/zero) or oversized
         return None
     return data if isinstance(data, dict) and "steps" in data else None
 

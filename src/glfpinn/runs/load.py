@@ -10,7 +10,6 @@ and of the run config.yaml describes (its fingerprint), or loading is refused in
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from glfpinn._io import read_jsonl
 from glfpinn.config import RunConfig
 from glfpinn.plugins import untrusted
 from glfpinn.problems.base import Problem
@@ -72,8 +72,7 @@ class Run:
         path = self.path / METRICS
         if not path.exists():
             return []
-        records = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
-        return [r for r in records if r.get("event") == "eval"]
+        return [r for r in read_jsonl(path) if r.get("event") == "eval"]
 
 
 def load_run(
@@ -104,9 +103,10 @@ def load_run(
         if problem is None:
             problem = cfg.build_problem()
         spec = model if model is not None else cfg.build_model()
-    net = build_network(problem, spec, 0).to(  # the weights come from the checkpoint
-        device=torch.device(device), dtype=DTYPES[cfg.dtype]
-    )
+    # the weights come from the checkpoint, in its precision (a float64 stage's, say)
+    weights = [v for v in state["model"].values() if torch.is_tensor(v) and v.is_floating_point()]
+    dtype = weights[0].dtype if weights else DTYPES[cfg.dtype]
+    net = build_network(problem, spec, 0).to(device=torch.device(device), dtype=dtype)
     try:
         net.load_state_dict(state["model"])
     except Exception as err:  # a different architecture: the file does not fit
@@ -138,12 +138,10 @@ def _read_checkpoint(root: Path, cfg: RunConfig, device: str | torch.device) -> 
         state = torch.load(root / CHECKPOINT, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure: the file is unusable
         raise ValueError(f"checkpoint {where} cannot be read ({type(err).__name__})") from None
-    if (
-        not isinstance(state, dict)
-        or not isinstance(state.get("model"), dict)
-        or ("points" not in state)
-    ):
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise ValueError(f"checkpoint {where} is damaged (not a run's state)")
+    if not isinstance(state.get("points"), torch.Tensor):
+        raise ValueError(f"checkpoint {where} is damaged (it holds no training points)")
     state, record = fp.unseal(state, where)
     if record is not None:
         fp.check(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,8 +159,13 @@ def _points(run: Run) -> Figure:
     ax.set(xlabel="x_1", xlim=(lo[0], hi[0]))
     ax.set_title(f"training points of the last checkpoint (N = {len(pts)})", fontsize=9)
     if snaps:
-        with np.load(snaps[-1]) as snap:
-            at, residuals = snap["points"], snap["residuals"]
+        try:
+            with np.load(snaps[-1], allow_pickle=False) as snap:
+                at, residuals = np.asarray(snap["points"]), np.asarray(snap["residuals"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(
+                f"snapshot {str(snaps[-1])!r} is damaged ({type(err).__name__}); delete it"
+            ) from None
         log_r = np.log10(np.abs(residuals) + 1e-12)
         ax = axes[1]
         if dim == 1:

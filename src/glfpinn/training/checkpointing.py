@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.optim import Optimizer
 
 from glfpinn.strategy import Strategy
@@ -22,7 +23,7 @@ from glfpinn.training.plan import OptimizationPlan
 from glfpinn.training.stage import Stage
 from glfpinn.training.state import TrainState
 
-__all__ = ["state_dict", "load_state_dict", "set_fused", "stateful"]
+__all__ = ["state_dict", "load_state_dict", "check_fits", "set_fused", "stateful"]
 
 
 def stateful(callbacks: Sequence[Callback]) -> list[Callback]:
@@ -47,15 +48,51 @@ def load_state_dict(
     plan: OptimizationPlan,
     fused: bool,
     saved: dict[str, Any],
+    conserves_population: bool = False,
 ) -> None:
     """Load ``saved`` (from :func:`state_dict`): this process's part of it into ``state``, and
-    the callbacks' states into ``callbacks``."""
+    the callbacks' states into ``callbacks``. A state that does not fit the run (another
+    dtype, dimension or, for a sampler that ``conserves_population``, number of points) is
+    refused in one line before anything is loaded."""
     saved = strategy.split(saved)
+    check_fits(saved, state, conserves_population)
     state.load_state_dict(saved)
     for stage, optimizer in zip(plan.all_stages, state.optimizers, strict=True):
         set_fused(optimizer, stage, fused)
     for cb, cb_state in zip(stateful(callbacks), saved.get("callbacks", [])):
         cb.load_state_dict(cb_state)
+
+
+def check_fits(saved: dict[str, Any], state: TrainState, conserves_population: bool) -> None:
+    """Refuse ``saved`` (this process's part) where it cannot be ``state``'s: loading a float64
+    state into a float32 run, or points of another dimension or count, would fail (or
+    silently change the run) steps later."""
+    points = saved.get("points") if isinstance(saved, dict) else None
+    if not isinstance(points, Tensor) or points.ndim != 2:
+        raise ValueError("the state holds no training points of shape (n, dim)")
+    run = state.points
+    if points.dtype != run.dtype:
+        raise ValueError(
+            f"the state's points are {str(points.dtype).removeprefix('torch.')}, this run "
+            f"trains in {str(run.dtype).removeprefix('torch.')}; give it the state's dtype"
+        )
+    if points.shape[1] != run.shape[1]:
+        raise ValueError(
+            f"the state's points have {points.shape[1]} coordinates, this run's problem "
+            f"{run.shape[1]}"
+        )
+    if conserves_population and points.shape[0] != run.shape[0]:
+        raise ValueError(
+            f"the state holds {points.shape[0]} training points, this run {run.shape[0]} "
+            "(its sampler keeps the number of points): give it the state's n_points"
+        )
+    for name in ("weights", "last_residuals"):
+        value = saved.get(name)
+        if isinstance(value, Tensor) and value.shape[:1] != points.shape[:1]:
+            raise ValueError(
+                f"the state's {name} has {value.shape[0] if value.ndim else 0} rows for "
+                f"{points.shape[0]} points; the state is damaged"
+            )
 
 
 def set_fused(optimizer: Optimizer, stage: Stage, fused: bool | None) -> None:

@@ -128,8 +128,35 @@ def build_network(problem: Problem, model: ModelSpec | None, seed: int) -> nn.Mo
     else:
         module = model if isinstance(model, nn.Module) else _build_seeded(model, problem, seed)
         net = problem.wrap_model(module)
+        _check_takes_points(net, problem, model)
     _warn_if_generic(net)
     return net
+
+
+def _check_takes_points(net: nn.Module, problem: Problem, spec: ModelSpec) -> None:
+    """A user's network on two points of the problem's domain, before any run directory is
+    made: one of another input width (or output shape) is refused in one line naming it,
+    not met as a shape error inside the first training step."""
+    name = spec.model if isinstance(spec, ModelFactory) else type(net).__name__
+    like = next(iter(net.parameters()), None)
+    dtype = like.dtype if like is not None and like.is_floating_point() else torch.float32
+    x = problem.domain.sample(2, torch.Generator().manual_seed(0), dtype=dtype)
+    if like is not None:
+        x = x.to(like.device)
+    try:
+        with torch.no_grad():
+            u = net(x)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's forward, in one line
+        raise ValueError(
+            f"model {short_repr(name)} does not take this problem's points, a tensor of shape "
+            f"(n, {problem.dim}) ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(u, torch.Tensor) or u.ndim == 0 or u.shape[0] != 2 or u.numel() != 2:
+        shape = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
+        raise ValueError(
+            f"model {short_repr(name)} returns {shape} for 2 points; it must return one value "
+            "per point, shape (n, 1)"
+        )
 
 
 def _warn_if_generic(model: nn.Module) -> None:

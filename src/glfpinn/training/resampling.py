@@ -25,7 +25,7 @@ from glfpinn.training.costs import Costs
 from glfpinn.training.scorer import Scorer
 from glfpinn.training.state import TrainState
 
-__all__ = ["ResampleClock", "duplicate_fraction", "resample"]
+__all__ = ["ResampleClock", "check_points", "duplicate_fraction", "resample"]
 
 
 def duplicate_fraction(points: Tensor) -> float:
@@ -37,6 +37,25 @@ def duplicate_fraction(points: Tensor) -> float:
     weights = torch.arange(1, points.shape[1] + 1, dtype=torch.float64, device=points.device)
     keys = points.to(torch.float64) @ torch.sqrt(weights + 1.0)
     return 1.0 - torch.unique(keys).shape[0] / points.shape[0]
+
+
+def check_points(points: Tensor, dim: int, who: str) -> None:
+    """Refuse, in one line naming the sampler ``who``, points a run cannot train on: not a
+    tensor of shape (n, dim) with n >= 1, not floating point (integer points would train on
+    a lattice, and fail at the first derivative), or not finite. Without it an empty set
+    trains on a NaN loss, which is blamed on the learning rate."""
+    if not isinstance(points, Tensor) or points.ndim != 2 or points.shape[1] != dim:
+        shape = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
+        raise ValueError(f"sampler {who} returned points of shape {shape}, not (n, {dim})")
+    if points.shape[0] == 0:
+        raise ValueError(f"sampler {who} returned no points (shape {tuple(points.shape)})")
+    if not points.is_floating_point():
+        raise ValueError(
+            f"sampler {who} returned points of dtype {points.dtype}; collocation points must "
+            "be floating point"
+        )
+    if not bool(torch.isfinite(points).all()):
+        raise ValueError(f"sampler {who} returned non-finite points (NaN or inf)")
 
 
 @final
@@ -96,10 +115,7 @@ def resample(
     )
     out = sampler.resample(ctx, s.sampler_state)
     pts = out.points.detach()
-    if pts.ndim != 2 or pts.shape[1] != dim or not bool(torch.isfinite(pts).all()):
-        raise RuntimeError(
-            f"sampler {sampler!r} returned invalid points of shape {tuple(pts.shape)}"
-        )
+    check_points(pts, dim, repr(sampler))
     duplicates = duplicate_fraction(pts)
     spread = coverage(pts, domain)
     pts, weights, n_total = strategy.keep(pts, out.weights, int(s.points.shape[0]), repr(sampler))

@@ -84,6 +84,7 @@ class TrainState:
         every stage's optimizer and scheduler, built now so they live for the whole run (fused
         with compiling, the performance mode; eager keeps the foreach implementation)."""
         from glfpinn.training.network import build_network
+        from glfpinn.training.resampling import check_points
 
         net = build_network(problem, model, seeds[0]).to(device, dtype)
         # an inverse problem's coefficients train with the network (in place: the problem's
@@ -93,6 +94,7 @@ class TrainState:
         points, sampler_state = strategy.initial_points(
             sampler, n_points, problem.domain, generator, dtype, name
         )
+        check_points(points, problem.dim, repr(name))
         condition_points = problem.condition_points(n_condition, generator, dtype)
         params = [*net.parameters(), *unknowns.values()]
         optimizers, schedulers = plan.build(params, fused=fused)

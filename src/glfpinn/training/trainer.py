@@ -387,5 +387,11 @@ class Trainer:
         self.collapse.warned = bool(state.get("collapse_warned", False))
         fused = self.compile_mode is not None
         checkpointing.load_state_dict(
-            self.state, self.callbacks, self.strategy, self.plan, fused, state
+            self.state,
+            self.callbacks,
+            self.strategy,
+            self.plan,
+            fused,
+            state,
+            conserves_population=self.sampler.conserves_population,
         )

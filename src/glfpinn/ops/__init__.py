@@ -54,6 +54,7 @@ from glfpinn.ops._common import (
     _taylor_plan,
 )
 from glfpinn.ops._dispatch import _jet, _lap_jet
+from glfpinn.ops._jvp import _generic_gradient_and_jet
 from glfpinn.ops._nested import _nested_gradient_and_jet
 from glfpinn.ops._taylor import _streams_gradient_and_jet
 
@@ -178,7 +179,9 @@ def gradient_and_axis_jet(
         can compile (a double backward it cannot).
 
     ``"auto"`` uses ``"taylor"`` while ``torch.compile`` traces (``Trainer(compile=True)``)
-    and ``"nested"`` otherwise.
+    and ``"nested"`` otherwise. A field the Taylor engine does not know (or an order above 2)
+    takes forward-over-reverse mode (``torch.func``) while ``torch.compile`` traces, since a
+    double backward cannot be compiled.
     """
     n, d = _check_x(x)
     if int(order) < 2:
@@ -200,6 +203,8 @@ def gradient_and_axis_jet(
     with torch.enable_grad():
         if streams:
             return _streams_gradient_and_jet(plan, x, axes)  # type: ignore[arg-type]
+        if method == "auto" and torch.compiler.is_compiling():
+            return _generic_gradient_and_jet(fn, x, int(order), axes)
         return _nested_gradient_and_jet(fn, x, int(order), axes)
 
 

@@ -12,6 +12,7 @@ from glfpinn.training.compiling import (
     use_compile_cache,
     uses_cuda_graphs,
 )
+from tests.helpers import Poisson1D
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -81,3 +82,28 @@ def test_each_trainer_compiles_its_own_loss_past_dynamos_per_function_limit(real
             graphs = counters["stats"]["unique_graphs"]
             trainer.optimizer_step()
             assert counters["stats"]["unique_graphs"] > graphs, f"{dtype} ran eagerly"
+
+
+def test_the_fallback_warning_is_whole_names_where_and_says_what_to_do():
+    from torch import nn
+
+    from glfpinn.nn import ResidualMLP
+    from glfpinn.training.compiling import explain_compile_failure
+
+    problem = Poisson1D()
+    long_first_line = "Dynamo failed to run FX node with fake tensors: " + "x" * 300
+    err = RuntimeError(
+        f"{long_first_line}\n\nfrom user code:\n"
+        '   File "/home/me/helm.py", line 12, in residual\n'
+        "    _, d = ops.something(model, x)\n"
+    )
+    generic = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 1))
+    message = explain_compile_failure(err, problem, generic)
+    assert long_first_line in message  # not cut
+    assert "at helm.py:12 in residual (_, d = ops.something(model, x))" in message
+    assert "model Sequential" in message and "build it from those" in message
+    assert "compile=False (--no-compile)" in message
+
+    double = RuntimeError("torch.compile with aot_autograd does not support double backward")
+    message = explain_compile_failure(double, problem, ResidualMLP(1, width=4))
+    assert "take its derivatives from glfpinn.ops" in message

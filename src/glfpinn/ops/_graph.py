@@ -182,6 +182,8 @@ def _call(node: fx.Node, kwargs: dict[str, Any], operand: Any) -> Instruction:
         kind = _ACT_FUNCTIONS[target]
         if kind == "gelu" and kwargs.pop("approximate", "none") != "none":
             raise _Untraceable("approximate gelu")
+        if kwargs.pop("inplace", False):
+            raise _Untraceable("an in-place activation")
         if len(args) != 1 or kwargs:
             raise _Untraceable(str(target))
         return ("act", kind, operand(args[0]))
@@ -216,10 +218,12 @@ def trace_program(module: nn.Module) -> Program | None:
     entry = _PROGRAMS.get(id(module))
     if entry is not None and entry[0]() is module:
         return entry[1]
-    return _trace(module)
+    # outside torch.compile's tracing (a graph break there); wrapped here, not at import, since
+    # that imports torch's compiler, which would fill in TORCHINDUCTOR_CACHE_DIR before
+    # glfpinn.training.compiling reads whether the user set it
+    return torch.compiler.disable(_trace)(module)
 
 
-@torch.compiler.disable
 def _trace(module: nn.Module) -> Program | None:
     try:
         program: Program | None = _convert(module, _Tracer().trace(module))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -30,6 +31,8 @@ __all__ = [
     "use_compile_cache",
     "uses_cuda_graphs",
     "record_cpu_compiled",
+    "materialize_zero_tensors",
+    "explain_compile_failure",
 ]
 
 #: The compile cache folder the user set, if any (read at import, before torch sets its own).
@@ -98,3 +101,78 @@ def _cpu_marker(folder: str) -> Path:
     key = "|".join([torch.__version__, platform.machine(), flags, os.environ.get("CXX", "c++")])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(folder) / f"glfpinn-cpu-compiled-{digest}"
+
+
+def materialize_zero_tensors() -> None:
+    """Have inductor build the zero tangents of forward mode as ordinary zeros.
+
+    Derivatives through a network the Taylor engine does not know go through ``torch.func``'s
+    forward mode, whose tangent of every weight (a constant there) is an efficient zero
+    tensor (``aten._efficientzerotensor``). Inductor (torch 2.13) keeps it as such, saves it for
+    the backward and then writes into its buffer there, which fails with "ZeroTensors are
+    immutable". Decomposing it into ``zeros`` before lowering avoids that (the result is the
+    same). Idempotent; the table is torch's, so this applies to the whole process.
+    """
+    from torch._inductor.decomposition import decompositions
+
+    op = torch.ops.aten._efficientzerotensor.default
+    if op not in decompositions:
+        decompositions[op] = _zeros
+
+
+def _zeros(
+    size: list[int],
+    *,
+    dtype: torch.dtype | None = None,
+    layout: torch.layout | None = None,
+    device: torch.device | None = None,
+    pin_memory: bool | None = None,
+) -> torch.Tensor:
+    return torch.zeros(size, dtype=dtype, layout=layout, device=device, pin_memory=pin_memory)
+
+
+def explain_compile_failure(err: BaseException, problem: object, model: torch.nn.Module) -> str:
+    """The whole warning for a step that could not be compiled: the error's first line, where
+    in the user's code it arose (when torch says), the model and what to do about it."""
+    from glfpinn import ops  # the derivative engines, which the advice is about
+
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    where = _user_frame(text)
+    net = getattr(model, "net", model)
+    name = type(net).__name__
+    problem_name = getattr(problem, "name", type(problem).__name__)
+    message = f"torch.compile failed for problem {problem_name!r} with model {name} "
+    message += f"({type(err).__name__}: {first})"
+    if where:
+        message += f", at {where}"
+    if "double backward" in text:
+        advice = (
+            "the residual differentiates with torch.autograd.grad, whose double backward "
+            "cannot be compiled: take its derivatives from glfpinn.ops (laplacian, "
+            "gradient_and_axis_jet, axis_jet, ...), which compile"
+        )
+    elif not ops.supports_taylor(model):
+        advice = (
+            f"{name} is not a network the fast derivative engines follow (torch.fx must trace "
+            "it into Linear layers, tanh/sin/silu/gelu, sums, products and concatenations; "
+            "glfpinn.nn.ResidualMLP and ModifiedMLP are): build it from those"
+        )
+    else:
+        advice = "this is likely a torch.compile limitation; please report it with this message"
+    return (
+        f"{message}. Training continues eagerly (same loss, slower). To fix: {advice}; or pass "
+        "compile=False (--no-compile) to train eagerly without this warning."
+    )
+
+
+def _user_frame(text: str) -> str | None:
+    """``file:line (code)`` of the innermost frame torch names under "from user code:"."""
+    _, found, tail = text.partition("from user code:")
+    if not found:
+        return None
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', tail)
+    if not frames:
+        return None
+    path, line, function, code = frames[-1]
+    return f"{Path(path).name}:{line} in {function} ({code.strip()})"

@@ -180,7 +180,7 @@ def test_list_names_every_problem_and_sampler(capsys):
 @pytest.mark.parametrize(
     ("flags", "recorded"),
     [
-        ([], "compile: true"),  # compiled by default
+        ([], "compile: auto"),  # compiled by default, unless the run is short
         (["--compile"], "compile: true"),
         (["--compile", "max-autotune-no-cudagraphs"], "compile: max-autotune-no-cudagraphs"),
         (["--no-compile"], "compile: false"),
@@ -194,11 +194,29 @@ def test_compile_flags_train_and_are_recorded(tmp_path, flags, recorded):
     assert json.loads((out / "result.json").read_text())["steps"] == 40
 
 
+@pytest.mark.parametrize(("flags", "eager"), [([], True), (["--compile"], False)])
+def test_a_short_run_trains_eagerly_by_default_and_says_so_in_one_line(
+    tmp_path, capsys, flags, eager
+):
+    out = tmp_path / "run"
+    args = ["train", "--problem", "burgers", "--out", str(out), "--quiet", *flags]
+    assert main([*args, *SMALL]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    said = [line for line in lines if "training eagerly" in line]
+    if eager:
+        assert said == [
+            "glfpinn: training eagerly: 40 steps are fewer than the 500 that compiling needs to "
+            "pay for its start-up (--compile or compile=True compiles anyway)"
+        ]
+    else:
+        assert not said
+
+
 def test_an_unknown_compile_mode_is_one_line_and_exit_2(tmp_path, capsys):
     args = ["train", "--problem", "burgers", "--out", str(tmp_path / "r"), "--compile", "fast"]
     assert main([*args, *SMALL]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "compile='fast' must be true, false or a mode" in err
+    assert err.count("\n") == 0 and "compile='fast' must be 'auto', true, false or a mode" in err
 
 
 def _strict_json(text):
@@ -347,7 +365,13 @@ def test_plot_draws_a_run_directory(tmp_path, capsys):
 
 
 def _one_line(proc_or_err: str) -> str:
-    lines = proc_or_err.strip().splitlines()
+    """The failure's one line; an info line before it (a short run training eagerly) is not
+    part of the failure."""
+    lines = [
+        line
+        for line in proc_or_err.strip().splitlines()
+        if not line.startswith("glfpinn: training eagerly:")
+    ]
     assert len(lines) == 1, proc_or_err[-2000:]
     assert "Traceback" not in proc_or_err
     return lines[0]

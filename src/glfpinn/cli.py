@@ -1,7 +1,8 @@
 """The command line: ``glfpinn train | bench | report | plot | predict | list`` (also
 ``python -m glfpinn``).
 
-Every failure ends with one line on stderr, never a traceback, and an exit status that says
+Every failure ends with one line on stderr (after at most the run's info lines, such as a short
+run training eagerly), never a traceback, and an exit status that says
 whose it was: 2 for bad input (a value, a file or a path the user gave), 1 for a failure while
 running (out of memory, a full disk, a diverged run), 130 for Ctrl-C and 143 for SIGTERM, which
 unwinds exactly like Ctrl-C (temporary files removed) while the command runs.
@@ -13,6 +14,7 @@ import argparse
 import dataclasses
 import errno
 import json
+import logging
 import os
 import signal
 import sys
@@ -26,7 +28,7 @@ from typing import Any
 import yaml
 
 from glfpinn._checks import short_repr, shorten
-from glfpinn.training.compiling import COMPILE_MODES
+from glfpinn.training.compiling import COMPILE_MODES, SHORT_RUN_STEPS
 
 __all__ = ["main", "Terminated"]
 
@@ -147,7 +149,8 @@ def _parser() -> argparse.ArgumentParser:
         const=True,
         default=None,
         metavar="MODE",
-        help="train the compiled step (the default); MODE: a torch.compile mode "
+        help="train the compiled step, even a run shorter than "
+        f"{SHORT_RUN_STEPS} steps, which trains eagerly by default; MODE: a torch.compile mode "
         f"({', '.join(COMPILE_MODES)})",
     )
     train.add_argument(
@@ -505,6 +508,27 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"{_name()}: warning: {text}", file=sys.stderr if file is None else file)
 
 
+class _InfoLines(logging.Handler):
+    """glfpinn's info lines (logger ``glfpinn``: e.g. a short run training eagerly) as
+    ``glfpinn: MESSAGE`` on stderr while the command runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self._logger = logging.getLogger("glfpinn")
+        self._level = self._logger.level
+        self._logger.addHandler(self)
+        if self._logger.getEffectiveLevel() > logging.INFO:
+            self._logger.setLevel(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{_name()}: {record.getMessage()}", file=sys.stderr)
+
+    def close(self) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+        super().close()
+
+
 def _os_error(err: OSError) -> int:
     where = f"{short_repr(err.filename)}: " if err.filename is not None else ""
     bad_path = err.errno in _BAD_PATH_ERRNOS
@@ -533,6 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     show_warning, warnings.showwarning = warnings.showwarning, _show_warning
+    info = _InfoLines()
     try:
         given = list(sys.argv[1:] if argv is None else argv)
         _refuse_removed_flags(given)
@@ -563,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         warnings.showwarning = show_warning
+        info.close()
         if on_main_thread:
             # None: the previous handler was not Python's; the default is the closest match.
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -32,7 +32,7 @@ def test_false_is_eager_and_a_named_mode_is_kept():
 
 @pytest.mark.parametrize("bad", ["fast", 1, None, "True"])
 def test_anything_else_is_refused_in_one_line(bad):
-    with pytest.raises(ValueError, match="must be true, false or a mode: default"):
+    with pytest.raises(ValueError, match="must be 'auto', true, false or a mode: default"):
         check_compile(bad)
 
 
@@ -77,7 +77,13 @@ def test_each_trainer_compiles_its_own_loss_past_dynamos_per_function_limit(real
     with torch._dynamo.config.patch(recompile_limit=1):
         for dtype in ("float32", "float64"):
             trainer = make_trainer(
-                problems.get("burgers"), Uniform(), steps=2, hidden=(8,), n_points=64, dtype=dtype
+                problems.get("burgers"),
+                Uniform(),
+                steps=2,
+                hidden=(8,),
+                n_points=64,
+                dtype=dtype,
+                compile=True,  # a 2-step run would train eagerly by default
             )
             graphs = counters["stats"]["unique_graphs"]
             trainer.optimizer_step()
@@ -107,3 +113,22 @@ def test_the_fallback_warning_is_whole_names_where_and_says_what_to_do():
     double = RuntimeError("torch.compile with aot_autograd does not support double backward")
     message = explain_compile_failure(double, problem, ResidualMLP(1, width=4))
     assert "take its derivatives from glfpinn.ops" in message
+
+
+def test_auto_trains_a_short_run_eagerly_and_says_so(caplog):
+    import logging
+
+    from glfpinn.training.compiling import SHORT_RUN_STEPS
+
+    with caplog.at_level(logging.INFO, logger="glfpinn"):
+        assert compile_mode("auto", CPU, SHORT_RUN_STEPS - 1) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"training eagerly: {SHORT_RUN_STEPS - 1} steps are fewer than the {SHORT_RUN_STEPS} that "
+        "compiling needs to pay for its start-up (--compile or compile=True compiles anyway)"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="glfpinn"):
+        assert compile_mode("auto", CPU, SHORT_RUN_STEPS) == "default"
+        assert compile_mode("auto", CUDA, SHORT_RUN_STEPS) == "reduce-overhead"
+        assert compile_mode(True, CPU, 10) == "default"  # forced: compiled whatever the length
+    assert not caplog.records

@@ -1,6 +1,10 @@
 """How a run compiles its training step: the mode, and where the compiled code is kept.
 
-Training is compiled by default. ``compile=True`` picks the mode for the device: on CUDA
+Training is compiled by default (``compile="auto"``), except a run shorter than
+:data:`SHORT_RUN_STEPS` steps, which trains eagerly and says so in one info line (logger
+``glfpinn``): compiling it would cost more start-up than its steps can save (docs/training.md,
+"Compiled by default", has the measurement). ``compile=True`` compiles whatever the length and
+picks the mode for the device: on CUDA
 ``"reduce-overhead"`` (the step is replayed as a CUDA graph; a resample changes the points'
 values, not their shape, so it is copied into the graph's input and nothing is recaptured), on
 the CPU torch's default mode. A string is any ``torch.compile`` mode; ``False`` trains eagerly.
@@ -14,6 +18,7 @@ once per configuration instead of once per boot, as torch's default folder under
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import re
@@ -26,6 +31,7 @@ from glfpinn._io import cache_dir
 
 __all__ = [
     "COMPILE_MODES",
+    "SHORT_RUN_STEPS",
     "check_compile",
     "compile_mode",
     "use_compile_cache",
@@ -39,20 +45,40 @@ __all__ = [
 _USER_CACHE_DIR = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 #: The modes of ``torch.compile`` a run may ask for by name.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: Under ``compile="auto"``, runs of fewer steps train eagerly. Compiling pays for itself after
+#: (start-up it adds) / (time it saves per step) steps: with the compile cache filled, about
+#: 3.3 s / 5.8 ms = 570 allen-cahn steps, 690 burgers steps, 1,070 reaction-diffusion-20d steps
+#: (docs/results.md; with a cold cache 3,100 to 4,600); below 500 it cannot pay on any of them.
+SHORT_RUN_STEPS = 500
+_log = logging.getLogger("glfpinn")
 
 
 def check_compile(compile: object) -> bool | str:
-    """``compile`` if it is true, false or a mode by name; else a one-line error."""
-    if isinstance(compile, bool) or compile in COMPILE_MODES:
+    """``compile`` if it is "auto", true, false or a mode by name; else a one-line error."""
+    if isinstance(compile, bool) or compile == "auto" or compile in COMPILE_MODES:
         return compile  # type: ignore[return-value]
     raise ValueError(
-        f"compile={short_repr(compile)} must be true, false or a mode: {', '.join(COMPILE_MODES)}"
+        f"compile={short_repr(compile)} must be 'auto', true, false or a mode: "
+        f"{', '.join(COMPILE_MODES)}"
     )
 
 
-def compile_mode(compile: bool | str, device: torch.device) -> str | None:
-    """The ``torch.compile`` mode of a run (None: eager)."""
+def compile_mode(
+    compile: bool | str, device: torch.device, total_steps: int | None = None
+) -> str | None:
+    """The ``torch.compile`` mode of a run (None: eager). ``"auto"`` is eager for a run of
+    fewer than :data:`SHORT_RUN_STEPS` ``total_steps`` (logged at info level), else ``True``."""
     compile = check_compile(compile)
+    if compile == "auto":
+        if total_steps is not None and total_steps < SHORT_RUN_STEPS:
+            _log.info(
+                "training eagerly: %d steps are fewer than the %d that compiling needs to pay "
+                "for its start-up (--compile or compile=True compiles anyway)",
+                total_steps,
+                SHORT_RUN_STEPS,
+            )
+            return None
+        compile = True
     if compile is True:
         return "reduce-overhead" if device.type == "cuda" else "default"
     return compile or None

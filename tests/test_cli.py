@@ -336,6 +336,27 @@ def test_an_nn_sequential_from_a_yaml_config_trains_on_the_fast_path(tmp_path):
     assert result["steps"] == 20 and result["l2_relative_error"] is not None
 
 
+@pytest.mark.parametrize(
+    ("factory", "layer"), [("residual_mlp", "inp"), ("modified_mlp", "gates.0")]
+)
+def test_the_ready_made_networks_train_from_the_command_line_on_the_fast_path(
+    tmp_path, factory, layer
+):
+    import warnings
+
+    import torch
+
+    out = tmp_path / "run"
+    args = ["train", "--problem", "burgers", "--model", f"glfpinn.nn:{factory}"]
+    args += ["--set", "model_params.width=8", "--set", "model_params.depth=1", "--out", str(out)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the generic-path warning fails the test
+        assert main([*args, *SMALL[:-2]]) == 0  # SMALL without its MLP widths
+    assert f"model: glfpinn.nn:{factory}" in (out / "config.yaml").read_text()
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert state[f"net.{layer}.weight"].shape[0] == 8  # in burgers' hard constraint
+
+
 def test_a_model_factory_from_the_command_line_is_seeded_by_the_run(tmp_path):
     import torch
 

@@ -248,11 +248,13 @@ class ModifiedMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         act = self.activation
-        u, v = act(self.encoder_u(x)), act(self.encoder_v(x))
+        u = act(self.encoder_u(x))
+        v_minus_u = act(self.encoder_v(x)) - u
         h = act(self.inp(x))
         for gate in self.gates:
-            z = act(gate(h))
-            h = (1.0 - z) * u + z * v
+            # (1 - z) * u + z * v, written with one product: the derivative engines then carry
+            # one product rule per layer instead of two (half the gating's cost)
+            h = u + act(gate(h)) * v_minus_u
         return self.out(h)
 
     def extra_repr(self) -> str:

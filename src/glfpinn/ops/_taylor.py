@@ -5,9 +5,11 @@ activations. Along each direction the value and its derivatives go through it as
 Taylor jets, the activations' derivatives in closed form (``_mlp_taylor``); the Laplacian sums
 the second order over directions as it goes, in one fused autograd Function per layer
 (``_mlp_laplacian``); ``gradient_and_axis_jet`` at order 2 propagates the value, the gradient
-and the pure second derivatives as separate streams (``_mlp_streams``). A
-:class:`~glfpinn.nn.Constrained` transform is then applied by the jet arithmetic of ``_jet`` or,
-through ``torch.func``, to the network's Taylor polynomial.
+and the pure second derivatives as separate streams (``_mlp_streams``). Any other network the
+plan accepts is a traced program, which ``_graph.py`` propagates the same quantities through.
+A :class:`~glfpinn.nn.Constrained` transform is then applied by the jet arithmetic of ``_jet``
+or, for operations it lacks, through ``torch.func`` to the network's Taylor polynomial (or,
+while ``torch.compile`` traces, by the generic engine, which compiles).
 """
 
 from __future__ import annotations

@@ -128,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         help="your own network: a factory problem -> nn.Module by import path, "
-        "package.module:make or path/to/file.py:make (--set model_params.KEY=V for arguments)",
+        "package.module:make or path/to/file.py:make (--set model_params.KEY=V for arguments); "
+        "ready-made: glfpinn.nn:residual_mlp, glfpinn.nn:modified_mlp",
     )
     train.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
     train.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")

@@ -1,5 +1,5 @@
 """Your own network on the fast path: a residual MLP with skip connections and a different
-activation per layer, trained compiled with AdamW and a cosine schedule on Helmholtz.
+activation per layer, trained compiled with AdamW and a cosine schedule on Laplace's equation.
 
 The derivative engines follow any network that torch.fx can trace into Linear layers, tanh /
 sin / silu / gelu activations, sums, products and concatenations (``glfpinn.ops.supports_taylor``
@@ -40,7 +40,7 @@ class SkipNet(nn.Module):
 
 def main(tiny: bool = False) -> dict:
     steps = 30 if tiny else 3000
-    problem = glfpinn.problems.get("helmholtz")
+    problem = glfpinn.problems.get("laplace")
     torch.manual_seed(0)  # only for nn.Linear's own initialisation of this hand-made model
     net = SkipNet(problem.dim)
     assert glfpinn.ops.supports_taylor(net), "the fast derivative engines do not follow it"

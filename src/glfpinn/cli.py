@@ -1,8 +1,7 @@
 """The command line: ``glfpinn train | bench | report | plot | predict | list`` (also
 ``python -m glfpinn``).
 
-Every failure ends with one line on stderr (after at most the run's info lines, such as a short
-run training eagerly), never a traceback, and an exit status that says
+Every failure ends with one line on stderr, never a traceback, and an exit status that says
 whose it was: 2 for bad input (a value, a file or a path the user gave), 1 for a failure while
 running (out of memory, a full disk, a diverged run), 130 for Ctrl-C and 143 for SIGTERM, which
 unwinds exactly like Ctrl-C (temporary files removed) while the command runs.
@@ -165,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     mode = train.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
     mode.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or info lines")
     train.add_argument(
         "--nproc",
         type=int,
@@ -311,6 +310,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     world_size = _world_size(args.nproc)
     group = None
+    info = None if args.quiet else _InfoLines()  # with the progress bar: a short run's eager
     try:
         # a resume takes the stored config, with what the flags may change (steps, ...)
         cfg = None if args.resume else _train_config(args)
@@ -338,6 +338,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     finally:
         if group is not None:
             group.close()
+        if info is not None:
+            info.close()
     if group is not None and not group.is_main:
         return 0  # rank 0 prints the result
     keys = (
@@ -511,7 +513,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 class _InfoLines(logging.Handler):
     """glfpinn's info lines (logger ``glfpinn``: e.g. a short run training eagerly) as
-    ``glfpinn: MESSAGE`` on stderr while the command runs."""
+    ``glfpinn: MESSAGE`` on stderr while a run trains, as its progress bar is (not with
+    ``--quiet``)."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
@@ -558,7 +561,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     show_warning, warnings.showwarning = warnings.showwarning, _show_warning
-    info = _InfoLines()
     try:
         given = list(sys.argv[1:] if argv is None else argv)
         _refuse_removed_flags(given)
@@ -589,7 +591,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         warnings.showwarning = show_warning
-        info.close()
         if on_main_thread:
             # None: the previous handler was not Python's; the default is the closest match.
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

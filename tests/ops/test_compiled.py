@@ -78,6 +78,20 @@ CASES = [(op, "constrained residual mlp") for op in RESIDUALS] + [
 ]
 
 
+def _compiled_loss_and_grads(
+    loss: Callable[[], Tensor], model: nn.Module, **options: object
+) -> tuple[Tensor, list[Tensor]]:
+    """The compiled loss and its gradients, checking that torch compiled a graph (with
+    compiling switched off it would run eagerly and prove nothing)."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    graphs = counters["stats"]["unique_graphs"]
+    out = _loss_and_grads(torch.compile(loss, **options), model)
+    assert counters["stats"]["unique_graphs"] > graphs, "nothing was compiled"
+    return out
+
+
 def _loss_and_grads(loss: Callable[[], Tensor], model: nn.Module) -> tuple[Tensor, list[Tensor]]:
     value = loss()
     grads = torch.autograd.grad(value, list(model.parameters()), materialize_grads=True)
@@ -95,9 +109,7 @@ def test_each_documented_op_compiles_inside_a_residual(real_compile, op: str, ne
     def loss() -> Tensor:
         return residual(model, x).square().mean()
 
-    torch._dynamo.reset()
-    compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)
-    got, got_grads = _loss_and_grads(compiled, model)
+    got, got_grads = _compiled_loss_and_grads(loss, model, backend="aot_eager", fullgraph=True)
     want, want_grads = _loss_and_grads(loss, model)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     for g, w in zip(got_grads, want_grads, strict=True):
@@ -115,8 +127,7 @@ def test_the_generic_engine_compiles_with_inductor(real_compile) -> None:
     def loss() -> Tensor:
         return ops.laplacian(model, x)[1].square().mean()
 
-    torch._dynamo.reset()
-    got, got_grads = _loss_and_grads(torch.compile(loss), model)
+    got, got_grads = _compiled_loss_and_grads(loss, model)
     want, want_grads = _loss_and_grads(loss, model)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     for g, w in zip(got_grads, want_grads, strict=True):

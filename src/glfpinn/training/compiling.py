@@ -161,11 +161,12 @@ def explain_compile_failure(err: BaseException, problem: object, model: torch.nn
     """The whole warning for a step that could not be compiled: the error's first line, where
     in the user's code it arose (when torch says), the model and what to do about it."""
     from glfpinn import ops  # the derivative engines, which the advice is about
+    from glfpinn.nn import Constrained
 
     text = str(err).strip()
     first = text.splitlines()[0] if text else ""
     where = _user_frame(text)
-    net = getattr(model, "net", model)
+    net = model.net if isinstance(model, Constrained) else model
     name = type(net).__name__
     problem_name = getattr(problem, "name", type(problem).__name__)
     message = f"torch.compile failed for problem {problem_name!r} with model {name} "

@@ -21,6 +21,10 @@ os.environ["TORCH_COMPILE_DISABLE"] = "1"
 @pytest.fixture
 def real_compile(monkeypatch):
     """torch.compile compiling for real within one test."""
+    # imported before the switch is lifted: torch reads it when its compiler is first imported,
+    # and would otherwise compile for real in every later test of the session
+    import torch._dynamo  # noqa: F401
+
     monkeypatch.delenv("TORCH_COMPILE_DISABLE")
     with torch._dynamo.config.patch(disable=False):
         yield

@@ -187,7 +187,7 @@ def test_list_names_every_problem_and_sampler(capsys):
 @pytest.mark.parametrize(
     ("flags", "recorded"),
     [
-        ([], "compile: true"),  # compiled by default
+        ([], "compile: auto"),  # compiled by default, unless the run is short
         (["--compile"], "compile: true"),
         (["--compile", "max-autotune-no-cudagraphs"], "compile: max-autotune-no-cudagraphs"),
         (["--no-compile"], "compile: false"),
@@ -201,11 +201,32 @@ def test_compile_flags_train_and_are_recorded(tmp_path, flags, recorded):
     assert json.loads((out / "result.json").read_text())["steps"] == 40
 
 
+@pytest.mark.parametrize(
+    ("flags", "told"), [([], True), (["--compile"], False), (["--quiet"], False)]
+)
+def test_a_short_run_trains_eagerly_by_default_and_says_so_in_one_line(
+    tmp_path, capsys, flags, told
+):
+    """... beside the progress bar, which --quiet silences with it."""
+    out = tmp_path / "run"
+    args = ["train", "--problem", "burgers", "--out", str(out), *SMALL[:-3], *SMALL[-2:]]
+    assert main([*args, *flags]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    said = [line for line in lines if "training eagerly" in line]
+    if told:
+        assert said == [
+            "glfpinn: training eagerly: 40 steps are fewer than the 500 that compiling needs to "
+            "pay for its start-up (--compile or compile=True compiles anyway)"
+        ]
+    else:
+        assert not said
+
+
 def test_an_unknown_compile_mode_is_one_line_and_exit_2(tmp_path, capsys):
     args = ["train", "--problem", "burgers", "--out", str(tmp_path / "r"), "--compile", "fast"]
     assert main([*args, *SMALL]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "compile='fast' must be true, false or a mode" in err
+    assert err.count("\n") == 0 and "compile='fast' must be 'auto', true, false or a mode" in err
 
 
 def _strict_json(text):
@@ -340,6 +361,27 @@ def test_an_nn_sequential_from_a_yaml_config_trains_on_the_fast_path(tmp_path):
     assert state["0.weight"].shape == (12, 4)  # the Sequential, 12 wide, on (x_1..x_3, t)
     result = _strict_json((out / "result.json").read_text())
     assert result["steps"] == 20 and result["l2_relative_error"] is not None
+
+
+@pytest.mark.parametrize(
+    ("factory", "layer"), [("residual_mlp", "inp"), ("modified_mlp", "gates.0")]
+)
+def test_the_ready_made_networks_train_from_the_command_line_on_the_fast_path(
+    tmp_path, factory, layer
+):
+    import warnings
+
+    import torch
+
+    out = tmp_path / "run"
+    args = ["train", "--problem", "burgers", "--model", f"glfpinn.nn:{factory}"]
+    args += ["--set", "model_params.width=8", "--set", "model_params.depth=1", "--out", str(out)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the generic-path warning fails the test
+        assert main([*args, *SMALL[:-2]]) == 0  # SMALL without its MLP widths
+    assert f"model: glfpinn.nn:{factory}" in (out / "config.yaml").read_text()
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert state[f"net.{layer}.weight"].shape[0] == 8  # in burgers' hard constraint
 
 
 def test_a_model_factory_from_the_command_line_is_seeded_by_the_run(tmp_path):

@@ -13,7 +13,7 @@ from glfpinn.config import RunConfig, apply_overrides
         ({"sampler_params": [1]}, "must be a mapping"),
         ({"checkpoint_every": -1}, "checkpoint_every=-1 must be >= 0"),
         ({"samplr": "glf"}, "did you mean 'sampler'"),
-        ({"compile": "yes"}, "compile='yes' must be true, false or a mode: default"),
+        ({"compile": "yes"}, "compile='yes' must be 'auto', true, false or a mode: default"),
         ({"device": "meta"}, "device='meta' is not allowed; allowed: cpu, cuda, cuda:N, auto"),
         ({"device": "cuda:x"}, "device='cuda:x' is not allowed"),
         ({"sampler_params": {"M": 2.5}}, "M=2.5 is not allowed; M must be an integer >= 1"),

@@ -25,6 +25,7 @@ def test_every_example_is_tested():
         "own_pde",
         "own_bench",
         "data_parallel",
+        "residual_mlp",
     }
 
 
@@ -49,6 +50,18 @@ def test_no_reference_example():
 def test_examples_have_a_docstring_with_the_command(path):
     text = path.read_text()
     assert text.startswith('"""') and f"python examples/{path.name}" in text
+
+
+def test_residual_mlp_example():
+    """The hand-written residual network is on the fast derivative path and trains with no
+    warning (the example makes a compile fallback or the generic path an error). The suite
+    runs with compiling switched off (conftest); tests/ops/test_compiled.py compiles the
+    operators on such networks."""
+    out = _run("residual_mlp")
+    result = out["result"]
+    assert result.steps == 30 and result.stages[0]["optimizer"] == "AdamW"
+    assert result.stages[0]["scheduler"] == "CosineAnnealingLR"
+    assert result.l2_relative_error < result.initial_l2_relative_error
 
 
 def test_own_loop_example():

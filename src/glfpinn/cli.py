@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from glfpinn._checks import short_repr, shorten
-from glfpinn.training.compiling import COMPILE_MODES
+from glfpinn.training.compiling import COMPILE_MODES, SHORT_RUN_STEPS
 
 __all__ = ["main", "Terminated"]
 
@@ -143,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         help="your own network: a factory problem -> nn.Module by import path, "
-        "package.module:make or path/to/file.py:make (--set model_params.KEY=V for arguments)",
+        "package.module:make or path/to/file.py:make (--set model_params.KEY=V for arguments); "
+        "ready-made: glfpinn.nn:residual_mlp, glfpinn.nn:modified_mlp",
     )
     train.add_argument("--fourier-features", type=int, help="random Fourier features (0: none)")
     train.add_argument("--fourier-scale", type=float, help="std of the Fourier frequencies")
@@ -164,7 +165,8 @@ def _parser() -> argparse.ArgumentParser:
         const=True,
         default=None,
         metavar="MODE",
-        help="train the compiled step (the default); MODE: a torch.compile mode "
+        help="train the compiled step, even a run shorter than "
+        f"{SHORT_RUN_STEPS} steps, which trains eagerly by default; MODE: a torch.compile mode "
         f"({', '.join(COMPILE_MODES)})",
     )
     train.add_argument(
@@ -183,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         help="replace the run in --out (only a folder holding a glfpinn run and nothing else)",
     )
     _trust_flag(train)
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or info lines")
     train.add_argument(
         "--nproc",
         type=int,
@@ -382,6 +384,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run_path(args.out)  # '' is refused before anything reads or launches
     world_size = _world_size(args.nproc)
     group = None
+    info = None if args.quiet else _InfoLines()  # with the progress bar: a short run's eager
     try:
         # a resume takes the stored config, with what the flags may change (steps, ...)
         cfg = None if args.resume else _train_config(args)
@@ -418,6 +421,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     finally:
         if group is not None:
             group.close()
+        if info is not None:
+            info.close()
     if group is not None and not group.is_main:
         return 0  # rank 0 prints the result
     keys = (
@@ -663,11 +668,26 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 class _InfoLines(logging.Handler):
-    """The library's ``glfpinn`` log records as ``glfpinn: ...`` lines on stderr (a dense
-    stage's memory, say); Python callers see them only if they configure logging."""
+    """glfpinn's info lines (logger ``glfpinn``: a short run training eagerly, a dense
+    quasi-Newton stage's memory) as ``glfpinn: MESSAGE`` on stderr while a run trains, as its
+    progress bar is (not with ``--quiet``); Python callers see them only if they configure
+    logging."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self._logger = logging.getLogger("glfpinn")
+        self._level = self._logger.level
+        self._logger.addHandler(self)
+        if self._logger.getEffectiveLevel() > logging.INFO:
+            self._logger.setLevel(logging.INFO)
 
     def emit(self, record: logging.LogRecord) -> None:
         print(f"{_name()}: {record.getMessage()}", file=sys.stderr)
+
+    def close(self) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+        super().close()
 
 
 def _os_error(err: OSError) -> int:
@@ -698,15 +718,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     show_warning, warnings.showwarning = warnings.showwarning, _show_warning
-    logger, info_lines = logging.getLogger("glfpinn"), _InfoLines(logging.INFO)
-    level = logger.level
     try:
         given = list(sys.argv[1:] if argv is None else argv)
         _refuse_removed_flags(given)
         args = _parser().parse_args(given)
-        if not getattr(args, "quiet", False):
-            logger.addHandler(info_lines)
-            logger.setLevel(logging.INFO)
         args.argv = given  # the command line as given: --nproc starts its ranks with it
         return commands[args.command](args)
     except KeyboardInterrupt as err:
@@ -733,8 +748,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         warnings.showwarning = show_warning
-        logger.removeHandler(info_lines)
-        logger.setLevel(level)
         if on_main_thread:
             # None: the previous handler was not Python's; the default is the closest match.
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -184,7 +184,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
-    compile: bool | str = True
+    compile: bool | str = "auto"
     #: the network: the built-in MLP (``hidden``, ``activation``: tanh, Fourier features) ...
     hidden: list[int] | None = None
     activation: str | None = None

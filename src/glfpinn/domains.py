@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from scipy.stats import qmc
 from torch import Tensor
 
 __all__ = ["Domain", "Box", "LShape", "Region", "SAMPLING_METHODS"]
@@ -36,6 +35,8 @@ def _unit_cube(
         return torch.rand(n, dim, generator=generator, device=generator.device, dtype=dtype)
     if method not in SAMPLING_METHODS:
         raise ValueError(f"method={method!r} is unknown; allowed: {', '.join(SAMPLING_METHODS)}")
+    from scipy.stats import qmc  # here: scipy.stats takes seconds to import, uniform needs none
+
     rng = np.random.default_rng(_seed_from(generator))
     if method == "sobol":
         engine = qmc.Sobol(dim, scramble=True, seed=rng)

@@ -10,7 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MLP", "Constrained", "FourierFeatures", "Sin"]
+__all__ = [
+    "MLP",
+    "ResidualMLP",
+    "ModifiedMLP",
+    "Constrained",
+    "FourierFeatures",
+    "Sin",
+    "residual_mlp",
+    "modified_mlp",
+]
 
 
 class Sin(nn.Module):
@@ -142,6 +151,130 @@ class MLP(nn.Module):
 
     def extra_repr(self) -> str:
         return f"activation={self.activation_name!r}"
+
+
+def _glorot_linear(a: int, b: int, generator: torch.Generator | None) -> nn.Linear:
+    """``nn.Linear(a, b)`` with Glorot-normal weights from ``generator`` and zero biases, as
+    :class:`MLP` initialises its layers (the global random state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        layer = nn.Linear(a, b)
+    nn.init.xavier_normal_(layer.weight, generator=generator)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _check_shape(in_dim: int, out_dim: int, width: int, depth: int, activation: str) -> None:
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is unknown; allowed: {', '.join(sorted(_ACTIVATIONS))}"
+        )
+    for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width)):
+        if type(value) is not int or value < 1:
+            raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+    if type(depth) is not int or depth < 1:
+        raise ValueError(f"depth={depth!r}: must be an integer >= 1")
+
+
+class ResidualMLP(nn.Module):
+    """An MLP with skip connections: ``h = act(W_in x + b)``, then ``depth`` residual blocks
+    ``h <- h + act(W_2 act(W_1 h + b_1) + b_2)``, then ``u = W_out h + b``.
+
+    Glorot-normal weights and zero biases drawn from ``generator`` (as :class:`MLP`). The fast
+    derivative engines of :mod:`glfpinn.ops` follow it through its ``torch.fx`` trace.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 1,
+        width: int = 64,
+        depth: int = 2,
+        activation: str = "tanh",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_shape(in_dim, out_dim, width, depth, activation)
+        self.activation_name = activation
+        self.activation = _ACTIVATIONS[activation]()
+        self.inp = _glorot_linear(in_dim, width, generator)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(_glorot_linear(width, width, generator) for _ in range(2))
+            for _ in range(depth)
+        )
+        self.out = _glorot_linear(width, out_dim, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        act = self.activation
+        h = act(self.inp(x))
+        for first, second in self.blocks:
+            h = h + act(second(act(first(h))))
+        return self.out(h)
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation_name!r}"
+
+
+class ModifiedMLP(nn.Module):
+    """The "modified MLP" of Wang, Teng and Perdikaris (2021, "Understanding and mitigating
+    gradient flow pathologies in physics-informed neural networks"), which jaxpi and PirateNets
+    build on: two encoders ``U = act(W_u x + b_u)`` and ``V = act(W_v x + b_v)`` gate every
+    hidden layer,
+
+        h = act(W_1 x + b_1);  z = act(W_k h + b_k),  h <- (1 - z) * U + z * V  (depth times);
+        u = W_out h + b.
+
+    Glorot-normal weights and zero biases drawn from ``generator``. The fast derivative engines
+    of :mod:`glfpinn.ops` follow it through its ``torch.fx`` trace.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 1,
+        width: int = 64,
+        depth: int = 3,
+        activation: str = "tanh",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_shape(in_dim, out_dim, width, depth, activation)
+        self.activation_name = activation
+        self.activation = _ACTIVATIONS[activation]()
+        self.encoder_u = _glorot_linear(in_dim, width, generator)
+        self.encoder_v = _glorot_linear(in_dim, width, generator)
+        self.inp = _glorot_linear(in_dim, width, generator)
+        self.gates = nn.ModuleList(_glorot_linear(width, width, generator) for _ in range(depth))
+        self.out = _glorot_linear(width, out_dim, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        act = self.activation
+        u = act(self.encoder_u(x))
+        v_minus_u = act(self.encoder_v(x)) - u
+        h = act(self.inp(x))
+        for gate in self.gates:
+            # (1 - z) * u + z * v, written with one product: the derivative engines then carry
+            # one product rule per layer instead of two (half the gating's cost)
+            h = u + act(gate(h)) * v_minus_u
+        return self.out(h)
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation_name!r}"
+
+
+def residual_mlp(
+    problem: object, width: int = 64, depth: int = 2, activation: str = "tanh"
+) -> ResidualMLP:
+    """A :class:`ResidualMLP` for ``problem``'s input dimension: the factory that a run config
+    and the CLI name (``--model glfpinn.nn:residual_mlp --set model_params.width=32``). Its
+    initialisation draws from torch's random state, which a run seeds from its seed."""
+    return ResidualMLP(problem.dim, 1, width, depth, activation)  # type: ignore[attr-defined]
+
+
+def modified_mlp(
+    problem: object, width: int = 64, depth: int = 3, activation: str = "tanh"
+) -> ModifiedMLP:
+    """A :class:`ModifiedMLP` for ``problem``'s input dimension, as :func:`residual_mlp`."""
+    return ModifiedMLP(problem.dim, 1, width, depth, activation)  # type: ignore[attr-defined]
 
 
 class Constrained(nn.Module):

@@ -12,6 +12,7 @@ from glfpinn.training.compiling import (
     use_compile_cache,
     uses_cuda_graphs,
 )
+from tests.helpers import Poisson1D
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -31,7 +32,7 @@ def test_false_is_eager_and_a_named_mode_is_kept():
 
 @pytest.mark.parametrize("bad", ["fast", 1, None, "True"])
 def test_anything_else_is_refused_in_one_line(bad):
-    with pytest.raises(ValueError, match="must be true, false or a mode: default"):
+    with pytest.raises(ValueError, match="must be 'auto', true, false or a mode: default"):
         check_compile(bad)
 
 
@@ -76,8 +77,58 @@ def test_each_trainer_compiles_its_own_loss_past_dynamos_per_function_limit(real
     with torch._dynamo.config.patch(recompile_limit=1):
         for dtype in ("float32", "float64"):
             trainer = make_trainer(
-                problems.get("burgers"), Uniform(), steps=2, hidden=(8,), n_points=64, dtype=dtype
+                problems.get("burgers"),
+                Uniform(),
+                steps=2,
+                hidden=(8,),
+                n_points=64,
+                dtype=dtype,
+                compile=True,  # a 2-step run would train eagerly by default
             )
             graphs = counters["stats"]["unique_graphs"]
             trainer.optimizer_step()
             assert counters["stats"]["unique_graphs"] > graphs, f"{dtype} ran eagerly"
+
+
+def test_the_fallback_warning_is_whole_names_where_and_says_what_to_do():
+    from torch import nn
+
+    from glfpinn.nn import ResidualMLP
+    from glfpinn.training.compiling import explain_compile_failure
+
+    problem = Poisson1D()
+    long_first_line = "Dynamo failed to run FX node with fake tensors: " + "x" * 300
+    err = RuntimeError(
+        f"{long_first_line}\n\nfrom user code:\n"
+        '   File "/home/me/helm.py", line 12, in residual\n'
+        "    _, d = ops.something(model, x)\n"
+    )
+    generic = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 1))
+    message = explain_compile_failure(err, problem, generic)
+    assert long_first_line in message  # not cut
+    assert "at helm.py:12 in residual (_, d = ops.something(model, x))" in message
+    assert "model Sequential" in message and "build it from those" in message
+    assert "compile=False (--no-compile)" in message
+
+    double = RuntimeError("torch.compile with aot_autograd does not support double backward")
+    message = explain_compile_failure(double, problem, ResidualMLP(1, width=4))
+    assert "take its derivatives from glfpinn.ops" in message
+
+
+def test_auto_trains_a_short_run_eagerly_and_says_so(caplog):
+    import logging
+
+    from glfpinn.training.compiling import SHORT_RUN_STEPS
+
+    with caplog.at_level(logging.INFO, logger="glfpinn"):
+        assert compile_mode("auto", CPU, SHORT_RUN_STEPS - 1) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"training eagerly: {SHORT_RUN_STEPS - 1} steps are fewer than the {SHORT_RUN_STEPS} that "
+        "compiling needs to pay for its start-up (--compile or compile=True compiles anyway)"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="glfpinn"):
+        assert compile_mode("auto", CPU, SHORT_RUN_STEPS) == "default"
+        assert compile_mode("auto", CUDA, SHORT_RUN_STEPS) == "reduce-overhead"
+        assert compile_mode(True, CPU, 10) == "default"  # forced: compiled whatever the length
+    assert not caplog.records

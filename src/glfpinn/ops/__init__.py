@@ -16,9 +16,13 @@ Two engines compute the same numbers:
     accepts: :class:`glfpinn.nn.MLP` and ``torch.nn.Sequential`` stacks of ``nn.Linear`` layers
     between tanh, sin, silu or exact gelu activations (one kind per layer), either of them
     optionally starting with :class:`glfpinn.nn.FourierFeatures` (an affine map followed by
-    sin) and optionally inside :class:`glfpinn.nn.Constrained`, whose (small) transform goes
-    through ``torch.func`` or the jet arithmetic of ``_jet.py``. ``_common.py`` reduces such a
-    network to its list of affine maps and activations, which is all the engine reads.
+    sin), which ``_common.py`` reduces to their list of affine maps and activations; and any
+    other module that ``torch.fx`` traces into those operations, sums (skip connections),
+    products (gates) and concatenations (:class:`glfpinn.nn.ResidualMLP`,
+    :class:`glfpinn.nn.ModifiedMLP`, your own), which ``_graph.py`` turns into a small program
+    that the engine runs. Either may be inside :class:`glfpinn.nn.Constrained`, whose (small)
+    transform goes through the jet arithmetic of ``_jet.py`` (or ``torch.func`` for operations
+    it lacks).
 ``"jvp"`` (``_jvp.py``)
     ``torch.func`` for any row-wise callable: one reverse pass for the first derivatives, then
     jvps along each direction (forward-over-reverse), ``vmap``-ed over the directions.
@@ -54,6 +58,7 @@ from glfpinn.ops._common import (
     _taylor_plan,
 )
 from glfpinn.ops._dispatch import _jet, _lap_jet
+from glfpinn.ops._jvp import _generic_gradient_and_jet
 from glfpinn.ops._nested import _nested_gradient_and_jet
 from glfpinn.ops._taylor import _streams_gradient_and_jet
 
@@ -74,11 +79,14 @@ def supports_taylor(model: object) -> bool:
     """Whether the fast ``"taylor"`` engines recognise ``model`` (a network, or a
     :class:`~glfpinn.nn.Constrained` network); other fields take the generic engines.
 
-    True for :class:`glfpinn.nn.MLP` and for ``torch.nn.Sequential`` stacks ``Linear, act,
-    Linear, ..., Linear`` with tanh, sin (``glfpinn.nn``'s), silu or exact gelu activations,
-    either optionally starting with :class:`glfpinn.nn.FourierFeatures`, with a scalar output
-    unless wrapped in ``Constrained``. Subclasses that override ``forward`` and modules with
-    forward hooks are not recognised: the engine reimplements the stock forward.
+    True for :class:`glfpinn.nn.MLP`, ``torch.nn.Sequential`` stacks ``Linear, act, Linear,
+    ..., Linear`` with tanh, sin (``glfpinn.nn``'s), silu or exact gelu activations, and any
+    module that ``torch.fx`` traces into ``nn.Linear`` / ``F.linear`` / ``@`` with a parameter,
+    those activations (modules or functions), :class:`glfpinn.nn.FourierFeatures`, ``+``,
+    ``-``, ``*``, ``/`` by a constant and ``torch.cat`` along the last dimension (residual
+    blocks, gates: :class:`glfpinn.nn.ResidualMLP`, :class:`glfpinn.nn.ModifiedMLP`); with a
+    scalar output unless wrapped in ``Constrained``. Modules with forward hooks, other
+    operations and Python control flow on tensor values are not: they take the generic engines.
     """
     return _taylor_plan(model) is not None
 
@@ -178,7 +186,9 @@ def gradient_and_axis_jet(
         can compile (a double backward it cannot).
 
     ``"auto"`` uses ``"taylor"`` while ``torch.compile`` traces (``Trainer(compile=True)``)
-    and ``"nested"`` otherwise.
+    and ``"nested"`` otherwise. A field the Taylor engine does not know (or an order above 2)
+    takes forward-over-reverse mode (``torch.func``) while ``torch.compile`` traces, since a
+    double backward cannot be compiled.
     """
     n, d = _check_x(x)
     if int(order) < 2:
@@ -200,6 +210,8 @@ def gradient_and_axis_jet(
     with torch.enable_grad():
         if streams:
             return _streams_gradient_and_jet(plan, x, axes)  # type: ignore[arg-type]
+        if method == "auto" and torch.compiler.is_compiling():
+            return _generic_gradient_and_jet(fn, x, int(order), axes)
         return _nested_gradient_and_jet(fn, x, int(order), axes)
 
 

@@ -19,8 +19,9 @@ Transform = Callable[[Tensor, Tensor], Tensor]
 
 #: What the Taylor engine recognises, for error messages.
 SUPPORTED = (
-    "glfpinn.nn.MLP or an nn.Sequential of Linear layers between tanh, sin, silu or exact gelu "
-    "activations (either may start with FourierFeatures), alone or in Constrained"
+    "a network of Linear layers, tanh, sin, silu or exact gelu activations, FourierFeatures, "
+    "sums, products and concatenations that torch.fx can trace (glfpinn.nn.MLP, ResidualMLP, "
+    "ModifiedMLP, an nn.Sequential of them), alone or in Constrained"
 )
 
 
@@ -80,11 +81,16 @@ class Affine(NamedTuple):
 class Plan(NamedTuple):
     """A network reduced to what the Taylor engine propagates through: ``layers[0]``, then for
     each ``i`` the activation ``kinds[i]`` followed by ``layers[i + 1]``; and the output
-    transform of a :class:`~glfpinn.nn.Constrained` wrapper (``None`` without one)."""
+    transform of a :class:`~glfpinn.nn.Constrained` wrapper (``None`` without one).
+
+    Any other network the engine can follow is ``program``, its ``torch.fx`` trace
+    (``_graph.py``), run on ``module``; ``layers`` and ``kinds`` are then empty."""
 
     layers: tuple[Affine, ...]
     kinds: tuple[str, ...]
     transform: Transform | None
+    program: Program | None = None
+    module: nn.Module | None = None
 
 
 #: Activation modules with closed-form derivatives in the Taylor engine, keyed by their forward:
@@ -160,7 +166,9 @@ def _hooked(m: nn.Module) -> bool:
 def _taylor_plan(fn: object) -> Plan | None:
     """The plan when ``fn`` is something the Taylor engine knows, else ``None``.
 
-    Subclasses that override ``forward`` are refused: the engine reimplements the stock forward.
+    A chain (MLP, Sequential) with its stock ``forward`` becomes a list of layers, the fastest
+    form; any other module is traced (``_graph.trace_program``) and kept if every operation is
+    one the engine can follow.
     """
     transform = None
     net: object = fn
@@ -168,18 +176,23 @@ def _taylor_plan(fn: object) -> Plan | None:
         if _hooked(fn):
             return None
         net, transform = fn.net, fn.transform
+    if not isinstance(net, nn.Module) or any(_hooked(m) for m in net.modules()):
+        return None
+    parts = None
     if isinstance(net, MLP) and type(net).forward is MLP.forward:
-        to_parts = _mlp_parts
+        parts = _mlp_parts(net)
     elif isinstance(net, nn.Sequential) and type(net).forward is nn.Sequential.forward:
-        to_parts = _sequential_parts
-    else:
+        parts = _sequential_parts(net)
+    if parts is not None:
+        layers, kinds = parts
+        if transform is None and layers[-1].weight.shape[0] != 1:
+            return None
+        return Plan(tuple(layers), tuple(kinds), transform)
+    program = trace_program(net)
+    if program is None or (transform is None and output_width(net, program) != 1):
         return None
-    if any(_hooked(m) for m in net.modules()):
-        return None
-    parts = to_parts(net)
-    if parts is None:
-        return None
-    layers, kinds = parts
-    if transform is None and layers[-1].weight.shape[0] != 1:
-        return None
-    return Plan(tuple(layers), tuple(kinds), transform)
+    return Plan((), (), transform, program, net)
+
+
+# at the end: _graph reads the helpers above
+from glfpinn.ops._graph import Program, output_width, trace_program  # noqa: E402

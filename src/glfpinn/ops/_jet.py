@@ -21,7 +21,7 @@ from typing import Any, final
 import torch
 from torch import Tensor
 
-__all__ = ["Jet", "UnsupportedJetOp", "transform_jet"]
+__all__ = ["Jet", "UnsupportedJetOp", "transform_jet", "directional_jet"]
 
 
 class UnsupportedJetOp(TypeError):
@@ -294,3 +294,34 @@ def transform_jet(
         return t.expand(k, *shape).reshape(k, n).T
 
     return out.value.reshape(n), rows(out.d1, d), rows(out.d2, len(axes))
+
+
+def directional_jet(
+    transform: Callable[[Any, Any], Any],
+    x: Tensor,
+    x_dirs: Tensor,
+    value: Tensor,
+    d1: Tensor,
+    d2: Tensor | None,
+    m: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``u (n,)``, its first derivatives along k directions ``(k, n)`` and its second
+    derivatives along the first ``m`` of them ``(m, n)`` for ``u = transform(x, y)``, given the
+    directions ``x_dirs (k, n | 1, d)``, ``y``'s value ``(n, o)``, its first derivatives
+    ``d1 (k, n, o)`` and its second derivatives ``d2 (m, n, o)`` (None: zero) along them.
+
+    The same arithmetic as :func:`transform_jet`, with directions in place of axes: what
+    ``axis_jet`` and ``laplacian`` need for a hard-constrained network."""
+    n = x.shape[0]
+    axes = list(range(m))
+    out = transform(Jet(x, x_dirs, None, axes), Jet(value, d1, d2, axes))
+    if not isinstance(out, Jet):
+        raise UnsupportedJetOp(f"the transform returned {type(out).__name__}, not a jet")
+    shape = out.value.shape  # (n,) or (n, 1)
+
+    def rows(t: Tensor | None, k: int) -> Tensor:
+        if t is None:
+            return x.new_zeros(k, n)
+        return t.expand(k, *shape).reshape(k, n)
+
+    return out.value.reshape(n), rows(out.d1, x_dirs.shape[0]), rows(out.d2, m)

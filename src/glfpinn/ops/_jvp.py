@@ -131,3 +131,34 @@ def _generic_lap(
 ) -> tuple[Tensor, Tensor, Tensor]:
     u, d1, d2 = _generic_derivatives(fn, x, dirs, 2)
     return u, d1, d2[:n_lap].sum(0) * scale
+
+
+def _generic_gradient_and_jet(
+    fn: Field, x: Tensor, order: int, axes: list[int]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``gradient_and_axis_jet`` for any row-wise callable by forward-over-reverse: a first-order
+    graph like the Taylor engine's, so that ``torch.compile`` can compile it (nested reverse
+    mode would need a double backward, which it cannot)."""
+    n, d = x.shape
+    if not axes:
+        u, pull = vjp(lambda y: _flat(fn(y), n), x)
+        (grad,) = pull(torch.ones_like(u))
+        return u, grad, u.new_zeros(order - 1, n, 0)
+
+    def along(v: Tensor) -> tuple[Tensor, ...]:
+        def first(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            u, pull = vjp(lambda z: _flat(fn(z), n), y)
+            (g,) = pull(torch.ones_like(u))
+            return u, g, (g * v).sum(-1)
+
+        def nest(y: Tensor, j: int) -> tuple[Tensor, ...]:
+            if j == 1:
+                return first(y)
+            primals, tangents = jvp(lambda z: nest(z, j - 1), (y,), (v,))
+            return (*primals, tangents[-1])
+
+        return nest(x, order)
+
+    full = _one_hot(axes, d, x).expand(len(axes), n, d)
+    u, grad, _, *higher = torch.func.vmap(along)(full)
+    return u[0], grad[0], torch.stack([t.T for t in higher])

@@ -5,14 +5,15 @@ activations. Along each direction the value and its derivatives go through it as
 Taylor jets, the activations' derivatives in closed form (``_mlp_taylor``); the Laplacian sums
 the second order over directions as it goes, in one fused autograd Function per layer
 (``_mlp_laplacian``); ``gradient_and_axis_jet`` at order 2 propagates the value, the gradient
-and the pure second derivatives as separate streams (``_mlp_streams``). A
-:class:`~glfpinn.nn.Constrained` transform is then applied by the jet arithmetic of ``_jet`` or,
-through ``torch.func``, to the network's Taylor polynomial.
+and the pure second derivatives as separate streams (``_mlp_streams``). Any other network the
+plan accepts is a traced program, which ``_graph.py`` propagates the same quantities through.
+A :class:`~glfpinn.nn.Constrained` transform is then applied by the jet arithmetic of ``_jet``
+or, for operations it lacks, through ``torch.func`` to the network's Taylor polynomial (or,
+while ``torch.compile`` traces, by the generic engine, which compiles).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -20,104 +21,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import jvp
 
+from glfpinn.ops._activations import _activation_derivatives, _compose_activation
 from glfpinn.ops._common import Field, Plan, _flat
-from glfpinn.ops._jet import UnsupportedJetOp, transform_jet
-from glfpinn.ops._jvp import _line_derivatives
+from glfpinn.ops._graph import graph_laplacian, graph_streams, graph_taylor
+from glfpinn.ops._jet import UnsupportedJetOp, directional_jet, transform_jet
+from glfpinn.ops._jvp import _directions_full as _directions_of
+from glfpinn.ops._jvp import _generic_derivatives, _generic_lap, _line_derivatives
 
 #: Highest derivative order of the closed-form activation derivatives in the "taylor" engine;
 #: higher orders fall back to "jvp" under "auto".
 MAX_TAYLOR_ORDER = 4
-
-# Faà di Bruno for a univariate composition sigma(z(t)): the k-th derivative is
-# sum(coef * sigma^(j)(z) * prod(z^(i) for i in idx)); entries are (coef, j, idx).
-_FAA_DI_BRUNO: dict[int, tuple[tuple[int, int, tuple[int, ...]], ...]] = {
-    1: ((1, 1, (1,)),),
-    2: ((1, 1, (2,)), (1, 2, (1, 1))),
-    3: ((1, 1, (3,)), (3, 2, (1, 2)), (1, 3, (1, 1, 1))),
-    4: ((1, 1, (4,)), (4, 2, (1, 3)), (3, 2, (2, 2)), (6, 3, (1, 1, 2)), (1, 4, (1, 1, 1, 1))),
-}
-
-
-# --------------------------------------------------------------------------------------------
-# closed-form activation derivatives
-
-
-def _activation_derivatives(
-    kind: str, z: Tensor, order: int, value: Tensor | None = None
-) -> list[Tensor]:
-    """``[sigma(z), sigma'(z), ..., sigma^(order)(z)]`` written in terms of the cheapest reusable
-    quantities (tanh's derivatives are polynomials in tanh, silu's in the sigmoid).
-
-    ``value`` is ``sigma(z)`` when already known; tanh then needs no transcendental at all,
-    which matters because ``torch.tanh`` is several times slower than the polynomial on CPU.
-    """
-    if kind == "tanh":
-        t = torch.tanh(z) if value is None else value
-        s1 = 1.0 - t * t
-        out = [t, s1]
-        if order >= 2:
-            out.append(-2.0 * t * s1)
-        if order >= 3:
-            t2 = t * t
-            out.append(s1 * (6.0 * t2 - 2.0))
-        if order >= 4:
-            out.append(8.0 * t * s1 * (2.0 - 3.0 * t2))
-    elif kind == "sin":
-        s, c = torch.sin(z), torch.cos(z)
-        out = [s, c, -s, -c, s]
-    elif kind == "silu":
-        p = torch.sigmoid(z)
-        q = 1.0 - 2.0 * p
-        ps = [p, p * (1.0 - p)]
-        if order >= 2:
-            ps.append(ps[1] * q)
-        if order >= 3:
-            ps.append(ps[2] * q - 2.0 * ps[1] * ps[1])
-        if order >= 4:
-            ps.append(ps[3] * q - 6.0 * ps[1] * ps[2])
-        # (z p)^(k) = k p^(k-1) + z p^(k)
-        out = [z * p] + [k * ps[k - 1] + z * ps[k] for k in range(1, min(order, 4) + 1)]
-    elif kind == "gelu":
-        phi = torch.exp(-0.5 * z * z) * (1.0 / math.sqrt(2.0 * math.pi))
-        cdf = 0.5 * (1.0 + torch.erf(z * (1.0 / math.sqrt(2.0))))
-        z2 = z * z
-        out = [z * cdf, cdf + z * phi]
-        if order >= 2:
-            out.append((2.0 - z2) * phi)
-        if order >= 3:
-            out.append(z * (z2 - 4.0) * phi)
-        if order >= 4:
-            out.append((7.0 * z2 - z2 * z2 - 4.0) * phi)
-    else:  # pragma: no cover - guarded by _activation_kind
-        raise ValueError(kind)
-    return out[: order + 1]
-
-
-def _compose_activation(s: list[Tensor], a: list[Tensor | None]) -> list[Tensor | None]:
-    """Derivatives of sigma(z(t)) from those of z(t) (``None`` = identically zero)."""
-    powers: dict[tuple[int, ...], Tensor | None] = {}
-
-    def prod(idx: tuple[int, ...]) -> Tensor | None:
-        if idx not in powers:
-            if len(idx) == 1:
-                powers[idx] = a[idx[0] - 1]
-            else:
-                head, tail = prod(idx[:-1]), a[idx[-1] - 1]
-                powers[idx] = None if head is None or tail is None else head * tail
-        return powers[idx]
-
-    out: list[Tensor | None] = []
-    for k in range(1, len(a) + 1):
-        acc: Tensor | None = None
-        for coef, j, idx in _FAA_DI_BRUNO[k]:
-            p = prod(idx)
-            if p is None:
-                continue
-            term = s[j] * p if coef == 1 else (coef * s[j]) * p
-            acc = term if acc is None else acc + term
-        out.append(acc)
-    return out
-
 
 # --------------------------------------------------------------------------------------------
 # propagation through the network
@@ -135,6 +48,8 @@ def _mlp_taylor(
 ) -> tuple[Tensor, list[Tensor]]:
     """Network value ``(n, o)`` and its derivatives of orders 1..order along each direction,
     each ``(k, n, o)``."""
+    if plan.program is not None:
+        return graph_taylor(plan.module, plan.program, x, dirs, order)  # type: ignore[arg-type]
     (w0, b0), *rest = plan.layers
     h = F.linear(x, w0, b0)
     a: list[Tensor | None] = [_first_layer(w0, dirs)] + [None] * (order - 1)
@@ -158,6 +73,8 @@ def _mlp_streams(plan: Plan, x: Tensor, second: list[int]) -> tuple[Tensor, Tens
     The graph is first order (no ``torch.autograd.grad`` inside), so ``torch.compile`` can fuse
     it.
     """
+    if plan.program is not None:
+        return graph_streams(plan.module, plan.program, x, second)  # type: ignore[arg-type]
     (w0, b0), *layers = plan.layers
     d = w0.shape[1]
     rest = [i for i in range(d) if i not in second]
@@ -408,6 +325,8 @@ def _mlp_laplacian(
     Summing the second order as it propagates is what makes this cheaper than per-direction
     jets: the Laplacian's update ``sigma' L + sigma'' sum_i (dz/dx_i)^2`` only needs the sum.
     """
+    if plan.program is not None:
+        return graph_laplacian(plan.module, plan.program, x, dirs, n_lap, scale)  # type: ignore[arg-type]
     (w0, b0), *layers = plan.layers
     h = F.linear(x, w0, b0)
     a1 = _first_layer(w0, dirs)
@@ -431,6 +350,10 @@ def _mlp_laplacian(
 # fields: the network, then the transform of Constrained
 
 
+def _directions(dirs: list[int] | Tensor, x: Tensor) -> Tensor:
+    return _directions_of(dirs, x.shape[1], x)
+
+
 def _taylor_jet(
     fn: Field, plan: Plan, x: Tensor, dirs: list[int] | Tensor, order: int
 ) -> list[Tensor]:
@@ -439,6 +362,18 @@ def _taylor_jet(
     v, vs = _mlp_taylor(plan, x, dirs, order)
     if transform is None:
         return [v[:, 0], *(t[..., 0] for t in vs)]
+    if order <= 2:
+        try:
+            k = vs[0].shape[0]
+            second = vs[1] if order == 2 else None
+            u, d1, d2 = directional_jet(
+                transform, x, _directions(dirs, x), v, vs[0], second, k if order == 2 else 0
+            )
+            return [u, d1] if order == 1 else [u, d1, d2]
+        except UnsupportedJetOp:
+            pass
+    if torch.compiler.is_compiling():  # nested forward mode through the transform cannot compile
+        return _generic_derivatives(fn, x, dirs, order)
     out = _line_derivatives(fn, x, dirs, order, transform, [v, *vs])
     return [out[0][0], *out[1:]]
 
@@ -453,7 +388,20 @@ def _taylor_lap(
     if transform is None:
         return v[:, 0], v1[..., 0], vlap[:, 0]
     # u = g(x, v(x)): per direction, the second derivative is the part that depends on the first
-    # derivatives of v, plus g_v . v''; the latter is linear in v'' so its sum is g_v . (sum v'').
+    # derivatives of v, plus g_v . v''; the latter is linear in v'' so its sum is g_v . (sum v''),
+    # the first derivative of u along one more direction: x still, v moving by sum v''.
+    k = v1.shape[0]
+    x_dirs = _directions(dirs, x)
+    still = x_dirs.new_zeros(1, *x_dirs.shape[1:])
+    try:
+        u, d1, d2 = directional_jet(
+            transform, x, torch.cat([x_dirs, still]), v, torch.cat([v1, vlap[None]]), None, n_lap
+        )
+        return u, d1[:k], d2.sum(0) * scale + d1[k]
+    except UnsupportedJetOp:
+        pass
+    if torch.compiler.is_compiling():  # nested forward mode through the transform cannot compile
+        return _generic_lap(fn, x, dirs, n_lap, scale)
     _, d1, d2 = _line_derivatives(fn, x, dirs, 2, transform, [v, v1])
     u, corr = jvp(lambda w: _flat(transform(x, w), x.shape[0]), (v,), (vlap,))
     return u, d1, d2[:n_lap].sum(0) * scale + corr

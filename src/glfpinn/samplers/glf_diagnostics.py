@@ -12,7 +12,6 @@ import warnings
 from typing import TYPE_CHECKING
 
 import torch
-from scipy import stats
 from torch import Tensor
 
 from glfpinn.samplers.base import SamplingContext
@@ -54,6 +53,8 @@ def mean_nn_distance(x: Tensor) -> float:
 
 def _spearman(a: Tensor, b: Tensor) -> float:
     """Spearman's rank correlation; NaN if either side is constant (no ranking to compare)."""
+    from scipy import stats  # here: scipy.stats takes seconds to import
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         rho = stats.spearmanr(a.double().cpu().numpy(), b.double().cpu().numpy()).statistic

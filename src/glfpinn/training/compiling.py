@@ -1,6 +1,10 @@
 """How a run compiles its training step: the mode, and where the compiled code is kept.
 
-Training is compiled by default. ``compile=True`` picks the mode for the device: on CUDA
+Training is compiled by default (``compile="auto"``), except a run shorter than
+:data:`SHORT_RUN_STEPS` steps, which trains eagerly and says so in one info line (logger
+``glfpinn``): compiling it would cost more start-up than its steps can save (docs/training.md,
+"Compiled by default", has the measurement). ``compile=True`` compiles whatever the length and
+picks the mode for the device: on CUDA
 ``"reduce-overhead"`` (the step is replayed as a CUDA graph; a resample changes the points'
 values, not their shape, so it is copied into the graph's input and nothing is recaptured), on
 the CPU torch's default mode. A string is any ``torch.compile`` mode; ``False`` trains eagerly.
@@ -14,8 +18,10 @@ once per configuration instead of once per boot, as torch's default folder under
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -25,31 +31,54 @@ from glfpinn._io import cache_dir
 
 __all__ = [
     "COMPILE_MODES",
+    "SHORT_RUN_STEPS",
     "check_compile",
     "compile_mode",
     "use_compile_cache",
     "uses_cuda_graphs",
     "record_cpu_compiled",
+    "materialize_zero_tensors",
+    "explain_compile_failure",
 ]
 
 #: The compile cache folder the user set, if any (read at import, before torch sets its own).
 _USER_CACHE_DIR = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 #: The modes of ``torch.compile`` a run may ask for by name.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: Under ``compile="auto"``, runs of fewer steps train eagerly. Compiling pays for itself after
+#: (start-up it adds) / (time it saves per step) steps: with the compile cache filled, about
+#: 3.3 s / 5.8 ms = 570 allen-cahn steps, 690 burgers steps, 1,070 reaction-diffusion-20d steps
+#: (docs/results.md; with a cold cache 3,100 to 4,600); below 500 it cannot pay on any of them.
+SHORT_RUN_STEPS = 500
+_log = logging.getLogger("glfpinn")
 
 
 def check_compile(compile: object) -> bool | str:
-    """``compile`` if it is true, false or a mode by name; else a one-line error."""
-    if isinstance(compile, bool) or compile in COMPILE_MODES:
+    """``compile`` if it is "auto", true, false or a mode by name; else a one-line error."""
+    if isinstance(compile, bool) or compile == "auto" or compile in COMPILE_MODES:
         return compile  # type: ignore[return-value]
     raise ValueError(
-        f"compile={short_repr(compile)} must be true, false or a mode: {', '.join(COMPILE_MODES)}"
+        f"compile={short_repr(compile)} must be 'auto', true, false or a mode: "
+        f"{', '.join(COMPILE_MODES)}"
     )
 
 
-def compile_mode(compile: bool | str, device: torch.device) -> str | None:
-    """The ``torch.compile`` mode of a run (None: eager)."""
+def compile_mode(
+    compile: bool | str, device: torch.device, total_steps: int | None = None
+) -> str | None:
+    """The ``torch.compile`` mode of a run (None: eager). ``"auto"`` is eager for a run of
+    fewer than :data:`SHORT_RUN_STEPS` ``total_steps`` (logged at info level), else ``True``."""
     compile = check_compile(compile)
+    if compile == "auto":
+        if total_steps is not None and total_steps < SHORT_RUN_STEPS:
+            _log.info(
+                "training eagerly: %d steps are fewer than the %d that compiling needs to pay "
+                "for its start-up (--compile or compile=True compiles anyway)",
+                total_steps,
+                SHORT_RUN_STEPS,
+            )
+            return None
+        compile = True
     if compile is True:
         return "reduce-overhead" if device.type == "cuda" else "default"
     return compile or None
@@ -98,3 +127,79 @@ def _cpu_marker(folder: str) -> Path:
     key = "|".join([torch.__version__, platform.machine(), flags, os.environ.get("CXX", "c++")])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(folder) / f"glfpinn-cpu-compiled-{digest}"
+
+
+def materialize_zero_tensors() -> None:
+    """Have inductor build the zero tangents of forward mode as ordinary zeros.
+
+    Derivatives through a network the Taylor engine does not know go through ``torch.func``'s
+    forward mode, whose tangent of every weight (a constant there) is an efficient zero
+    tensor (``aten._efficientzerotensor``). Inductor (torch 2.13) keeps it as such, saves it for
+    the backward and then writes into its buffer there, which fails with "ZeroTensors are
+    immutable". Decomposing it into ``zeros`` before lowering avoids that (the result is the
+    same). Idempotent; the table is torch's, so this applies to the whole process.
+    """
+    from torch._inductor.decomposition import decompositions
+
+    op = torch.ops.aten._efficientzerotensor.default
+    if op not in decompositions:
+        decompositions[op] = _zeros
+
+
+def _zeros(
+    size: list[int],
+    *,
+    dtype: torch.dtype | None = None,
+    layout: torch.layout | None = None,
+    device: torch.device | None = None,
+    pin_memory: bool | None = None,
+) -> torch.Tensor:
+    return torch.zeros(size, dtype=dtype, layout=layout, device=device, pin_memory=pin_memory)
+
+
+def explain_compile_failure(err: BaseException, problem: object, model: torch.nn.Module) -> str:
+    """The whole warning for a step that could not be compiled: the error's first line, where
+    in the user's code it arose (when torch says), the model and what to do about it."""
+    from glfpinn import ops  # the derivative engines, which the advice is about
+    from glfpinn.nn import Constrained
+
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    where = _user_frame(text)
+    net = model.net if isinstance(model, Constrained) else model
+    name = type(net).__name__
+    problem_name = getattr(problem, "name", type(problem).__name__)
+    message = f"torch.compile failed for problem {problem_name!r} with model {name} "
+    message += f"({type(err).__name__}: {first})"
+    if where:
+        message += f", at {where}"
+    if "double backward" in text:
+        advice = (
+            "the residual differentiates with torch.autograd.grad, whose double backward "
+            "cannot be compiled: take its derivatives from glfpinn.ops (laplacian, "
+            "gradient_and_axis_jet, axis_jet, ...), which compile"
+        )
+    elif not ops.supports_taylor(model):
+        advice = (
+            f"{name} is not a network the fast derivative engines follow (torch.fx must trace "
+            "it into Linear layers, tanh/sin/silu/gelu, sums, products and concatenations; "
+            "glfpinn.nn.ResidualMLP and ModifiedMLP are): build it from those"
+        )
+    else:
+        advice = "this is likely a torch.compile limitation; please report it with this message"
+    return (
+        f"{message}. Training continues eagerly (same loss, slower). To fix: {advice}; or pass "
+        "compile=False (--no-compile) to train eagerly without this warning."
+    )
+
+
+def _user_frame(text: str) -> str | None:
+    """``file:line (code)`` of the innermost frame torch names under "from user code:"."""
+    _, found, tail = text.partition("from user code:")
+    if not found:
+        return None
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', tail)
+    if not frames:
+        return None
+    path, line, function, code = frames[-1]
+    return f"{Path(path).name}:{line} in {function} ({code.strip()})"

@@ -19,7 +19,12 @@ from torch import Tensor, nn
 
 from glfpinn._checks import check_keys, check_positive
 from glfpinn.problems.base import Problem
-from glfpinn.training.compiling import record_cpu_compiled, use_compile_cache
+from glfpinn.training.compiling import (
+    explain_compile_failure,
+    materialize_zero_tensors,
+    record_cpu_compiled,
+    use_compile_cache,
+)
 
 __all__ = ["TrainingLoss", "NonFiniteLossError", "LOSS_TERMS"]
 
@@ -64,7 +69,8 @@ class TrainingLoss:
             :mod:`.compiling`; None: eagerly). Forward and backward are fused; residuals built
             on :func:`glfpinn.ops.gradient_and_axis_jet` then take its first-order Taylor
             engine. If compiling fails, in the forward or, when the compiler builds it lazily,
-            in the backward, a warning says why and this and every later step run eagerly.
+            in the backward, a warning says why, where and what to do, and this and every
+            later step run eagerly.
     """
 
     def __init__(
@@ -101,6 +107,7 @@ class TrainingLoss:
         self._compiled_ran = False
         if compile_mode is not None:
             use_compile_cache()
+            materialize_zero_tensors()
             self.compiled = torch.compile(_own_code(TrainingLoss.eager, self), mode=compile_mode)
 
     def weights(self) -> dict[str, float]:
@@ -144,8 +151,7 @@ class TrainingLoss:
             except Exception as err:  # noqa: BLE001 - any compiler failure: go on eagerly
                 self.compiled = None
                 warnings.warn(
-                    f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
-                    "training continues without it",
+                    explain_compile_failure(err, self.problem, self.model),
                     RuntimeWarning,
                     stacklevel=3,
                 )

@@ -165,8 +165,9 @@ def _warn_if_generic(model: nn.Module) -> None:
         return
     _WARNED_GENERIC.add(type(net))
     warnings.warn(
-        f"the model {type(net).__name__} is not one the fast derivative engines know (an MLP "
-        "or nn.Sequential of nn.Linear and tanh/sin/silu/gelu, optionally in Constrained); "
+        f"the model {type(net).__name__} is not one the fast derivative engines follow "
+        "(torch.fx must trace it into Linear layers, tanh/sin/silu/gelu activations, sums, "
+        "products and concatenations, as glfpinn.nn's MLP, ResidualMLP and ModifiedMLP are); "
         "its derivatives take the generic path, which can be several times slower",
         UserWarning,
         stacklevel=4,

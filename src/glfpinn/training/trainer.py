@@ -95,8 +95,10 @@ class Trainer:
             the points, gradients averaged at every step; the device is the group's).
         seed, device, dtype: the run's random streams, device and float precision (a stage's
             own ``dtype`` switches it from that stage on: :mod:`.precision`).
-        compile: train the compiled step (default; the mode chosen for the device, see
-            :mod:`.compiling`), a ``torch.compile`` mode by name, or False to train eagerly.
+        compile: ``"auto"`` (default): train the compiled step, except a run shorter than
+            :data:`~.compiling.SHORT_RUN_STEPS` steps, which trains eagerly (an info line says
+            so); True: compiled whatever the length (the mode chosen for the device, see
+            :mod:`.compiling`); a ``torch.compile`` mode by name; or False to train eagerly.
         eval_every: steps between evaluations (and at the last step): when the loop evaluates.
         n_condition: points for the soft initial and boundary conditions, drawn by the loop.
         score_chunk: points per chunk when a sampler scores new points (bounds memory).
@@ -123,7 +125,7 @@ class Trainer:
         seed: int = 0,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = "float32",
-        compile: bool | str = True,
+        compile: bool | str = "auto",
         eval_every: int = DEFAULT_EVAL_EVERY,
         n_condition: int = DEFAULT_N_CONDITION,
         score_chunk: int = DEFAULT_CHUNK,
@@ -161,7 +163,7 @@ class Trainer:
         self.evaluator = evaluator or Evaluator()
         self.seed = int(seed)
         self.compile = compile
-        self.compile_mode = compile_mode(compile, self.device)
+        self.compile_mode = compile_mode(compile, self.device, self.plan.total_steps)
         self.callbacks: list[Callback] = list(callbacks)
         #: A callback sets this to end training after the current step (early stopping).
         self.should_stop = False

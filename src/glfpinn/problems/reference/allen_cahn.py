@@ -33,9 +33,12 @@ convergence (n = 256, 384, 512) checked.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.integrate import OdeSolution, solve_ivp
+
+if TYPE_CHECKING:
+    from scipy.integrate import OdeSolution
 
 __all__ = [
     "DIFFUSION",
@@ -122,6 +125,8 @@ def _check_t(t: np.ndarray) -> None:
 @functools.lru_cache(maxsize=4)
 def _dense_solution(n_cheb: int, rtol: float, atol: float) -> tuple[np.ndarray, OdeSolution]:
     """Integrate the interior ODE system on [0, 1]; cached since solves are reused."""
+    from scipy.integrate import solve_ivp  # here: only a reference solve needs scipy
+
     x, d = _cheb_diff(n_cheb)
     d2 = d @ d
     a = DIFFUSION * d2[1:-1, 1:-1]

@@ -52,7 +52,6 @@ import functools
 import math
 
 import numpy as np
-from scipy.special import roots_hermite
 
 __all__ = ["NU", "MIN_NU", "DEFAULT_N_NODES", "nodes_for", "burgers_exact", "burgers_convergence"]
 
@@ -66,6 +65,8 @@ _CHUNK_ELEMS = 2_000_000  # points x nodes per chunk: bounds the temporary array
 @functools.lru_cache(maxsize=8)
 def _hermite(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite nodes and log-weights, dropping weights that underflow to zero."""
+    from scipy.special import roots_hermite  # here: only a reference needs scipy
+
     z, w = roots_hermite(n_nodes)
     keep = w > 0.0
     z, logw = z[keep], np.log(w[keep])

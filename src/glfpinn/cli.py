@@ -347,7 +347,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "residual_evals",
         "peak_memory_mb",
     )
-    print(json_line({k: result.get(k) for k in keys}))
+    summary = {k: result.get(k) for k in keys}
+    if result.get("unknowns"):  # an inverse problem's recovered coefficients
+        summary["unknowns"] = result["unknowns"]
+    print(json_line(summary))
     return 0
 
 

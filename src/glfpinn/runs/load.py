@@ -103,7 +103,7 @@ def load_run(
             f"({type(err).__name__}); pass model= with the run's architecture"
         ) from None
     net.eval()
-    with torch.no_grad():  # the problem's residual then uses the learned coefficients
+    with torch.no_grad():  # the problem's residual then uses the learned coefficients (raw)
         for name, value in state.get("unknowns", {}).items():
             problem.unknown_parameters()[name].copy_(value)
     return Run(
@@ -113,5 +113,5 @@ def load_run(
         model=net,
         result=read_result(root),
         points=state["points"],
-        unknowns={name: float(value) for name, value in state.get("unknowns", {}).items()},
+        unknowns=problem.unknown_parameters().current(),
     )

@@ -74,10 +74,15 @@ class OptimizationPlan(Params):
         return len(self.stages) - 1
 
     def build(
-        self, params: Sequence[Tensor], *, fused: bool | None = None
+        self,
+        params: Sequence[Tensor],
+        *,
+        fused: bool | None = None,
+        unknowns: Sequence[Tensor] = (),
     ) -> tuple[list[Optimizer], list[Any]]:
-        """Every stage's optimizer and scheduler, built now so they all live for the run."""
-        built = [stage.build(params, fused=fused) for stage in self.stages]
+        """Every stage's optimizer and scheduler on the network's ``params`` and an inverse
+        problem's ``unknowns``, built now so they all live for the run."""
+        built = [stage.build(params, fused=fused, unknowns=unknowns) for stage in self.stages]
         return [opt for opt, _ in built], [sched for _, sched in built]
 
     def describe(self) -> list[dict[str, Any]]:

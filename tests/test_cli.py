@@ -1,8 +1,10 @@
 import json
+import math
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from glfpinn.cli import main
 
@@ -111,6 +113,7 @@ def _run_cli(*args):
             ["train", "--sampler", "glf", "--set", "sampler_params.explore=-0.1", "--out", "x"],
             "explore=-0.1",
         ),
+        (["train", "--metric", "u_mid", "--out", "x"], "must be an import path"),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -530,3 +533,36 @@ def test_a_collapse_warning_is_one_whole_line(tmp_path):
     assert warned[0].startswith("glfpinn: warning: sampler 'glf' collapsed its points at step 4")
     assert warned[0].endswith("keeps a uniform share")
     assert "trainer.py" not in proc.stderr
+
+
+METRICS_FILE = """
+import torch
+
+
+def u_mid(model):
+    return float(model(torch.tensor([[0.5, 0.5]])))
+"""
+
+
+@pytest.mark.parametrize("where", ["flag", "yaml"])
+def test_user_metrics_by_import_path_and_the_condition_misfit_are_reported(tmp_path, capsys, where):
+    (tmp_path / "mets.py").write_text(METRICS_FILE)
+    path = f"{tmp_path / 'mets.py'}:u_mid"
+    out = tmp_path / "run"
+    args = ["train", "--problem", "laplace", "--out", str(out), *SMALL]
+    if where == "flag":
+        args += ["--metric", path]
+    else:
+        (tmp_path / "c.yaml").write_text(f"metrics: [{path}]\n")
+        args += ["--config", str(tmp_path / "c.yaml")]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = _strict_json((out / "result.json").read_text())
+    evals = [_strict_json(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [x for x in evals if x["event"] == "eval"]
+    assert [set(x["condition_misfit"]) for x in evals] == [{"boundary"}, {"boundary"}]
+    assert all(math.isfinite(x["u_mid"]) for x in evals)
+    assert result["metrics"] == {"u_mid": evals[-1]["u_mid"]}
+    assert result["condition_misfit"] == evals[-1]["condition_misfit"]
+    assert summary["condition_misfit"] == result["condition_misfit"]
+    assert yaml.safe_load((out / "config.yaml").read_text())["metrics"] == [path]

@@ -120,7 +120,19 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="warn once when a resample's coverage falls below this, in (0, 1) (default 0.3)",
     )
-    train.add_argument("--n-validation", type=int, help="held-out points for residual validation")
+    train.add_argument(
+        "--n-validation",
+        type=int,
+        help="held-out points for the residual and condition-misfit validation",
+    )
+    train.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        metavar="PATH",
+        help="a metric fn(model) -> float by import path, package.module:fn or "
+        "path/to/file.py:fn, reported under the function's name (repeatable)",
+    )
     train.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
     train.add_argument("--activation", help="tanh, sin, silu or gelu")
     train.add_argument(
@@ -348,8 +360,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "peak_memory_mb",
     )
     summary = {k: result.get(k) for k in keys}
-    if result.get("unknowns"):  # an inverse problem's recovered coefficients
-        summary["unknowns"] = result["unknowns"]
+    for key in ("condition_misfit", "unknowns"):  # soft conditions; an inverse problem's
+        if result.get(key):
+            summary[key] = result[key]
     print(json_line(summary))
     return 0
 

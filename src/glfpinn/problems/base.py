@@ -103,6 +103,14 @@ class Problem(Params, abc.ABC):
         """Mean squared violation of the soft conditions, or None under hard constraints."""
         return None
 
+    def condition_misfits(self, model: Model, points: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each soft condition's mean squared violation at ``points``, by name (``boundary``,
+        ``initial``, ...), unweighted: what a run reports as ``condition_misfit`` on held-out
+        condition points. By default the whole ``condition_loss`` under ``"conditions"``
+        (nothing under hard constraints); override it to report each condition apart."""
+        loss = self.condition_loss(model, points)
+        return {} if loss is None else {"conditions": loss}
+
     def unknown_parameters(self) -> UnknownParameters:
         """The trainable coefficients, raw (before their transforms), created from
         ``unknowns`` on first use (float32; the trainer moves them to the run's dtype and

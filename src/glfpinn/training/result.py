@@ -64,6 +64,8 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     #: an inverse problem's learned coefficients
     unknowns: dict[str, float] = field(default_factory=dict)
+    #: each soft condition's mean squared misfit on held-out condition points, last evaluation
+    condition_misfit: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +105,7 @@ class TrainResult:
             residual_max=m.get("residual_max", float("nan")),
             metrics={k: m[k] for k in metric_names if k in m},
             unknowns=s.unknown_values(),
+            condition_misfit=dict(m.get("condition_misfit", {})),
             final_loss=s.last_loss,
             wall_time_s=s.elapsed(),
             sampling_time_s=s.costs.sampling_time_s,

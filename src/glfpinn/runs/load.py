@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from glfpinn.config import RunConfig
 from glfpinn.problems.base import Problem
 from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_config, read_result
-from glfpinn.training import predict
+from glfpinn.training import TrainResult, predict
 from glfpinn.training.network import ModelSpec, build_network
 from glfpinn.training.trainer import DTYPES
 
@@ -26,14 +26,15 @@ __all__ = ["Run", "load_run"]
 @final
 @dataclass(frozen=True)
 class Run:
-    """A loaded run. ``result`` is None while the run is unfinished (the network is then the
-    last checkpoint's)."""
+    """A loaded run. ``result`` (result.json as a :class:`~glfpinn.TrainResult`, what
+    ``train`` returns; ``result["steps"]`` still reads it as the dict it once was) is None
+    while the run is unfinished (the network is then the last checkpoint's)."""
 
     path: Path
     config: RunConfig
     problem: Problem
     model: nn.Module
-    result: dict[str, Any] | None
+    result: TrainResult | None
     #: the training points and the sampler's loss weights of the last checkpoint
     points: Tensor
     unknowns: dict[str, float]
@@ -106,12 +107,13 @@ def load_run(
     with torch.no_grad():  # the problem's residual then uses the learned coefficients (raw)
         for name, value in state.get("unknowns", {}).items():
             problem.unknown_parameters()[name].copy_(value)
+    finished = read_result(root)
     return Run(
         path=root,
         config=cfg,
         problem=problem,
         model=net,
-        result=read_result(root),
+        result=None if finished is None else TrainResult.from_dict(finished),
         points=state["points"],
         unknowns=problem.unknown_parameters().current(),
     )

@@ -258,7 +258,7 @@ def train(
     if out is not None and mode == "resume":
         finished = read_result(out)
         if finished is not None:
-            return TrainResult(**finished)
+            return TrainResult.from_dict(finished)
     _own_process(kwargs.get("device", "cpu"), kwargs.get("group"), retain_memory)
     trainer = make_trainer(problem, sampler, **kwargs)
     if out is not None:

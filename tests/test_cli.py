@@ -113,7 +113,13 @@ def _run_cli(*args):
             ["train", "--sampler", "glf", "--set", "sampler_params.explore=-0.1", "--out", "x"],
             "explore=-0.1",
         ),
+        (["train", "--metric", "glfpinn.ops:laplacan", "--out", "x"], "did you mean 'laplacian'"),
         (["train", "--metric", "u_mid", "--out", "x"], "must be an import path"),
+        (["train", "--problem", "glfpinn.problems:Burger", "--out", "x"], "did you mean 'Burgers'"),
+        (
+            ["train", "--model", "glfpinn:MLP", "--steps", "1", "--out", "x"],
+            "is an nn.Module class, built as MLP(**model_params)",
+        ),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -566,3 +572,50 @@ def test_user_metrics_by_import_path_and_the_condition_misfit_are_reported(tmp_p
     assert result["condition_misfit"] == evals[-1]["condition_misfit"]
     assert summary["condition_misfit"] == result["condition_misfit"]
     assert yaml.safe_load((out / "config.yaml").read_text())["metrics"] == [path]
+
+
+def test_the_loss_weight_help_names_every_loss_term(capsys):
+    from glfpinn.training.loss import LOSS_TERMS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    start = text.rindex("--loss-weight TERM=W")  # its help, after the usage line
+    assert all(f"{term}=W" in text[start : start + 200] for term in LOSS_TERMS)
+
+
+MODULE_CLASSES = """
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(2, width), torch.nn.Tanh(), torch.nn.Linear(width, 1)
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class ProblemNet(Net):
+    def __init__(self, problem, width=8):
+        super().__init__(width)
+        self.dim = problem.dim
+"""
+
+
+@pytest.mark.parametrize("name", ["Net", "ProblemNet"])
+def test_an_nn_module_class_is_a_model_from_the_command_line(tmp_path, name):
+    """A class is built as Class(**model_params), or Class(problem, **model_params) where its
+    first argument is named problem."""
+    import torch
+
+    (tmp_path / "nets.py").write_text(MODULE_CLASSES)
+    out = tmp_path / "run"
+    args = ["train", "--problem", "burgers", "--model", f"{tmp_path / 'nets.py'}:{name}"]
+    args += ["--set", "model_params.width=12", "--steps", "4", "--eval-every", "2", "--quiet"]
+    assert main([*args, "--n-points", "50", "--out", str(out)]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert state["net.body.0.weight"].shape == (12, 2)

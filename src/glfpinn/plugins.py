@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,10 @@ def load_object(spec: str, what: str = "object") -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"{what} {spec!r}: {where!r} has no {name!r}") from None
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            close = get_close_matches(part, public, n=1) if len(part) <= 100 else []
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{what} {spec!r}: {where!r} has no {name!r}{hint}") from None
     return obj
 
 

@@ -1,8 +1,10 @@
 import json
+import math
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from glfpinn.cli import main
 
@@ -118,6 +120,13 @@ def _run_cli(*args):
             "above max_params=10",
         ),
         (["train", "--rounds", "3", "--out", "x"], "--rounds and --round-stage go together"),
+        (["train", "--metric", "glfpinn.ops:laplacan", "--out", "x"], "did you mean 'laplacian'"),
+        (["train", "--metric", "u_mid", "--out", "x"], "must be an import path"),
+        (["train", "--problem", "glfpinn.problems:Burger", "--out", "x"], "did you mean 'Burgers'"),
+        (
+            ["train", "--model", "glfpinn:MLP", "--steps", "1", "--out", "x"],
+            "is an nn.Module class, built as MLP(**model_params)",
+        ),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -596,3 +605,83 @@ def test_a_collapse_warning_is_one_whole_line(tmp_path):
     assert warned[0].startswith("glfpinn: warning: sampler 'glf' collapsed its points at step 4")
     assert warned[0].endswith("keeps a uniform share")
     assert "trainer.py" not in proc.stderr
+
+
+METRICS_FILE = """
+import torch
+
+
+def u_mid(model):
+    return float(model(torch.tensor([[0.5, 0.5]])))
+"""
+
+
+@pytest.mark.parametrize("where", ["flag", "yaml"])
+def test_user_metrics_by_import_path_and_the_condition_misfit_are_reported(tmp_path, capsys, where):
+    (tmp_path / "mets.py").write_text(METRICS_FILE)
+    path = f"{tmp_path / 'mets.py'}:u_mid"
+    out = tmp_path / "run"
+    args = ["train", "--problem", "laplace", "--out", str(out), *SMALL]
+    if where == "flag":
+        args += ["--metric", path]
+    else:
+        (tmp_path / "c.yaml").write_text(f"metrics: [{path}]\n")
+        args += ["--config", str(tmp_path / "c.yaml")]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = _strict_json((out / "result.json").read_text())
+    evals = [_strict_json(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [x for x in evals if x["event"] == "eval"]
+    assert [set(x["condition_misfit"]) for x in evals] == [{"boundary"}, {"boundary"}]
+    assert all(math.isfinite(x["u_mid"]) for x in evals)
+    assert result["metrics"] == {"u_mid": evals[-1]["u_mid"]}
+    assert result["condition_misfit"] == evals[-1]["condition_misfit"]
+    assert summary["condition_misfit"] == result["condition_misfit"]
+    assert yaml.safe_load((out / "config.yaml").read_text())["metrics"] == [path]
+
+
+def test_the_loss_weight_help_names_every_loss_term(capsys):
+    from glfpinn.training.loss import LOSS_TERMS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    start = text.rindex("--loss-weight TERM=W")  # its help, after the usage line
+    assert all(f"{term}=W" in text[start : start + 200] for term in LOSS_TERMS)
+
+
+MODULE_CLASSES = """
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(2, width), torch.nn.Tanh(), torch.nn.Linear(width, 1)
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class ProblemNet(Net):
+    def __init__(self, problem, width=8):
+        super().__init__(width)
+        self.dim = problem.dim
+"""
+
+
+@pytest.mark.parametrize("name", ["Net", "ProblemNet"])
+def test_an_nn_module_class_is_a_model_from_the_command_line(tmp_path, name):
+    """A class is built as Class(**model_params), or Class(problem, **model_params) where its
+    first argument is named problem."""
+    import torch
+
+    (tmp_path / "nets.py").write_text(MODULE_CLASSES)
+    out = tmp_path / "run"
+    args = ["train", "--problem", "burgers", "--model", f"{tmp_path / 'nets.py'}:{name}"]
+    args += ["--set", "model_params.width=12", "--steps", "4", "--eval-every", "2", "--quiet"]
+    assert main([*args, "--n-points", "50", "--out", str(out)]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert state["net.body.0.weight"].shape == (12, 2)

@@ -34,6 +34,8 @@ PUBLIC = {
     "MLP",
     "Sin",
     "Problem",
+    "Unknown",
+    "Bounded",
     # training
     "Callback",
     "Evaluator",

@@ -27,7 +27,9 @@ from glfpinn.nn import MLP as MLP
 from glfpinn.nn import Constrained as Constrained
 from glfpinn.nn import FourierFeatures as FourierFeatures
 from glfpinn.nn import Sin as Sin
+from glfpinn.problems import Bounded as Bounded
 from glfpinn.problems import Problem as Problem
+from glfpinn.problems import Unknown as Unknown
 from glfpinn.samplers import GLF as GLF
 from glfpinn.samplers import PACMANN as PACMANN
 from glfpinn.samplers import R3 as R3
@@ -87,6 +89,7 @@ __all__ = [
     "RARD",
     "RARG",
     "Box",
+    "Bounded",
     "Callback",
     "Constrained",
     "Domain",
@@ -115,6 +118,7 @@ __all__ = [
     "Trainer",
     "Uniform",
     "UniformResample",
+    "Unknown",
     "__version__",
     "bench",
     "distributed",

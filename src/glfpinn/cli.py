@@ -137,7 +137,19 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="warn once when a resample's coverage falls below this, in (0, 1) (default 0.3)",
     )
-    train.add_argument("--n-validation", type=int, help="held-out points for residual validation")
+    train.add_argument(
+        "--n-validation",
+        type=int,
+        help="held-out points for the residual and condition-misfit validation",
+    )
+    train.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        metavar="PATH",
+        help="a metric fn(model) -> float by import path, package.module:fn or "
+        "path/to/file.py:fn, reported under the function's name (repeatable)",
+    )
     train.add_argument("--hidden", type=_widths, help="hidden layer widths, e.g. 64,64,64")
     train.add_argument("--activation", help="tanh, sin, silu or gelu")
     train.add_argument(
@@ -436,7 +448,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "residual_evals",
         "peak_memory_mb",
     )
-    print(json_line({k: result.get(k) for k in keys}))
+    summary = {k: result.get(k) for k in keys}
+    for key in ("condition_misfit", "unknowns"):  # soft conditions; an inverse problem's
+        if result.get(key):
+            summary[key] = result[key]
+    print(json_line(summary))
     return 0
 
 

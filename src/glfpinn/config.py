@@ -24,7 +24,13 @@ from torch import nn
 from glfpinn import problems, samplers
 from glfpinn._checks import REPR_LIMIT, check_device, check_keys, short_repr, shorten
 from glfpinn._io import is_plain_data
-from glfpinn.plugins import UntrustedCodeError, absolute_import_path, import_path_of
+from glfpinn.plugins import (
+    UntrustedCodeError,
+    absolute_import_path,
+    import_path_of,
+    is_import_path,
+    load_object,
+)
 from glfpinn.problems.base import Problem
 from glfpinn.samplers import Mix, Sampler
 from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
@@ -180,6 +186,9 @@ class RunConfig:
     resample_every: int | None = None
     eval_every: int = DEFAULT_EVAL_EVERY
     n_validation: int = DEFAULT_N_VALIDATION
+    #: user metrics by import path (``pkg.mod:fn``, ``file.py:fn``), each ``fn(model) -> float``,
+    #: reported under the function's name at every evaluation
+    metrics: list[str] = field(default_factory=list)
     loss_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     device: str = "cpu"
@@ -222,11 +231,12 @@ class RunConfig:
         for key in ("problem", "sampler", "model"):
             if getattr(cfg, key) is not None:
                 setattr(cfg, key, absolute_import_path(getattr(cfg, key)))
+        cfg.metrics = [absolute_import_path(path) for path in cfg.metrics]
         # the plan, the network's spec and the sampler are built now (cheap: constructors only
         # check and store): names, option keys and values are refused before a run directory
         # is made. A config read from a run directory is read inside plugins.untrusted: a part
         # it names by import path is left unbuilt, for a caller who trusts it to build.
-        for build in (cfg.plan, cfg.build_model, cfg.build_sampler):
+        for build in (cfg.plan, cfg.build_model, cfg.build_sampler, cfg.build_evaluator):
             with contextlib.suppress(UntrustedCodeError):
                 build()
         return cfg
@@ -277,7 +287,8 @@ class RunConfig:
         return ModelFactory(self.model, self.model_params)
 
     def build_evaluator(self) -> Evaluator:
-        return Evaluator(n_validation=self.n_validation)
+        """The evaluator: ``n_validation`` held-out points and the ``metrics`` by import path."""
+        return Evaluator(n_validation=self.n_validation, metrics=metrics_by_name(self.metrics))
 
     def build_schedule(self) -> Schedule | None:
         """Resampling every ``resample_every`` steps, or None: the problem's default."""
@@ -310,6 +321,13 @@ class RunConfig:
         need("fourier_scale", (int, float), "a number")
         need("stages", (list,), "a list of stages", optional=True)
         need("rounds", (dict,), "a mapping {repeat: K, stages: [...]}", optional=True)
+        need("metrics", (list,), "a list of import paths like package.module:fn")
+        for path in self.metrics:
+            if not isinstance(path, str) or not is_import_path(path):
+                raise ValueError(
+                    f"metrics: {short_repr(path)} must be an import path like package.module:fn "
+                    "or path/to/file.py:fn"
+                )
         for name, value in self.loss_weights.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(
@@ -421,8 +439,7 @@ def config_of(
         if all(s is not None for s in round_stages):
             rounds = {"repeat": plan.rounds.repeat, "stages": round_stages}
     evaluator = trainer.evaluator.get_params()
-    if evaluator["metrics"]:
-        notes.append(f"metrics: {sorted(evaluator['metrics'])} are Python callables")
+    metrics = _metrics_data(evaluator["metrics"], notes)
     if evaluator["chunk_size"] != DEFAULT_CHUNK:
         notes.append(f"evaluator: chunk_size={evaluator['chunk_size']} has no config key")
     data: dict[str, Any] = {
@@ -437,6 +454,7 @@ def config_of(
         "resample_every": _period(trainer.schedule, plan, notes),
         "eval_every": trainer.eval_every,
         "n_validation": evaluator["n_validation"],
+        "metrics": metrics,
         "loss_weights": trainer.training_loss.weights(),
         "seed": trainer.seed,
         "device": str(trainer.device),
@@ -509,6 +527,31 @@ def _stage_data(stage: Stage, notes: list[str]) -> dict[str, Any] | None:
         notes.append(f"stages: {stage!r} has options that are not plain data")
         return None
     return out
+
+
+def metrics_by_name(paths: list[str]) -> dict[str, Any]:
+    """User metrics by import path, each under its function's name (``pkg.mod:max_u`` ->
+    ``max_u``); two paths ending in the same name are refused."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        name = path.rpartition(":")[2].rpartition(".")[2]
+        if name in out:
+            raise ValueError(f"metrics: two metrics are named {name!r}; rename one function")
+        out[name] = load_object(path, "metric")
+    return out
+
+
+def _metrics_data(metrics: dict[str, Any], notes: list[str]) -> list[str]:
+    """The evaluator's metrics as import paths; a metric that no path names again (a lambda,
+    a closure, a name other than its function's) is a note."""
+    paths = []
+    for name, fn in metrics.items():
+        path = import_path_of(fn)
+        if path is None or path.rpartition(":")[2].rpartition(".")[2] != name:
+            notes.append(f"metrics: {name!r} is a Python callable no import path names")
+        else:
+            paths.append(path)
+    return paths
 
 
 def _period(schedule: Schedule, plan: OptimizationPlan, notes: list[str]) -> int | None:

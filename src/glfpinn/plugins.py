@@ -21,6 +21,7 @@ import sysconfig
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,10 @@ def load_object(spec: str, what: str = "object") -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"{what} {spec!r}: {where!r} has no {name!r}") from None
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            close = get_close_matches(part, public, n=1) if len(part) <= 100 else []
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{what} {spec!r}: {where!r} has no {name!r}{hint}") from None
     return obj
 
 

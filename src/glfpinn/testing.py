@@ -1,5 +1,6 @@
-"""The sampler conformance suite: ``check_sampler(sampler)`` runs the contract every collocation
-sampler must keep, ours or a user's (like scikit-learn's ``check_estimator``).
+"""The conformance suites: ``check_sampler(sampler)`` runs the contract every collocation
+sampler must keep, ours or a user's (like scikit-learn's ``check_estimator``), and
+``check_domain(domain)`` the one every geometry keeps (:mod:`glfpinn._domain_checks`).
 
 It builds its own domains (boxes in a few dimensions, the L-shape) and contexts with a cheap
 synthetic residual, calls the sampler exactly as the trainer does, and raises ``AssertionError``
@@ -45,11 +46,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from glfpinn._domain_checks import check_domain as check_domain
 from glfpinn.domains import Box, Domain, LShape
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.training.scorer import Scorer
 
-__all__ = ["check_sampler", "bump", "make_context"]
+__all__ = ["check_sampler", "check_domain", "bump", "make_context"]
 
 
 def bump(x: Tensor) -> Tensor:

@@ -198,3 +198,23 @@ def test_time_to_accuracy_is_the_first_crossing_median_over_the_seeds_that_reach
     assert "## Time to accuracy" in text
     assert "20 s / 20 steps (3/3)" in text and "not reached" in text
     assert (tmp_path / "time_to_accuracy.csv").exists()
+
+
+def test_the_report_tables_an_inverse_problems_recovered_unknowns(tmp_path):
+    """Three seeds recover nu = 0.9, 1.0 and 1.1 (x 0.01): mean 0.01, std 0.001, median 0.01."""
+    for seed, nu in enumerate([0.009, 0.010, 0.011]):
+        _cell(tmp_path, "glf", seed, [(1.0, 1e-3)])
+        result = tmp_path / "main" / "p" / "glf" / f"seed{seed}" / "result.json"
+        result.write_text(json.dumps({**json.loads(result.read_text()), "unknowns": {"nu": nu}}))
+    text = write_report(tmp_path).read_text()
+    rows = list(csv.DictReader((tmp_path / "unknowns.csv").open()))
+    assert [(r["unknown"], r["seeds"]) for r in rows] == [("nu", "3")]
+    assert float(rows[0]["mean"]) == pytest.approx(0.01)
+    assert float(rows[0]["std"]) == pytest.approx(0.001)
+    assert (float(rows[0]["min"]), float(rows[0]["max"])) == (0.009, 0.011)
+    assert "## Recovered unknowns" in text and "| main | p | glf | nu | 3 | 0.01 ± 0.001 |" in text
+
+
+def test_a_bench_without_unknowns_has_no_unknowns_table(bench_dir):
+    assert "Recovered unknowns" not in write_report(bench_dir).read_text()
+    assert not (bench_dir / "unknowns.csv").exists()

@@ -181,3 +181,36 @@ def test_two_runs_in_one_process_report_their_own_peak_memory(tmp_path):
     big = run(RunConfig.from_dict({**base, **rad, "score_chunk": 1_000_000}), tmp_path / "a")
     small = run(RunConfig.from_dict({**base, "sampler": "glf"}), tmp_path / "b")
     assert small["peak_memory_mb"] < big["peak_memory_mb"] - 400
+
+
+def test_the_step_0_evaluation_is_the_initial_one_and_metrics_start_at_eval_every(tmp_path):
+    """docs/training.md, "Evaluation": step 0 is measured and kept as the initial metrics
+    (result.json's initial_l2_relative_error), and metrics.jsonl starts at step eval_every."""
+    import glfpinn
+    from glfpinn import GLF
+    from tests.helpers import Poisson1D
+
+    trainer = glfpinn.training.make_trainer(Poisson1D(), GLF(), steps=20, eval_every=10)
+    glfpinn.record(trainer, tmp_path / "r").fit()
+    lines = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if x["event"] == "eval"] == [10, 20]
+    result = json.loads((tmp_path / "r" / "result.json").read_text())
+    initial = trainer.state.initial_metrics["l2_relative_error"]
+    assert result["initial_l2_relative_error"] == initial != result["l2_relative_error"]
+
+
+@pytest.mark.parametrize(
+    ("problem", "written"),
+    [
+        ("laplace", True),
+        ("tests.helpers:Poisson1D", False),
+        ("tests.helpers:Poisson1DNoReference", False),
+    ],
+)
+def test_prediction_npz_is_written_for_a_reference_with_a_2d_view_only(tmp_path, problem, written):
+    """docs/training.md, "Run directories": a 2-D problem with a reference gets prediction.npz;
+    a 1-D one (no 2-D view) and one without a reference do not."""
+    out = tmp_path / "run"
+    args = ["train", "--problem", problem, "--steps", "2", "--n-points", "32", "--quiet"]
+    assert main([*args, "--eval-every", "2", "--hidden", "8", "--out", str(out)]) == 0
+    assert (out / "prediction.npz").exists() == written

@@ -134,3 +134,28 @@ def test_predict_refuses_bad_point_files_in_one_line(tmp_path, capsys, make, fra
 def test_loading_a_directory_without_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="holds no run"):
         load_run(tmp_path)
+
+
+def test_run_result_is_the_train_result_train_returns_and_still_reads_like_a_dict(tmp_path):
+    returned = glfpinn.train(Poisson1D(), GLF(), out=tmp_path / "r", **KW)
+    run = load_run(tmp_path / "r")
+    assert isinstance(run.result, glfpinn.TrainResult)
+    assert run.result.to_dict() == json.loads((tmp_path / "r" / "result.json").read_text())
+    assert run.result.final_loss == returned.final_loss
+    # the dict-style reading of earlier versions keeps working
+    assert run.result["steps"] == run.result.get("steps") == 30
+    assert run.result.get("no_such_field", "absent") == "absent"
+    with pytest.raises(KeyError):
+        run.result["no_such_field"]
+    # a resume of the finished run returns the same object type, from the same file
+    again = glfpinn.train(Poisson1D(), GLF(), out=tmp_path / "r", mode="resume", **KW)
+    assert again == run.result
+
+
+def test_a_result_json_from_another_version_still_loads():
+    """Keys a later version adds are left out; fields an older file lacks are None."""
+    from glfpinn import TrainResult
+
+    data = TrainResult.from_dict({"problem": "p", "steps": 3, "added_later": 1}).to_dict()
+    assert data["problem"] == "p" and data["steps"] == 3 and "added_later" not in data
+    assert data["wall_time_s"] is None and data["unknowns"] == {}

@@ -87,3 +87,64 @@ def test_user_metrics_are_reported_at_every_evaluation():
 def test_bad_evaluator_arguments_are_refused(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         Evaluator(**kwargs)
+
+
+def _condition_trainer(problem, **kwargs):
+    return make_trainer(problem, GLF(), steps=2, eval_every=2, n_points=32, hidden=(8,), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "conditions"),
+    [
+        ("laplace", {"boundary"}),
+        ("reaction-diffusion-20d", {"initial", "boundary"}),
+        ("allen-cahn", set()),  # hard constraints: nothing to misfit
+    ],
+)
+def test_each_soft_condition_is_measured_apart_on_held_out_points(name, conditions):
+    from glfpinn import problems
+
+    evals = Evaluations()
+    tr = _condition_trainer(
+        problems.get(name), evaluator=Evaluator(n_validation=64), callbacks=[evals]
+    )
+    result = tr.fit()
+    assert set(result.condition_misfit) == conditions
+    assert set(evals.records[-1].get("condition_misfit", {})) == conditions
+    assert all(math.isfinite(v) and v >= 0 for v in result.condition_misfit.values())
+    held_out = tr.validation.condition_misfits.points
+    for key in conditions:  # drawn apart from the training condition points
+        assert held_out[key].shape[0] > 0
+        assert not torch.equal(held_out[key], tr.state.condition_points[key])
+
+
+def test_the_condition_misfit_is_the_mean_squared_violation_of_each_condition():
+    """On Laplace's own exact solution the boundary misfit vanishes; off by 0.1 everywhere it
+    is 0.1^2, unweighted (the problem's boundary_weight scales the loss, not the measure)."""
+    from glfpinn import problems
+
+    problem = problems.get("laplace", boundary_weight=10.0)
+    points = problem.condition_points(200, torch.Generator().manual_seed(0), torch.float64)
+
+    def exact(x):
+        return problem.exact(x)
+
+    assert float(problem.condition_misfits(exact, points)["boundary"]) < 1e-28
+    shifted = problem.condition_misfits(lambda x: exact(x) + 0.1, points)["boundary"]
+    assert float(shifted) == pytest.approx(0.01, rel=1e-9)
+    assert float(problem.condition_loss(lambda x: exact(x) + 0.1, points)) == pytest.approx(0.1)
+
+
+def test_a_user_problem_with_one_condition_loss_reports_it_whole():
+    from tests.helpers import MY_PDE
+
+    namespace: dict = {}
+    exec(MY_PDE, namespace)
+    result = _condition_trainer(namespace["MyPDE"]()).fit()
+    assert set(result.condition_misfit) == {"conditions"}
+
+
+def test_reserved_names_include_the_condition_misfit_and_the_unknowns():
+    for name in ("condition_misfit", "unknowns"):
+        with pytest.raises(ValueError, match=f"metric '{name}' must be a callable under a name"):
+            Evaluator(metrics={name: lambda model: 0.0})

@@ -47,12 +47,14 @@ def test_unknowns_are_checkpointed_and_resume_exactly():
     assert resumed.unknowns == full.unknowns and resumed.final_loss == full.final_loss
 
 
-def test_an_inverse_problem_from_the_command_line_reloads_with_its_coefficient(tmp_path):
+def test_an_inverse_problem_from_the_command_line_reloads_with_its_coefficient(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["--problem", f"{EXAMPLE}:HeatInverse", "--sampler", "glf", "--steps", "60"]
     args += ["--lr", "1e-2", "--n-points", "200", "--hidden", "8,8", "--eval-every", "20"]
     assert main(["train", *args, "--loss-weight", "data=2", "--quiet", "--out", str(out)]) == 0
     result = json.loads((out / "result.json").read_text())
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["unknowns"] == result["unknowns"]  # the recovered value in the one line
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [x["unknowns"]["diffusivity"] for x in lines if x["event"] == "eval"]
     assert len(evals) == 3 and evals[-1] == result["unknowns"]["diffusivity"]

@@ -30,6 +30,7 @@ __all__ = [
     "collect",
     "missing_cells",
     "summarise",
+    "unknowns_summary",
     "write_report",
     "METRICS_REPORTED",
     "oscillation",
@@ -166,6 +167,35 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def unknowns_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An inverse problem's recovered coefficients: per experiment x problem x sampler and
+    unknown, the mean, standard deviation, median, min and max over seeds (none for runs
+    without unknowns)."""
+    groups: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    for row in rows:
+        for name, value in (row.get("unknowns") or {}).items():
+            key = (row["experiment"], row["problem_label"], row["sampler_label"], name)
+            groups[key].append(_number(value))
+    out = []
+    for (exp, prob, samp, name), values in groups.items():
+        vals = np.asarray(values)
+        out.append(
+            {
+                "experiment": exp,
+                "problem": prob,
+                "sampler": samp,
+                "unknown": name,
+                "seeds": len(vals),
+                "mean": float(np.mean(vals)),
+                "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                "median": float(np.median(vals)),
+                "min": float(np.min(vals)),
+                "max": float(np.max(vals)),
+            }
+        )
+    return out
+
+
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
@@ -246,6 +276,9 @@ def write_report(
         _write_csv(root / "coverage.csv", coverage, list(coverage[0]))
     if reached:
         _write_csv(root / "time_to_accuracy.csv", reached, list(reached[0]))
+    unknowns = unknowns_summary(rows)
+    if unknowns:
+        _write_csv(root / "unknowns.csv", unknowns, list(unknowns[0]))
 
     lines = ["# Results", ""]
     meta = _bench_meta(root)
@@ -287,6 +320,7 @@ def write_report(
     lines += _time_to_accuracy_lines(reached)
     lines += _diagnostics_lines(diagnostics)
     lines += _coverage_lines(coverage)
+    lines += _unknowns_lines(unknowns)
     plots = sorted((root / "plots").glob("*.png")) if (root / "plots").exists() else []
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
@@ -419,5 +453,23 @@ def _diagnostics_lines(diagnostics: list[dict[str, Any]]) -> list[str]:
         "(docs/samplers.md explains each; distinct_anchor_fraction = distinct_anchors / N; "
         "spearman_* only with diagnose_surrogate).",
         ["experiment", "problem", "sampler", "seeds", "resamples", *DIAGNOSTICS],
+        rows,
+    )
+
+
+def _unknowns_lines(unknowns: list[dict[str, Any]]) -> list[str]:
+    if not unknowns:
+        return []
+    rows = [
+        [u["experiment"], u["problem"], u["sampler"], u["unknown"], str(u["seeds"])]
+        + [f"{u['mean']:.6g} ± {u['std']:.2g}", f"{u['median']:.6g}"]
+        + [f"[{u['min']:.6g}, {u['max']:.6g}]"]
+        for u in unknowns
+    ]
+    return _section(
+        "Recovered unknowns",
+        "An inverse problem's coefficients at the end of each run (result.json's unknowns): "
+        "mean ± standard deviation, median and range over seeds.",
+        ["experiment", "problem", "sampler", "unknown", "seeds", "mean", "median", "range"],
         rows,
     )

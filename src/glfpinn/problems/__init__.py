@@ -16,19 +16,25 @@ from glfpinn.problems.helmholtz import Helmholtz
 from glfpinn.problems.laplace import Laplace
 from glfpinn.problems.poisson import Poisson
 from glfpinn.problems.reaction_diffusion import ReactionDiffusion
+from glfpinn.problems.unknowns import Bounded, Identity, Positive, Transform, Unknown
 from glfpinn.problems.wave import Wave
 
 __all__ = [
     "AllenCahn",
+    "Bounded",
     "Burgers",
     "DiffusionReaction",
     "Dispersive",
     "Helmholtz",
+    "Identity",
     "Laplace",
     "Model",
     "Poisson",
+    "Positive",
     "Problem",
     "ReactionDiffusion",
+    "Transform",
+    "Unknown",
     "Wave",
     "check_problem",
     "describe",

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from glfpinn._params import Params
 from glfpinn.domains import Domain
 from glfpinn.nn import MLP, Constrained
+from glfpinn.problems.unknowns import Unknown, UnknownParameters
 
 __all__ = ["Problem", "Model", "RUN_DEFAULTS", "check_problem", "check_problem_class"]
 
@@ -49,10 +50,12 @@ class Problem(Params, abc.ABC):
     #: Whether the conditions are built into the network through ``output_transform``.
     hard_constrained: ClassVar[bool] = False
 
-    #: An inverse problem's unknown coefficients, name -> initial guess: trainable scalars that
-    #: ``residual`` reads with :meth:`unknown` and that train with the network, through the same
-    #: optimizer stages; set it on the class or, to make the guesses parameters, in ``__init__``.
-    unknowns: dict[str, float] = {}
+    #: An inverse problem's unknown coefficients, name -> initial guess (a number, or an
+    #: :class:`~glfpinn.problems.unknowns.Unknown` with a transform: ``Unknown(0.05,
+    #: "positive")``): trainable scalars that ``residual`` reads with :meth:`unknown` and that
+    #: train with the network, through the same optimizer stages; set it on the class or, to
+    #: make the guesses parameters, in ``__init__``.
+    unknowns: dict[str, float | Unknown] = {}
 
     def output_transform(self, x: Tensor, y: Tensor) -> Tensor:
         """Hard constraint u = transform(x, NN(x)), for problems with ``hard_constrained``."""
@@ -100,22 +103,31 @@ class Problem(Params, abc.ABC):
         """Mean squared violation of the soft conditions, or None under hard constraints."""
         return None
 
-    def unknown_parameters(self) -> nn.ParameterDict:
-        """The trainable coefficients, created from ``unknowns`` on first use (float32; the
-        trainer moves them to the run's dtype and device, in place)."""
+    def condition_misfits(self, model: Model, points: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each soft condition's mean squared violation at ``points``, by name (``boundary``,
+        ``initial``, ...), unweighted: what a run reports as ``condition_misfit`` on held-out
+        condition points. By default the whole ``condition_loss`` under ``"conditions"``
+        (nothing under hard constraints); override it to report each condition apart."""
+        loss = self.condition_loss(model, points)
+        return {} if loss is None else {"conditions": loss}
+
+    def unknown_parameters(self) -> UnknownParameters:
+        """The trainable coefficients, raw (before their transforms), created from
+        ``unknowns`` on first use (float32; the trainer moves them to the run's dtype and
+        device, in place)."""
         if "_unknown_parameters" not in self.__dict__:
-            self._unknown_parameters = nn.ParameterDict(
-                {k: nn.Parameter(torch.tensor(float(v))) for k, v in self.unknowns.items()}
-            )
+            self._unknown_parameters = UnknownParameters(self.unknowns)
         return self._unknown_parameters
 
     def unknown(self, name: str) -> Tensor:
-        """The current value of the unknown coefficient ``name`` (a trainable 0-d tensor)."""
+        """The current value of the unknown coefficient ``name``: a 0-d tensor, differentiable
+        with respect to its raw trainable parameter (the parameter itself without a
+        transform)."""
         params = self.unknown_parameters()
         if name not in params:
             known = ", ".join(params) or "none"
             raise ValueError(f"problem {self.name!r} has no unknown {name!r}; unknowns: {known}")
-        return params[name]
+        return params.value(name)
 
     def observations(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Measurements of u for an inverse problem: points ``(m, dim)`` and values ``(m,)``

@@ -25,7 +25,10 @@ class SoftDirichlet:
         xb = self.domain.sample_boundary(n, generator, dtype=dtype)  # type: ignore[attr-defined]
         return {"boundary": xb, "boundary_values": self.exact(xb.to(torch.float64)).to(dtype)}
 
-    def condition_loss(self, model: Model, points: dict[str, Tensor]) -> Tensor:
+    def condition_misfits(self, model: Model, points: dict[str, Tensor]) -> dict[str, Tensor]:
         xb = points["boundary"]
         misfit = model(xb).reshape(xb.shape[0]) - points["boundary_values"]
-        return self.boundary_weight * (misfit**2).mean()
+        return {"boundary": (misfit**2).mean()}
+
+    def condition_loss(self, model: Model, points: dict[str, Tensor]) -> Tensor:
+        return self.boundary_weight * self.condition_misfits(model, points)["boundary"]

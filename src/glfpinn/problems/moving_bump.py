@@ -119,14 +119,23 @@ class MovingBumpProblem(Problem):
     def _extra_condition_loss(self, model: Model, points: dict[str, Tensor]) -> Tensor | None:
         return None
 
-    def condition_loss(self, model: Model, points: dict[str, Tensor]) -> Tensor:
+    def condition_misfits(self, model: Model, points: dict[str, Tensor]) -> dict[str, Tensor]:
         x0, xb = points["initial"], points["boundary"]
-        init = ((model(x0).reshape(-1) - points["initial_values"]) ** 2).mean()
-        bnd = ((model(xb).reshape(-1) - points["boundary_values"]) ** 2).mean()
+        misfits = {
+            "initial": ((model(x0).reshape(-1) - points["initial_values"]) ** 2).mean(),
+            "boundary": ((model(xb).reshape(-1) - points["boundary_values"]) ** 2).mean(),
+        }
         extra = self._extra_condition_loss(model, points)
         if extra is not None:
-            bnd = bnd + extra
-        return self.initial_weight * init + self.boundary_weight * bnd
+            misfits["neumann"] = extra
+        return misfits
+
+    def condition_loss(self, model: Model, points: dict[str, Tensor]) -> Tensor:
+        misfits = self.condition_misfits(model, points)
+        bnd = misfits["boundary"]
+        if "neumann" in misfits:  # the Neumann faces weigh as boundary
+            bnd = bnd + misfits["neumann"]
+        return self.initial_weight * misfits["initial"] + self.boundary_weight * bnd
 
     # ------------------------------------------------------------------- test sets
     def test_points(self) -> np.ndarray:

@@ -2,10 +2,10 @@
 
 ``glfpinn train --out DIR`` (``run``), ``glfpinn.train(..., out=DIR)`` and
 ``record(trainer, DIR).fit()`` all write the same files (``directory``): config.yaml,
-metrics.jsonl, result.json, checkpoint.pt and, where a 2-D view exists, prediction.npz. A run
-killed at any moment resumes from its last checkpoint (``mode="resume"``) and, on the CPU, ends
-with the same result as an uninterrupted run. ``load_run(DIR)`` gives back the problem, the
-trained network and the result, and predicts at new points.
+metrics.jsonl, result.json, checkpoint.pt and, for a problem with a reference and a 2-D view,
+prediction.npz. A run killed at any moment resumes from its last checkpoint (``mode="resume"``)
+and, on the CPU, ends with the same result as an uninterrupted run. ``load_run(DIR)`` gives back
+the problem, the trained network and the result, and predicts at new points.
 
 This module only names the package's API; ``recording`` trains into a directory,
 ``directory`` writes its files, ``load`` reads a run back, ``plots`` draws it.

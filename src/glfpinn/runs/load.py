@@ -25,7 +25,7 @@ from glfpinn.plugins import untrusted
 from glfpinn.problems.base import Problem
 from glfpinn.runs import fingerprint as fp
 from glfpinn.runs.directory import CHECKPOINT, CONFIG, METRICS, read_config, read_result
-from glfpinn.training import predict
+from glfpinn.training import TrainResult, predict
 from glfpinn.training.network import ModelSpec, build_network
 from glfpinn.training.trainer import DTYPES
 
@@ -35,14 +35,16 @@ __all__ = ["Run", "load_run"]
 @final
 @dataclass(frozen=True)
 class Run:
-    """A loaded run. ``result`` is None while the run is unfinished, or being extended by a
-    resume (the network is then the last checkpoint's)."""
+    """A loaded run. ``result`` (result.json as a :class:`~glfpinn.TrainResult`, what
+    ``train`` returns; ``result["steps"]`` still reads it as the dict it once was) is None
+    while the run is unfinished, or being extended by a resume (the network is then the last
+    checkpoint's)."""
 
     path: Path
     config: RunConfig
     problem: Problem
     model: nn.Module
-    result: dict[str, Any] | None
+    result: TrainResult | None
     #: the training points and the sampler's loss weights of the last checkpoint
     points: Tensor
     unknowns: dict[str, float]
@@ -116,7 +118,7 @@ def load_run(
             "command line)"
         ) from None
     net.eval()
-    with torch.no_grad():  # the problem's residual then uses the learned coefficients
+    with torch.no_grad():  # the problem's residual then uses the learned coefficients (raw)
         for name, value in state.get("unknowns", {}).items():
             problem.unknown_parameters()[name].copy_(value)
     return Run(
@@ -126,7 +128,7 @@ def load_run(
         model=net,
         result=_result_of(root, int(state["step"])),
         points=state["points"],
-        unknowns={name: float(value) for name, value in state.get("unknowns", {}).items()},
+        unknowns=problem.unknown_parameters().current(),
     )
 
 
@@ -154,8 +156,10 @@ def _read_checkpoint(root: Path, cfg: RunConfig, device: str | torch.device) -> 
     return state
 
 
-def _result_of(root: Path, step: int) -> dict[str, Any] | None:
+def _result_of(root: Path, step: int) -> TrainResult | None:
     """result.json if it is the result of the checkpoint's network: a resume extending a
     finished run keeps the old result.json until it writes its own."""
     result = read_result(root)
-    return result if result is not None and result["steps"] == step else None
+    if result is None or result["steps"] != step:
+        return None
+    return TrainResult.from_dict(result)

@@ -320,7 +320,7 @@ def train(
         finished = read_result(out)  # of this plan, not a shorter one being extended
         steps = None if finished is None else finished["steps"]
         if isinstance(steps, int) and steps >= trainer.total_steps:
-            return TrainResult(**finished)
+            return TrainResult.from_dict(finished)
     if out is not None:
         record(
             trainer,

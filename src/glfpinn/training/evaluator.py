@@ -2,15 +2,18 @@
 
 Always: the mean and max |residual| on a held-out set of interior points, drawn once from the
 run's seed (its own stream, so it changes neither the training points nor the network's
-initialisation). Where the problem has a reference solution: the relative L2 error on its test
-set. And any user metrics, callables ``model -> float``.
+initialisation), and, for a problem with soft conditions, each condition's mean squared misfit
+on held-out condition points drawn after them (``condition_misfit``: ``boundary``,
+``initial``, ..., as :meth:`Problem.condition_misfits` names them). Where the problem has a
+reference solution: the relative L2 error on its test set. And any user metrics, callables
+``model -> float``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import final
+from typing import Any, final
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +24,7 @@ from glfpinn._params import Params
 from glfpinn.problems.base import Problem
 from glfpinn.training.scorer import DEFAULT_CHUNK, Scorer
 
-__all__ = ["Evaluator", "EvaluationSet", "predict", "DEFAULT_N_VALIDATION"]
+__all__ = ["Evaluator", "EvaluationSet", "predict", "DEFAULT_N_VALIDATION", "CONDITIONS_KEY"]
 
 Metric = Callable[[nn.Module], float]
 #: Held-out interior points for the residual validation.
@@ -41,7 +44,8 @@ class Evaluator(Params):
     """What a run measures at each evaluation.
 
     Args:
-        n_validation: held-out interior points for the residual statistics (>= 1).
+        n_validation: held-out interior points for the residual statistics, and condition
+            points for the condition misfits (>= 1).
         metrics: optional ``{name: metric}``, each ``metric(model) -> float``, reported under
             its name in metrics.jsonl and result.json.
         chunk_size: rows per residual evaluation on the held-out set.
@@ -56,7 +60,8 @@ class Evaluator(Params):
         self.n_validation = check_int("n_validation", n_validation, minimum=1)
         self.metrics = dict(metrics or {})
         self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
-        reserved = {"step", "loss", "elapsed_s", "l2_relative_error"} | set(RESIDUAL_KEYS)
+        reserved = {"step", "loss", "elapsed_s", "l2_relative_error", "unknowns", CONDITIONS_KEY}
+        reserved |= set(RESIDUAL_KEYS)
         for name, fn in self.metrics.items():
             if name in reserved or not callable(fn):
                 raise ValueError(
@@ -71,16 +76,21 @@ class Evaluator(Params):
         dtype: torch.dtype,
         device: torch.device,
     ) -> EvaluationSet:
-        """The fixed sets the run is measured on: held-out points from ``generator`` and, with a
-        reference, the problem's test set."""
+        """The fixed sets the run is measured on: held-out interior and condition points from
+        ``generator`` and, with a reference, the problem's test set."""
         held_out = problem.domain.sample(self.n_validation, generator, dtype=dtype).to(device)
+        conditions = {
+            key: value.to(device)
+            for key, value in problem.condition_points(self.n_validation, generator, dtype).items()
+        }
         x_test = u_test = None
         if problem.has_reference:
             x, u = problem.test_set()
             x_test = torch.as_tensor(x, dtype=dtype, device=device)
             u_test = torch.as_tensor(u, dtype=torch.float64, device=device)
         scorer = Scorer(lambda x: problem.residual(model, x), self.chunk_size)
-        return EvaluationSet(model, scorer, held_out, x_test, u_test, self.metrics)
+        misfits = _ConditionMisfits(problem, model, conditions)
+        return EvaluationSet(model, scorer, held_out, x_test, u_test, self.metrics, misfits)
 
     def __repr__(self) -> str:
         return (
@@ -90,6 +100,25 @@ class Evaluator(Params):
 
 
 RESIDUAL_KEYS = ("residual_mean", "residual_max")
+#: The evaluation's entry holding each soft condition's misfit on held-out points.
+CONDITIONS_KEY = "condition_misfit"
+
+
+@final
+@dataclass(frozen=True)
+class _ConditionMisfits:
+    """A problem's soft conditions measured on fixed held-out condition points."""
+
+    problem: Problem
+    model: nn.Module
+    points: dict[str, Tensor]
+
+    def __call__(self) -> dict[str, float]:
+        if not self.points:
+            return {}
+        with torch.enable_grad():  # a Neumann condition differentiates the network
+            misfits = self.problem.condition_misfits(self.model, self.points)
+        return {name: float(value.detach()) for name, value in misfits.items()}
 
 
 @final
@@ -103,14 +132,19 @@ class EvaluationSet:
     x_test: Tensor | None
     u_test: Tensor | None
     metrics: Mapping[str, Metric]
+    condition_misfits: _ConditionMisfits
 
-    def __call__(self) -> dict[str, float | None]:
+    def __call__(self) -> dict[str, Any]:
         """``l2_relative_error`` (None without a reference), ``residual_mean``,
-        ``residual_max`` and the user metrics."""
-        out: dict[str, float | None] = {"l2_relative_error": self.l2_relative_error()}
+        ``residual_max``, ``condition_misfit`` (``{condition: mean squared misfit}``, for a
+        problem with soft conditions) and the user metrics."""
+        out: dict[str, Any] = {"l2_relative_error": self.l2_relative_error()}
         r = self.scorer(self.held_out)
         out["residual_mean"] = float(r.mean())
         out["residual_max"] = float(r.max())
+        misfits = self.condition_misfits()
+        if misfits:
+            out[CONDITIONS_KEY] = misfits
         for name, metric in self.metrics.items():
             out[name] = float(metric(self.model))
         return out

@@ -8,6 +8,7 @@ its keyword arguments.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, final
@@ -66,7 +67,9 @@ class MLPSpec(Params):
 @final
 class ModelFactory(Params):
     """A factory ``problem -> nn.Module`` named by import path (``package.module:make``,
-    ``path/to/file.py:make``), called as ``make(problem, **model_params)``."""
+    ``path/to/file.py:make``), called as ``make(problem, **model_params)``; or an
+    ``nn.Module`` class (``package.module:ResMLP``), built as ``ResMLP(**model_params)``, or
+    as ``ResMLP(problem, **model_params)`` where its first argument is named ``problem``."""
 
     def __init__(self, model: str, model_params: Mapping[str, Any] | None = None) -> None:
         if not isinstance(model, str) or not is_import_path(model):
@@ -82,6 +85,15 @@ class ModelFactory(Params):
         self._factory = factory
 
     def __call__(self, problem: Problem) -> nn.Module:
+        if _is_module_class(self._factory) and not _takes_problem(self._factory):
+            try:
+                return self._factory(**self.model_params)
+            except TypeError as err:
+                raise ValueError(
+                    f"model {short_repr(self.model)} is an nn.Module class, built as "
+                    f"{self._factory.__name__}(**model_params): {err}; give its arguments "
+                    "with model_params (--set model_params.NAME=VALUE)"
+                ) from None
         return self._factory(problem, **self.model_params)
 
     def __repr__(self) -> str:
@@ -174,6 +186,19 @@ def _warn_if_generic(model: nn.Module) -> None:
     )
 
 
+def _is_module_class(obj: object) -> bool:
+    return isinstance(obj, type) and issubclass(obj, nn.Module)
+
+
+def _takes_problem(cls: type) -> bool:
+    """Whether ``cls``'s constructor takes the problem first (an argument named ``problem``)."""
+    try:
+        first = next(iter(inspect.signature(cls).parameters), None)
+    except (TypeError, ValueError):  # no signature to read: built without the problem
+        return False
+    return first == "problem"
+
+
 def _build_seeded(
     factory: Callable[[Problem], nn.Module], problem: Problem, seed: int
 ) -> nn.Module:
@@ -182,6 +207,11 @@ def _build_seeded(
     seed and leaves the caller's random state as it was."""
     if not callable(factory):
         raise ValueError(f"model={factory!r} must be an nn.Module or a callable problem -> module")
+    if _is_module_class(factory):
+        raise ValueError(
+            f"model={factory.__name__} is an nn.Module class; pass an instance "
+            f"({factory.__name__}(...)) or a factory problem -> module"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = factory(problem)

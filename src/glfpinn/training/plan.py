@@ -154,10 +154,15 @@ class OptimizationPlan(Params):
         return Every(self.rounds.steps, start=self.warm_up_steps)
 
     def build(
-        self, params: Sequence[Tensor], *, fused: bool | None = None
+        self,
+        params: Sequence[Tensor],
+        *,
+        fused: bool | None = None,
+        unknowns: Sequence[Tensor] = (),
     ) -> tuple[list[Optimizer], list[Any]]:
-        """Every stage's optimizer and scheduler, built now so they all live for the run."""
-        built = [stage.build(params, fused=fused) for stage in self.all_stages]
+        """Every stage's optimizer and scheduler on the network's ``params`` and an inverse
+        problem's ``unknowns``, built now so they all live for the run."""
+        built = [stage.build(params, fused=fused, unknowns=unknowns) for stage in self.all_stages]
         return [opt for opt, _ in built], [sched for _, sched in built]
 
     def describe(self) -> list[dict[str, Any]]:

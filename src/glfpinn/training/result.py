@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, final
 
 import torch
@@ -64,9 +64,28 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     #: an inverse problem's learned coefficients
     unknowns: dict[str, float] = field(default_factory=dict)
+    #: each soft condition's mean squared misfit on held-out condition points, last evaluation
+    condition_misfit: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainResult:
+        """A result from result.json's contents: keys it does not know are left out, and a
+        field an older file lacks is None."""
+        names = [f.name for f in fields(cls)]
+        return cls(**{name: data.get(name) for name in names if name in data or _required(name)})
+
+    # Dict-style reading, as ``Run.result`` was result.json's dict: ``run.result["steps"]``.
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELD_NAMES:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field ``key``, or ``default`` if the result has no such field."""
+        return getattr(self, key) if key in _FIELD_NAMES else default
 
     @classmethod
     def from_state(
@@ -103,6 +122,7 @@ class TrainResult:
             residual_max=m.get("residual_max", float("nan")),
             metrics={k: m[k] for k in metric_names if k in m},
             unknowns=s.unknown_values(),
+            condition_misfit=dict(m.get("condition_misfit", {})),
             final_loss=s.last_loss,
             wall_time_s=s.elapsed(),
             sampling_time_s=s.costs.sampling_time_s,
@@ -118,3 +138,12 @@ class TrainResult:
             torch_version=torch.__version__,
             world_size=world_size,
         )
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(TrainResult))
+
+
+def _required(name: str) -> bool:
+    """Whether the field ``name`` has no default (an older result.json may lack it)."""
+    spec = TrainResult.__dataclass_fields__[name]
+    return spec.default is MISSING and spec.default_factory is MISSING

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from glfpinn._checks import check_int, check_keys
+from glfpinn._checks import check_int, check_keys, check_positive
 from glfpinn._io import is_plain_data
 from glfpinn._params import Params
 from glfpinn.training.devices import DTYPES
@@ -33,7 +33,7 @@ from glfpinn.training.optimizers import (
 )
 from glfpinn.training.quasi_newton import QuasiNewton, dense_bytes
 
-__all__ = ["Stage", "STAGE_DTYPES", "CURVATURE"]
+__all__ = ["Stage", "STAGE_DTYPES", "CURVATURE", "UNKNOWNS_LR"]
 
 _log = logging.getLogger("glfpinn")
 
@@ -41,6 +41,9 @@ _log = logging.getLogger("glfpinn")
 STAGE_DTYPES = tuple(DTYPES)
 #: What a quasi-Newton stage does with its curvature history at a resample.
 CURVATURE = ("keep", "reset")
+#: The stage option that gives an inverse problem's unknowns a learning rate of their own (a
+#: second parameter group); the network keeps ``lr``.
+UNKNOWNS_LR = "unknowns_lr"
 
 
 @final
@@ -70,6 +73,8 @@ class Stage(Params):
             defaults to one iteration per step with a strong-Wolfe line search
             (``LBFGS_DEFAULTS``); options override them. The dense quasi-Newton optimizers
             (:mod:`.quasi_newton`) take ``max_params``, the model size above which they refuse.
+            ``unknowns_lr``: an inverse problem's unknowns train in a parameter group of their
+            own at this learning rate (not with a quasi-Newton stage, which takes one group).
 
     Names and option keys are checked here, so a typo fails before any training.
     """
@@ -105,12 +110,19 @@ class Stage(Params):
             )
         cls = self._optimizer_class()
         if cls is not None:
-            check_keys(f"{cls.__name__} option", options, arguments(cls, 1))
+            check_keys(f"{cls.__name__} option", options, [*arguments(cls, 1), UNKNOWNS_LR])
         if curvature != "keep" and cls is not None and not is_quasi_newton(cls):
             raise ValueError(
                 f"curvature={curvature!r} applies to quasi-Newton stages "
                 f"({', '.join(QUASI_NEWTON)}), not {cls.__name__}"
             )
+        if UNKNOWNS_LR in options:
+            check_positive(UNKNOWNS_LR, options[UNKNOWNS_LR])
+            if (cls is not None and is_quasi_newton(cls)) or isinstance(optimizer, Optimizer):
+                raise ValueError(
+                    f"{UNKNOWNS_LR} is not allowed with {self.name}: it needs an optimizer "
+                    "built here that takes parameter groups (a quasi-Newton stage takes one)"
+                )
         sched = self._scheduler_class()
         if sched is not None:
             check_keys(f"{sched.__name__} option", self.scheduler_options, arguments(sched, 1))
@@ -147,20 +159,39 @@ class Stage(Params):
         return getattr(self.optimizer, "__name__", repr(self.optimizer))
 
     def build(
-        self, params: Sequence[Tensor], *, fused: bool | None = None
+        self,
+        params: Sequence[Tensor],
+        *,
+        fused: bool | None = None,
+        unknowns: Sequence[Tensor] = (),
     ) -> tuple[Optimizer, Any]:
-        """The stage's optimizer on ``params`` and its scheduler (or None).
+        """The stage's optimizer on ``params`` and an inverse problem's ``unknowns`` (in a
+        group of their own with the ``unknowns_lr`` option), and its scheduler (or None).
 
         ``fused`` is passed to optimizers that take it unless the options set it (the compiled
         training mode uses the single-kernel implementations).
         """
-        optimizer = self._build_optimizer(params, fused)
+        optimizer = self._build_optimizer(params, unknowns, fused)
         return optimizer, self._build_scheduler(optimizer)
 
-    def _build_optimizer(self, params: Sequence[Tensor], fused: bool | None) -> Optimizer:
+    def _param_groups(
+        self, params: Sequence[Tensor], unknowns: Sequence[Tensor], unknowns_lr: float | None
+    ) -> list[Tensor] | list[dict[str, Any]]:
+        if unknowns_lr is None:
+            return [*params, *unknowns]
+        if not unknowns:
+            raise ValueError(
+                f"stage {self.name}: {UNKNOWNS_LR}={unknowns_lr!r} given, but the problem has "
+                "no unknowns"
+            )
+        return [{"params": list(params)}, {"params": list(unknowns), "lr": unknowns_lr}]
+
+    def _build_optimizer(
+        self, params: Sequence[Tensor], unknowns: Sequence[Tensor], fused: bool | None
+    ) -> Optimizer:
         if isinstance(self.optimizer, Optimizer):
             held = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
-            if held != {id(p) for p in params}:
+            if held != {id(p) for p in [*params, *unknowns]}:
                 raise ValueError(
                     f"the {type(self.optimizer).__name__} instance given as a stage does not "
                     "hold exactly the model's parameters (and the problem's unknowns)"
@@ -168,13 +199,14 @@ class Stage(Params):
             return self.optimizer
         cls = self._optimizer_class()
         options = dict(self.options)
+        groups = self._param_groups(params, unknowns, options.pop(UNKNOWNS_LR, None))
         if cls is torch.optim.LBFGS:
             options = {**LBFGS_DEFAULTS, **options}
         elif fused and cls is not None and "fused" in arguments(cls, 1):
             options.setdefault("fused", True)
         factory = cls if cls is not None else self.optimizer
         try:
-            optimizer = factory(params, **options)  # type: ignore[operator]
+            optimizer = factory(groups, **options)  # type: ignore[operator]
         except (TypeError, ValueError) as err:
             raise ValueError(f"optimizer {self.name}: {err}") from None
         if isinstance(optimizer, QuasiNewton):  # its memory, said before any training

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from glfpinn._tree import tree_to
+from glfpinn.problems.unknowns import UnknownParameters
 from glfpinn.samplers.base import SamplerState
 from glfpinn.training.costs import Costs
 
@@ -44,8 +45,9 @@ class TrainState:
     condition_points: dict[str, Tensor]
     generator: torch.Generator
     weights: Tensor | None = None
-    #: an inverse problem's trainable coefficients (empty for a forward problem)
-    unknowns: nn.ParameterDict = field(default_factory=nn.ParameterDict)
+    #: an inverse problem's trainable coefficients, raw (before their transforms; empty for a
+    #: forward problem)
+    unknowns: UnknownParameters = field(default_factory=lambda: UnknownParameters({}))
     step: int = 0
     last_residuals: Tensor | None = None
     #: the last step's loss: a 0-d tensor left on the device, which reading synchronises with
@@ -97,7 +99,9 @@ class TrainState:
         check_points(points, problem.dim, repr(name))
         condition_points = problem.condition_points(n_condition, generator, dtype)
         params = [*net.parameters(), *unknowns.values()]
-        optimizers, schedulers = plan.build(params, fused=fused)
+        optimizers, schedulers = plan.build(
+            list(net.parameters()), fused=fused, unknowns=list(unknowns.values())
+        )
         state = cls(
             model=net,
             optimizers=optimizers,
@@ -160,7 +164,8 @@ class TrainState:
         return all(bool(torch.isfinite(t).all()) for t in tensors)
 
     def unknown_values(self) -> dict[str, float]:
-        return {name: float(value.detach()) for name, value in self.unknowns.items()}
+        """The unknowns' values (after their transforms)."""
+        return self.unknowns.current()
 
     # ------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -111,9 +111,10 @@ def test_data_parallel_example(capsys):
 
 
 def test_inverse_burgers_example():
-    """At this budget (150 Adam steps of a 16x16 network, 20 of L-BFGS) the network has not yet
-    resolved the front, and its smooth u asks for a larger viscosity: nu first rises from its
-    guess at every budget measured (docs/problems.md gives the full run and its figures). What
+    """At this budget (150 Adam steps of a 16x16 network, 2 rounds of 10 float64 SSBroyden
+    iterations) the network has not yet resolved the front, and its smooth u asks for a larger
+    viscosity: nu first rises from its guess under Adam at every budget measured
+    (docs/problems.md gives the full run and its figures). What
     the tiny run can hold: the positive transform keeps nu > 0 and finite, nu trained (it left
     its guess), and the network learned from the observations (its L2 error fell)."""
     out = _run("inverse_burgers")
@@ -122,6 +123,7 @@ def test_inverse_burgers_example():
     assert math.isfinite(nu) and nu > 0 and nu != pytest.approx(guess, rel=1e-3)
     assert result.l2_relative_error < result.initial_l2_relative_error
     assert result.stages[0]["options"]["unknowns_lr"] == 1e-2
+    assert result.stages[1]["optimizer"] == "SSBroyden" and result.dtype == "float64"
 
 
 def test_custom_domain_example():

@@ -77,7 +77,8 @@ class Registry(Generic[T]):
         try:
             return factory(**params)
         except TypeError as err:
-            raise TypeError(f"{self.kind} {name!r}: {err}") from None
+            # one line, whatever the error quotes (a keyword argument named "\n", say)
+            raise TypeError(f"{self.kind} {name!r}: {' '.join(str(err).split())}") from None
 
 
 def _lazy(entry: importlib.metadata.EntryPoint) -> Callable[..., Any]:

@@ -138,7 +138,7 @@ def test_loading_a_directory_without_a_run_is_a_clear_error(tmp_path):
 
 def test_run_result_is_the_train_result_train_returns_and_still_reads_like_a_dict(tmp_path):
     returned = glfpinn.train(Poisson1D(), GLF(), out=tmp_path / "r", **KW)
-    run = load_run(tmp_path / "r")
+    run = load_run(tmp_path / "r", trust=True)
     assert isinstance(run.result, glfpinn.TrainResult)
     assert run.result.to_dict() == json.loads((tmp_path / "r" / "result.json").read_text())
     assert run.result.final_loss == returned.final_loss

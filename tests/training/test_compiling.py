@@ -118,14 +118,20 @@ def test_the_fallback_warning_is_whole_names_where_and_says_what_to_do():
 def test_auto_trains_a_short_run_eagerly_and_says_so(caplog):
     import logging
 
-    from glfpinn.training.compiling import SHORT_RUN_STEPS
+    from glfpinn import GLF
+    from glfpinn.training import make_trainer
+    from glfpinn.training.compiling import SHORT_RUN_STEPS, short_run_note
+    from tests.helpers import Poisson1D
 
+    assert compile_mode("auto", CPU, SHORT_RUN_STEPS - 1) is None
     with caplog.at_level(logging.INFO, logger="glfpinn"):
-        assert compile_mode("auto", CPU, SHORT_RUN_STEPS - 1) is None
+        trainer = make_trainer(Poisson1D(), GLF(), steps=SHORT_RUN_STEPS - 1)
+    assert trainer.compile_mode is None
     assert [r.getMessage() for r in caplog.records] == [
         f"training eagerly: {SHORT_RUN_STEPS - 1} steps are fewer than the {SHORT_RUN_STEPS} that "
         "compiling needs to pay for its start-up (--compile or compile=True compiles anyway)"
     ]
+    assert short_run_note(True, 10) is None and short_run_note("auto", SHORT_RUN_STEPS) is None
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="glfpinn"):
         assert compile_mode("auto", CPU, SHORT_RUN_STEPS) == "default"

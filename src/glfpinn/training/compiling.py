@@ -18,7 +18,6 @@ once per configuration instead of once per boot, as torch's default folder under
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import platform
 import re
@@ -50,7 +49,6 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 #: 3.3 s / 5.8 ms = 570 allen-cahn steps, 690 burgers steps, 1,070 reaction-diffusion-20d steps
 #: (docs/results.md; with a cold cache 3,100 to 4,600); below 500 it cannot pay on any of them.
 SHORT_RUN_STEPS = 500
-_log = logging.getLogger("glfpinn")
 
 
 def check_compile(compile: object) -> bool | str:
@@ -63,20 +61,27 @@ def check_compile(compile: object) -> bool | str:
     )
 
 
+def short_run_note(compile: bool | str, total_steps: int | None) -> str | None:
+    """Why ``"auto"`` trains a run eagerly (fewer than :data:`SHORT_RUN_STEPS` steps), or None.
+    The trainer logs it at info level once it is built, so a run refused while it is being
+    built says one line, its error."""
+    if check_compile(compile) != "auto" or total_steps is None or total_steps >= SHORT_RUN_STEPS:
+        return None
+    return (
+        f"training eagerly: {total_steps} steps are fewer than the {SHORT_RUN_STEPS} that "
+        "compiling needs to pay for its start-up (--compile or compile=True compiles anyway)"
+    )
+
+
 def compile_mode(
     compile: bool | str, device: torch.device, total_steps: int | None = None
 ) -> str | None:
     """The ``torch.compile`` mode of a run (None: eager). ``"auto"`` is eager for a run of
-    fewer than :data:`SHORT_RUN_STEPS` ``total_steps`` (logged at info level), else ``True``."""
+    fewer than :data:`SHORT_RUN_STEPS` ``total_steps`` (:func:`short_run_note` says so), else
+    ``True``."""
     compile = check_compile(compile)
     if compile == "auto":
-        if total_steps is not None and total_steps < SHORT_RUN_STEPS:
-            _log.info(
-                "training eagerly: %d steps are fewer than the %d that compiling needs to pay "
-                "for its start-up (--compile or compile=True compiles anyway)",
-                total_steps,
-                SHORT_RUN_STEPS,
-            )
+        if short_run_note(compile, total_steps) is not None:
             return None
         compile = True
     if compile is True:

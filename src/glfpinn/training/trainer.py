@@ -24,6 +24,7 @@ group are the builder's (:func:`glfpinn.training.builder.make_trainer`, :func:`g
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
@@ -39,7 +40,7 @@ from glfpinn.samplers.coverage import DEFAULT_THRESHOLD, CollapseMonitor
 from glfpinn.strategy import SingleProcess, Strategy
 from glfpinn.training import checkpointing
 from glfpinn.training.callbacks import Callback
-from glfpinn.training.compiling import compile_mode, uses_cuda_graphs
+from glfpinn.training.compiling import compile_mode, short_run_note, uses_cuda_graphs
 from glfpinn.training.devices import DTYPES, resolve_device
 from glfpinn.training.evaluator import Evaluator
 from glfpinn.training.interrupts import Interrupted, deferred_signals
@@ -203,6 +204,9 @@ class Trainer:
         self.scorer = Scorer(lambda x: problem.residual(model, x), score_chunk, self.state.costs)
         validation = torch.Generator(self.device).manual_seed(validation_seed)
         self.validation = self.evaluator.prepare(problem, model, validation, dtype, self.device)
+        note = short_run_note(compile, self.plan.total_steps)
+        if note is not None:  # said once the run is built: a refused one says only its error
+            logging.getLogger("glfpinn").info(note)
 
     @property
     def model(self) -> nn.Module:

@@ -43,6 +43,30 @@ def test_a_float64_stage_casts_the_whole_run_when_it_starts(compile):
         assert tr.training_loss.compiled is not None
 
 
+def test_a_problem_with_soft_conditions_is_evaluated_in_the_new_precision():
+    from glfpinn import problems
+
+    plan = [Stage("adam", 4, lr=1e-3), Stage("ssbroyden", 3, dtype="float64")]
+    tr = make_trainer(
+        problems.get("laplace"),
+        GLF(),
+        plan=plan,
+        n_points=64,
+        n_condition=32,
+        hidden=(8, 8),
+        eval_every=2,
+        compile=False,
+    )
+    result = tr.fit()  # evaluates after the switch: held-out boundary points in float64 too
+    assert result.dtype == "float64"
+    points = tr.validation.condition_misfits.points
+    assert points and all(
+        v.dtype == torch.float64 for v in points.values() if v.is_floating_point()
+    )
+    misfit = result.to_dict()["condition_misfit"]
+    assert misfit and all(torch.isfinite(torch.tensor(v)) for v in misfit.values())
+
+
 def test_a_resume_across_the_precision_switch_is_bit_exact():
     full = _trainer(_switching_plan())
     full_result = full.fit()

@@ -5,7 +5,8 @@ Cast, in place where other objects hold a reference: the network's parameters an
 (``Module.to``, which keeps the parameter objects the optimizers hold), an inverse problem's
 unknowns, the training points, their weights and the last residuals, the condition points, the
 sampler's state, every optimizer's state (moments, curvature; not the step counts), the loss's
-observations and the evaluation's point sets (the same points, in the new precision). The
+observations and the evaluation's point sets, held-out condition points included (the same
+points, in the new precision). The
 compiled loss recompiles on its own: ``torch.compile`` guards on the inputs' dtype.
 
 A resumed run is cast to the precision of its checkpoint's step before the checkpoint is loaded,
@@ -51,8 +52,12 @@ def promote(
     if loss.observed_x is not None and loss.observed_u is not None:
         loss.observed_x = loss.observed_x.to(dtype)
         loss.observed_u = loss.observed_u.to(dtype)
+    misfits = validation.condition_misfits
     return dataclasses.replace(
         validation,
         held_out=validation.held_out.to(dtype),
         x_test=None if validation.x_test is None else validation.x_test.to(dtype),
+        condition_misfits=dataclasses.replace(
+            misfits, points=tree_cast_floats(misfits.points, dtype)
+        ),
     )

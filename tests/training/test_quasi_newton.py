@@ -10,18 +10,26 @@ from glfpinn.training.quasi_newton import BFGS, SSBFGS, QuasiNewton, SSBroyden, 
 METHODS = [BFGS, SSBFGS, SSBroyden]
 
 
-def _minimise(cls, fn, x0, iterations, **options):
-    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-    opt = cls([x], **options)
-    calls = [0]
+def _closure(opt, fn, x, calls=None):
+    """What a trainer hands ``opt.step``: zero, evaluate ``fn(x)``, backpropagate (counted in
+    ``calls[0]`` if given)."""
 
     def closure():
-        calls[0] += 1
+        if calls is not None:
+            calls[0] += 1
         opt.zero_grad()
         loss = fn(x)
         loss.backward()
         return loss
 
+    return closure
+
+
+def _minimise(cls, fn, x0, iterations, **options):
+    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    opt = cls([x], **options)
+    calls = [0]
+    closure = _closure(opt, fn, x, calls)
     for _ in range(iterations):
         opt.step(closure)
     return x.detach(), opt, calls[0]
@@ -97,12 +105,7 @@ def test_the_inverse_hessian_satisfies_the_secant_equation(cls):
 
     x = torch.zeros(6, dtype=torch.float64, requires_grad=True)
     opt = cls([x])
-
-    def closure():
-        opt.zero_grad()
-        loss = fn(x)
-        loss.backward()
-        return loss
+    closure = _closure(opt, fn, x)
 
     opt.step(closure)
     x_before, g_before = x.detach().clone(), opt.state[x]["g"].clone()
@@ -129,13 +132,7 @@ def test_forgetting_the_gradient_evaluates_afresh_and_reset_drops_the_curvature(
     x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
     opt = BFGS([x])
     calls = [0]
-
-    def closure():
-        calls[0] += 1
-        opt.zero_grad()
-        loss = _rosenbrock(x)
-        loss.backward()
-        return loss
+    closure = _closure(opt, _rosenbrock, x, calls)
 
     for _ in range(5):
         opt.step(closure)
@@ -156,12 +153,7 @@ def test_forgetting_the_gradient_evaluates_afresh_and_reset_drops_the_curvature(
 def test_parameters_moved_by_another_optimizer_are_noticed():
     x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
     opt = SSBroyden([x])
-
-    def closure():
-        opt.zero_grad()
-        loss = _rosenbrock(x)
-        loss.backward()
-        return loss
+    closure = _closure(opt, _rosenbrock, x)
 
     opt.step(closure)
     with torch.no_grad():

@@ -335,8 +335,7 @@ class Trainer:
     def _set_precision(self, step: int) -> None:
         """Cast the run to the precision of optimizer step ``step`` if it differs
         (:mod:`.precision`)."""
-        base = next(name for name, dtype in DTYPES.items() if dtype == self.base_dtype)
-        wanted = DTYPES[self.plan.dtype_at(step, base)]
+        wanted = DTYPES[self.plan.dtype_at(step, str(self.base_dtype).removeprefix("torch."))]
         if wanted != self.dtype:
             self.validation = promote(self.state, self.training_loss, self.validation, wanted)
             self.dtype = wanted

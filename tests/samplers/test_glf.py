@@ -293,3 +293,47 @@ def test_glfd_surrogate_check_reuses_its_exact_scores():
 def test_bad_new_options_are_refused_with_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GLF(**kwargs)
+
+
+def test_systematic_draw_leaves_each_anchor_one_point_where_residuals_are_flat():
+    """Equal residuals, M = 3: every anchor leaves exactly one descendant (no neutral drift)."""
+    ctx, _ = make_context(n=300, residual=lambda x: torch.ones(x.shape[0]))
+    info = GLF(draw="systematic").resample(ctx, None).info
+    assert info["distinct_anchors"] == 300
+    race = GLF().resample(make_context(n=300, residual=lambda x: torch.ones(x.shape[0]))[0], None)
+    assert race.info["distinct_anchors"] < 260  # about 300 (1 - (2/3)^3) ~ 211
+
+
+def test_global_candidates_are_scored_counted_and_win_points_at_a_far_hot_spot():
+    """All anchors sit in the left half where the residual is 0.01; the residual is 100 on the
+    right half. N global candidates cost N evaluations, and the draw takes the hot ones."""
+    box = Box.cube(2, -1.0, 1.0)
+
+    def hot_right(x):
+        return torch.where(x[:, 0] > 0, 100.0, 0.01)
+
+    gen = torch.Generator().manual_seed(0)
+    points = box.sample(400, gen) * torch.tensor([0.5, 1.0]) - torch.tensor([0.5, 0.0])
+    ctx, fn = make_context(box, residual=hot_right, points=points)
+    out = GLF(alpha_scale="relative", global_candidates=1.0).resample(ctx, None)
+    assert fn.evals == 400  # the global candidates, and nothing else
+    right = float((out.points[:, 0] > 0).double().mean())
+    # ~200 fresh ones fall right with weight ~9 (r / mean r + 1) against ~1 for the 1,200 local
+    # ones: the race takes ~85% of them, so ~170 of the 400 points land right (1 - e^-2 at worst)
+    assert right > 0.3
+    assert out.info["global_fraction"] >= right  # the right half is reached from afar
+    plain = GLF(alpha_scale="relative").resample(make_context(box, points=points)[0], None)
+    assert float((plain.points[:, 0] > 0).double().mean()) < 0.1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"draw": "lottery"}, "draw='lottery'"),
+        ({"draw": "systematic", "replace": True}, "replace=False"),
+        ({"global_candidates": -1.0}, "global_candidates=-1"),
+    ],
+)
+def test_bad_draw_options_are_refused_with_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GLF(**kwargs)

@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from glfpinn.samplers.select import effective_sample_size, rad_weights, weighted_draw
+from glfpinn.samplers.select import (
+    capped_inclusion,
+    effective_sample_size,
+    rad_weights,
+    systematic_draw,
+    weighted_draw,
+)
 
 
 def test_draw_without_replacement_returns_distinct_indices():
@@ -78,3 +84,45 @@ def test_effective_sample_size_is_one_for_uniform_and_small_for_a_spike():
     assert math.isclose(effective_sample_size(torch.ones(10)), 1.0)
     spike = torch.tensor([1e6] + [1.0] * 99)
     assert effective_sample_size(spike) < 0.02
+
+
+def test_capped_inclusion_sums_to_n_caps_at_one_and_stays_proportional_below_the_cap():
+    w = torch.tensor([50.0, 1.0, 2.0, 0.0, 3.0, 4.0])
+    pi = capped_inclusion(w, 3)
+    assert float(pi.sum()) == pytest.approx(3.0)
+    assert float(pi[0]) == 1.0 and float(pi[3]) == 0.0
+    rest = pi[[1, 2, 4, 5]] / w[[1, 2, 4, 5]].double()
+    assert torch.allclose(rest, rest[0].expand(4))  # one factor t below the cap
+
+
+def test_systematic_draw_is_distinct_and_hits_the_inclusion_probabilities():
+    """Each member's frequency over 20,000 draws is within 5 binomial sd of its pi_j."""
+    w = torch.tensor([5.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 10.0])
+    pi = capped_inclusion(w, 4)
+    gen = torch.Generator().manual_seed(0)
+    trials = 20_000
+    counts = torch.zeros(10, dtype=torch.float64)
+    for _ in range(trials):
+        idx = systematic_draw(w, 4, gen)
+        assert idx.unique().numel() == 4
+        counts[idx] += 1
+    sd = torch.sqrt(pi * (1 - pi) / trials).clamp(min=1e-12)
+    assert bool(((counts / trials - pi).abs() <= 5 * sd + 1e-12).all())
+
+
+def test_systematic_draw_takes_one_per_block_of_unit_mass_where_the_race_does_not():
+    """300 anchors with 3 equal candidates each, 300 drawn: the systematic draw leaves every
+    anchor exactly one point; the exponential race (a uniform draw without replacement here)
+    leaves about 300 (2/3)^3 ~ 89 of them none (hypergeometric), so 60 is a safe floor."""
+    w = torch.ones(900)
+    anchor = torch.arange(300).repeat_interleave(3)
+    gen = torch.Generator().manual_seed(0)
+    systematic = torch.bincount(anchor[systematic_draw(w, 300, gen)], minlength=300)
+    race = torch.bincount(anchor[weighted_draw(w, 300, gen)], minlength=300)
+    assert bool((systematic == 1).all())
+    assert int((race == 0).sum()) > 60
+
+
+def test_systematic_draw_refuses_more_points_than_positive_weights():
+    with pytest.raises(ValueError, match="n=3"):
+        systematic_draw(torch.tensor([1.0, 0.0, 2.0]), 3, torch.Generator().manual_seed(0))

@@ -64,18 +64,21 @@ from glfpinn.samplers.glf_options import (
     residual_scale,
 )
 from glfpinn.samplers.select import (
+    capped_inclusion,
     effective_sample_size,
     importance_weights,
     rad_log_mean,
     rad_weights,
+    systematic_draw,
     weighted_draw,
 )
 
-__all__ = ["GLF", "SURROGATES", "POOLS", "ALPHA_SCALES", "RELATIVE_ALPHA"]
+__all__ = ["GLF", "SURROGATES", "POOLS", "ALPHA_SCALES", "DRAWS", "RELATIVE_ALPHA"]
 
 SURROGATES = ("inherit", "exact", "idw")
 POOLS = ("candidates", "candidates+anchors")
 ALPHA_SCALES = ("absolute", "relative")
+DRAWS = ("race", "systematic")
 
 #: Above this many input coordinates GLF's default alpha is the paper's high-dimensional 1e-3.
 LOW_DIM_LIMIT = 3
@@ -109,6 +112,15 @@ class GLF(Sampler):
             off): no anchor's candidates crowd closer than the spacing the set can resolve.
         explore: fraction of the N points drawn fresh and uniform at every resample instead of
             from the pool (ours, in [0, 1); 0: off): a restoring force towards the whole domain.
+        draw: how the N points are drawn from the pool without replacement (ours): "race"
+            (default: the exponential race, sequential weighted sampling) or "systematic"
+            (inclusion probabilities proportional to the weights, capped at 1, and one
+            systematic pass over the anchor-major pool: an anchor leaves as many points as its
+            weight asks, give or take one, where the race lets equal anchors leave 0 to M).
+        global_candidates: fresh uniform candidates added to the pool at every resample, as a
+            multiple of N (ours; 0: off). Unlike the local ones they are scored exactly (that
+            many residual evaluations, counted), so a hard region far from every anchor can
+            win points in one resample, as in RAD's global draw.
     """
 
     def __init__(
@@ -129,6 +141,8 @@ class GLF(Sampler):
         diagnose_surrogate: int = 0,
         h_min: float = 0.0,
         explore: float = 0.0,
+        draw: str = "race",
+        global_candidates: float = 0.0,
     ) -> None:
         if alpha is not None:
             check_positive("alpha", alpha)
@@ -154,6 +168,11 @@ class GLF(Sampler):
         check_positive("h_min", h_min, allow_zero=True)
         self.h_min = h_min
         self.explore = check_fraction("explore", explore)
+        self.draw = check_choice("draw", draw, DRAWS)
+        if self.draw == "systematic" and self.replace:
+            raise ValueError("draw='systematic' draws without replacement; it needs replace=False")
+        check_positive("global_candidates", global_candidates, allow_zero=True)
+        self.global_candidates = global_candidates
 
     def resamples_per_rank(self) -> bool:
         """On K ranks each rank perturbs its own anchors and draws its N/K points from its own
@@ -166,6 +185,8 @@ class GLF(Sampler):
             or self.adaptive_M
             or self.surrogate == "idw"
             or self.importance_weights
+            or self.draw == "systematic"
+            or self.global_candidates > 0
         )
 
     def alpha_for(self, dim: int) -> float:
@@ -253,6 +274,15 @@ class GLF(Sampler):
             pool_anchor = torch.cat([anchor_of, torch.arange(ctx.n, device=r.device)])
             if mass is not None:
                 mass = torch.cat([mass, torch.ones(ctx.n, dtype=torch.float64, device=r.device)])
+        n_local = pool.shape[0]
+        n_global = round(self.global_candidates * ctx.n)
+        if n_global:
+            fresh = ctx.domain.sample(n_global, ctx.generator, dtype=pool.dtype).to(pool.device)
+            r_fresh = ctx.score(fresh, f"{who}(global_candidates)").detach().abs()
+            pool = torch.cat([pool, fresh])
+            r_pool = torch.cat([r_pool, r_fresh.to(r_pool.device, r_pool.dtype)])
+            if mass is not None:
+                mass = torch.cat([mass, torch.ones(n_global, dtype=torch.float64, device=r.device)])
         # on K ranks the normaliser mean(r^k) is the whole pool's, so each weight is the one a
         # single process gives that candidate; only the quota (N/K from each rank) is local
         log_mean = None
@@ -260,7 +290,10 @@ class GLF(Sampler):
             log_mean = rad_log_mean(r_pool, self.k, mass=mass, group=ctx.group)
         w = rad_weights(r_pool, self.k, self.c, mass=mass, log_mean=log_mean)
         n_explore = round(self.explore * ctx.n)
-        idx = weighted_draw(w, ctx.n - n_explore, ctx.generator, replace=self.replace)
+        if self.draw == "systematic":
+            idx = systematic_draw(w, ctx.n - n_explore, ctx.generator)
+        else:
+            idx = weighted_draw(w, ctx.n - n_explore, ctx.generator, replace=self.replace)
         pts = pool[idx.to(pool.device)]
         if n_explore:
             fresh = ctx.domain.sample(n_explore, ctx.generator, dtype=pts.dtype)
@@ -271,12 +304,14 @@ class GLF(Sampler):
             "h_median": float(h.median()),
             "h_max": float(h.max()),
             **diagnostics.spread(ctx, h, cand, anchor_of),
-            "distinct_anchors": int((torch.bincount(pool_anchor[idx.to(r.device)]) > 0).sum()),
+            "distinct_anchors": distinct_anchors(pool_anchor, idx.to(r.device), n_local),
             "points_per_volume": ctx.n / ctx.domain.volume,
             "nn_distance_rel": diagnostics.mean_nn_distance(ctx.points) / ctx.domain.diameter,
         }
         if self.adaptive_M:
             info["M_max"] = int(counts.max())
+        if n_global:
+            info["global_fraction"] = float((idx >= n_local).sum()) / ctx.n
         if self.diagnose_surrogate:
             exact = r_cand if self.surrogate == "exact" else None
             info.update(diagnostics.surrogate_check(self, ctx, r, cand, anchor_of, exact))
@@ -284,6 +319,14 @@ class GLF(Sampler):
             return Resampled(pts, state, info=info)
         if n_explore:
             raise ValueError("importance_weights=True cannot be combined with explore > 0")
-        iw = importance_weights(w, idx, replace=self.replace)
+        exact = capped_inclusion(w, idx.numel()) if self.draw == "systematic" else None
+        iw = importance_weights(w, idx, replace=self.replace, inclusion=exact)
         info["iw_ess"] = effective_sample_size(iw)
         return Resampled(pts, state, weights=iw.to(pts.device, pts.dtype), info=info)
+
+
+def distinct_anchors(pool_anchor: Tensor, idx: Tensor, n_local: int) -> int:
+    """Anchors with a descendant among the drawn pool members ``idx`` (global candidates, at
+    positions n_local and beyond, descend from none)."""
+    local = idx[idx < n_local]
+    return int((torch.bincount(pool_anchor[local]) > 0).sum()) if local.numel() else 0

@@ -50,7 +50,7 @@ class RobustGLF(GLF):
             the domain's diameter (per coordinate).
         h_min: floor on h as a fraction of the uniform spacing (V / N)^(1/d); 0 turns it off.
         explore: share of fresh uniform points per resample, in [0, 1).
-        eps, h_max, k, c, replace: as for :class:`GLF`.
+        eps, h_max, k, c, replace, draw, global_candidates: as for :class:`GLF`.
     """
 
     def __init__(
@@ -64,6 +64,8 @@ class RobustGLF(GLF):
         k: float = 1.0,
         c: float = 1.0,
         replace: bool = False,
+        draw: str = "race",
+        global_candidates: float = 0.0,
     ) -> None:
         super().__init__(
             M=M,
@@ -76,4 +78,6 @@ class RobustGLF(GLF):
             alpha_scale="relative",
             h_min=h_min,
             explore=explore,
+            draw=draw,
+            global_candidates=global_candidates,
         )

@@ -21,6 +21,8 @@ __all__ = [
     "rad_weights",
     "rad_log_mean",
     "weighted_draw",
+    "systematic_draw",
+    "capped_inclusion",
     "effective_sample_size",
     "importance_weights",
     "inclusion_scale",
@@ -123,6 +125,53 @@ def weighted_draw(
     return torch.topk(keys, n, largest=False, sorted=False).indices
 
 
+def capped_inclusion(weights: Tensor, n: int) -> Tensor:
+    """Inclusion probabilities pi_j = min(1, t w_j) summing to ``n`` (float64).
+
+    The classical proportional-to-size design (Hajek 1964; Tillé, *Sampling Algorithms*, 2006,
+    section 2.10): members whose share would exceed 1 are taken for certain and the rest share
+    what remains in proportion to their weights. Repeats until no share exceeds 1; each pass
+    fixes at least one member, so it ends in at most n passes (in practice a few).
+    """
+    w = weights.detach().to(torch.float64)
+    positive = int((w > 0).sum())
+    if not 0 < n <= positive:
+        raise ValueError(f"n={n} must be in [1, {positive}] (the members of positive weight)")
+    certain = torch.zeros_like(w, dtype=torch.bool)
+    while True:
+        free = w.masked_fill(certain, 0.0)
+        pi = free * ((n - int(certain.sum())) / float(free.sum()))
+        pi = pi.masked_fill(certain, 1.0)
+        over = (pi > 1.0) & ~certain
+        if not bool(over.any()):
+            return pi.clamp_(max=1.0)
+        certain |= over
+
+
+def systematic_draw(weights: Tensor, n: int, generator: torch.Generator) -> Tensor:
+    """Indices of ``n`` distinct members drawn by systematic sampling (Madow 1949) with the
+    inclusion probabilities of :func:`capped_inclusion`, in the pool's order.
+
+    One uniform offset u places the n points u, u + 1, ..., u + n - 1 on the cumulative sum of
+    the inclusion probabilities; each lands in one member's interval, and no interval is longer
+    than 1, so no member is drawn twice. Unlike the exponential race of :func:`weighted_draw`,
+    the number drawn from any run of consecutive members varies by at most one around its
+    expectation: a block of members whose probabilities sum to 1 (GLF's candidates of one
+    anchor with flat residuals) gives exactly one.
+    """
+    if weights.ndim != 1:
+        raise ValueError(f"weights must be 1-D, got shape {tuple(weights.shape)}")
+    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
+        raise ValueError("weights must be finite and >= 0")
+    dev = generator.device
+    cdf = torch.cumsum(capped_inclusion(weights, n).to(dev), 0)
+    cdf *= n / cdf[-1]  # exactly n at the end, so every mark (< n) falls inside
+    u = torch.rand(1, generator=generator, device=dev, dtype=torch.float64)
+    marks = u + torch.arange(n, device=dev, dtype=torch.float64)
+    # right=True: a mark on a boundary belongs to the next member of positive length
+    return torch.searchsorted(cdf, marks, right=True)
+
+
 def effective_sample_size(weights: Tensor) -> float:
     """Kish's effective sample size of the weights divided by their number, in (0, 1]:
     1 for uniform weights, near 0 when a few points take all the mass (a collapsed draw)."""
@@ -156,7 +205,9 @@ def inclusion_scale(weights: Tensor, n: int, iterations: int = 100) -> float:
     return 0.5 * (lo + hi)
 
 
-def importance_weights(weights: Tensor, idx: Tensor, *, replace: bool) -> Tensor:
+def importance_weights(
+    weights: Tensor, idx: Tensor, *, replace: bool, inclusion: Tensor | None = None
+) -> Tensor:
     """Loss weights 1/(N p_i) for the points drawn at ``idx`` with p ∝ ``weights``, normalised
     to mean 1 over the drawn points (self-normalised importance sampling).
 
@@ -167,10 +218,14 @@ def importance_weights(weights: Tensor, idx: Tensor, *, replace: bool) -> Tensor
     weight is 1/p_i. Without replacement the inclusion probability pi_i saturates for heavy
     points (it cannot exceed 1), and 1/p_i would over-weight the light ones; the weight is
     1/pi_i with pi_i = 1 - exp(-t w_i) (:func:`inclusion_scale`), which tends to 1/p_i when
-    N p_i << 1. Returns float64 on ``idx``'s device.
+    N p_i << 1. ``inclusion``: the pool's exact inclusion probabilities where the draw knows
+    them (:func:`systematic_draw`'s are :func:`capped_inclusion`'s), used instead.
+    Returns float64 on ``idx``'s device.
     """
     w = weights.detach().to(idx.device, torch.float64)
-    if replace:
+    if inclusion is not None:
+        pi = inclusion.to(idx.device, torch.float64)[idx]
+    elif replace:
         pi = w[idx]
     else:
         t = inclusion_scale(w, int(idx.numel()))

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Interrupted", "deferred_signals"]
+__all__ = ["Interrupted", "deferred_signals", "stop_on_signals"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -50,3 +50,15 @@ def deferred_signals() -> Iterator[list[int]]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextmanager
+def stop_on_signals(any_rank: Callable[[bool], bool]) -> Iterator[list[int]]:
+    """:func:`deferred_signals` for a training loop: the loop checks the yielded list between
+    steps, and a block that ends with a signal caught (on any rank: ``any_rank`` is the
+    strategy's all-reduced "or", so every rank stops after the same step) raises
+    :class:`Interrupted`."""
+    with deferred_signals() as caught:
+        yield caught
+    if any_rank(bool(caught)):
+        raise Interrupted(caught[0] if caught else signal.SIGTERM)

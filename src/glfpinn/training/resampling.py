@@ -91,11 +91,9 @@ def resample(
     strategy: Strategy,
     scorer: Scorer,
     domain: Domain,
-    dim: int,
-    device: torch.device,
-    dtype: torch.dtype,
 ) -> dict[str, Any]:
-    """Ask ``sampler`` for the next points of ``s`` and swap them in; return the resample's
+    """Ask ``sampler`` for the next points of ``s`` (kept on the current points' device and in
+    their precision) and swap them in; return the resample's
     record: ``step``, ``n_points`` (over every process), ``duplicate_fraction``, ``coverage``
     (of the sampler's draw, :mod:`glfpinn.samplers.coverage`), ``residual_evals``,
     ``scoring_time_s``, ``time_s`` and the sampler's own figures."""
@@ -115,11 +113,11 @@ def resample(
     )
     out = sampler.resample(ctx, s.sampler_state)
     pts = out.points.detach()
-    check_points(pts, dim, repr(sampler))
+    check_points(pts, domain.dim, repr(sampler))
     duplicates = duplicate_fraction(pts)
     spread = coverage(pts, domain)
     pts, weights, n_total = strategy.keep(pts, out.weights, int(s.points.shape[0]), repr(sampler))
-    s.points = pts.to(device, dtype)
+    s.points = pts.to(s.points)
     s.weights = None if weights is None else weights.detach().to(s.points)
     s.sampler_state = out.state
     s.last_residuals = None

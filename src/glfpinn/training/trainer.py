@@ -25,7 +25,6 @@ group are the builder's (:func:`glfpinn.training.builder.make_trainer`, :func:`g
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
 
@@ -41,9 +40,9 @@ from glfpinn.strategy import SingleProcess, Strategy
 from glfpinn.training import checkpointing
 from glfpinn.training.callbacks import Callback
 from glfpinn.training.compiling import compile_mode, short_run_note, uses_cuda_graphs
-from glfpinn.training.devices import DTYPES, resolve_device
+from glfpinn.training.devices import DTYPES, resolve_device, resolve_dtype
 from glfpinn.training.evaluator import Evaluator
-from glfpinn.training.interrupts import Interrupted, deferred_signals
+from glfpinn.training.interrupts import stop_on_signals
 from glfpinn.training.loss import NonFiniteLossError, TrainingLoss
 from glfpinn.training.network import MLPSpec, ModelSpec
 from glfpinn.training.plan import OptimizationPlan, Stage
@@ -137,10 +136,7 @@ class Trainer:
         self.strategy = SingleProcess() if strategy is None else strategy
         check_positive("eval_every", eval_every)
         check_positive("n_condition", n_condition)
-        if isinstance(dtype, str):
-            if dtype not in DTYPES:
-                raise ValueError(f"dtype={dtype!r} is unknown; allowed: {', '.join(DTYPES)}")
-            dtype = DTYPES[dtype]
+        dtype = resolve_dtype(dtype)
         if n_points is None:
             n_points = problem.run_default("n_points")
         n_points = check_int("n_points", n_points, minimum=1)
@@ -233,20 +229,10 @@ class Trainer:
         """Ask the sampler for the next points (the schedule decides when); see
         :func:`glfpinn.training.resampling.resample` for the record returned."""
         self.check_finite()  # a sampler must not see a diverged step's residuals
-        info = resample(
-            self.state,
-            self.sampler,
-            self.strategy,
-            self.scorer,
-            self.problem.domain,
-            self.problem.dim,
-            self.device,
-            self.dtype,
-        )
+        info = resample(self.state, self.sampler, self.strategy, self.scorer, self.problem.domain)
         after_resample(self.plan, self.state.optimizers)
         self.collapse.check(info["coverage"], self.sampler, self.sampler_name, info["step"])
-        for cb in self.callbacks:
-            cb.on_resample(self, info)
+        self._emit("on_resample", info)
         return info
 
     def optimizer_step(self) -> Tensor:
@@ -304,33 +290,31 @@ class Trainer:
             if not s.initial_metrics:
                 s.initial_metrics = self.evaluate()
                 s.metrics = dict(s.initial_metrics)
-            for cb in self.callbacks:
-                cb.on_train_start(self)
+            self._emit("on_train_start")
             self.strategy.begin()
-            with deferred_signals() as caught:
-                self._signals = caught
+            with stop_on_signals(self.strategy.any) as self._signals:
                 while (
                     s.step < end
                     and not self.should_stop
                     and not self.strategy.stopping(bool(self._signals), s.step)
                 ):
                     self._step()
-            self.check_finite()
-            # a signal during the last step: every rank learns it
-            if self.strategy.any(bool(caught)):
-                raise Interrupted(caught[0] if caught else signal.SIGTERM)
+                self.check_finite()
         except BaseException as err:
-            for cb in self.callbacks:
-                cb.on_exception(self, err)
+            self._emit("on_exception", err)
             raise
         finally:
             s.stop_clock()
             self._signals = []
         result = self.result()
         if s.step >= self.total_steps or self.should_stop:
-            for cb in self.callbacks:
-                cb.on_train_end(self, result)
+            self._emit("on_train_end", result)
         return result
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        """Call every callback's ``hook`` with the trainer and ``args``, in order."""
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
 
     def _set_precision(self, step: int) -> None:
         """Cast the run to the precision of optimizer step ``step`` if it differs
@@ -347,14 +331,12 @@ class Trainer:
             self.resample()
         loss = self.optimizer_step()
         s.step += 1
-        for cb in self.callbacks:
-            cb.on_train_batch_end(self, s.step - 1, loss)
+        self._emit("on_train_batch_end", s.step - 1, loss)
         if self.evaluates_after(s.step):
             self.check_finite()
             s.metrics = self.evaluate()
             metrics = {"step": s.step, "loss": s.last_loss, **s.metrics, "elapsed_s": s.elapsed()}
-            for cb in self.callbacks:
-                cb.on_validation_end(self, metrics)
+            self._emit("on_validation_end", metrics)
 
     def result(self) -> TrainResult:
         """What the run reports. On K ranks (every rank calls this: it sums over them) the

@@ -110,6 +110,19 @@ def test_curvature_at_a_resample_is_kept_or_reset_as_the_stage_says(curvature):
         assert 1 <= updates <= 6
 
 
+@pytest.mark.parametrize("curvature", ["keep", "reset"])
+def test_torch_lbfgs_keeps_or_drops_its_history_at_a_resample_as_the_stage_says(curvature):
+    tr = _trainer([Stage("lbfgs", 8, curvature=curvature)], schedule=Every(4), dtype="float64")
+    tr.fit(until=4)
+    lbfgs = tr.state.optimizers[0]
+    assert lbfgs.state[lbfgs.param_groups[0]["params"][0]].get("old_dirs")  # pairs were stored
+    tr.resample()
+    if curvature == "keep":
+        assert lbfgs.state[lbfgs.param_groups[0]["params"][0]].get("old_dirs")
+    else:
+        assert len(lbfgs.state) == 0
+
+
 def test_a_resample_makes_a_dense_stage_evaluate_its_gradient_afresh():
     tr = _trainer([Stage("bfgs", 8)], schedule=Every(4), dtype="float64")
     tr.fit(until=4)

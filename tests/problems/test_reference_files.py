@@ -238,6 +238,28 @@ def test_the_reference_key_is_made_absolute_and_checked(tmp_path, monkeypatch):
         RunConfig.from_dict({"reference": 3})
 
 
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("~no-such-user-here/r.npy", "cannot be resolved to a file"),
+        ("r\x00.npy", "cannot be resolved to a file (embedded null byte)"),
+        ("r" * 5000 + ".npy", "cannot be read (File name too long)"),
+    ],
+)
+def test_hostile_paths_are_one_line_value_errors(path, fragment):
+    with pytest.raises(ValueError) as info:
+        load_reference(path, 1)
+    assert fragment in str(info.value) and len(str(info.value)) < 300
+
+
+def test_set_overrides_give_the_reference_options():
+    from glfpinn.config import apply_overrides
+
+    data = apply_overrides({}, ["reference.path=/data/r.dat", "reference.columns=[0, 2, 1]"])
+    cfg = RunConfig.from_dict(data)
+    assert cfg.reference == {"path": "/data/r.dat", "columns": [0, 2, 1]}
+
+
 SMALL = ["--steps", "4", "--n-points", "32", "--eval-every", "2", "--quiet"]
 SMALL += ["--set", "hidden=[4]", "--resample-every", "2"]
 
@@ -272,7 +294,10 @@ def test_a_python_trainer_records_the_reference_with_its_options(tmp_path):
     problem = with_reference(problems.get("laplace"), tmp_path / "r.npy", columns=[1, 2, 3])
     glfpinn.train(problem, glfpinn.GLF(), out=tmp_path / "run", steps=2, eval_every=2, n_points=16)
     stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    assert stored["reference"] == {"path": str(tmp_path / "r.npy"), "columns": [1, 2, 3]}
+    assert stored["reference"] == {
+        "path": str((tmp_path / "r.npy").resolve()),
+        "columns": [1, 2, 3],
+    }
     rebuilt = load_run(tmp_path / "run").problem.reference_file
     _exact(rebuilt, POINTS[:3], VALUES[:3])
 

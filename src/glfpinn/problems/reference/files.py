@@ -131,17 +131,20 @@ def load_reference(
             "time_dependent must be true, false or null (from the file's header)"
         )
     picked = _check_columns(columns)
-    where = Path(path).expanduser()
     name = f"reference file {short_repr(str(path))}"
+    where = _resolved(path, name)
     suffix = where.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(
             f"{name} has an unknown suffix {suffix or '(none)'!r}; allowed: {', '.join(SUFFIXES)}"
         )
-    if not where.exists():
-        raise ValueError(f"{name} does not exist")
-    if not where.is_file():
-        raise ValueError(f"{name} is not a file")
+    try:
+        if not where.exists():
+            raise ValueError(f"{name} does not exist")
+        if not where.is_file():
+            raise ValueError(f"{name} is not a file")
+    except OSError as err:  # a name too long, no permission on a folder above it
+        raise ValueError(f"{name} cannot be read ({err.strerror or err})") from None
     if time_dependent and suffix not in (".dat", ".txt"):
         raise ValueError(
             f"{name}: time_dependent=true applies to COMSOL text exports (.dat, .txt), not {suffix}"
@@ -198,7 +201,7 @@ def load_reference(
     return ReferenceData(
         points=np.ascontiguousarray(table[:, :dim]),
         values=np.ascontiguousarray(table[:, dim:]),
-        source=str(where.resolve()),
+        source=str(where),
         columns=picked,
         time_dependent=time_dependent,
     )
@@ -226,10 +229,18 @@ def reference_spec(spec: Any) -> tuple[str, dict[str, Any]]:
         )
     if not str(path):
         raise ValueError("reference='' must name a file")
-    return str(Path(path).expanduser().resolve()), options
+    return str(_resolved(path, f"reference file {short_repr(str(path))}")), options
 
 
 # ------------------------------------------------------------------------------- readers
+def _resolved(path: str | os.PathLike, name: str) -> Path:
+    """``path`` made absolute (``~`` expanded), or a one-line ValueError naming it."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, ValueError, OSError) as err:  # ~nobody, a NUL byte, a loop of links
+        raise ValueError(f"{name} cannot be resolved to a file ({_one_line(err)})") from None
+
+
 def _check_columns(columns: Sequence[int] | None) -> tuple[int, ...] | None:
     if columns is None:
         return None

@@ -100,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
         "hyperparameters go this way",
     )
     train.add_argument("--problem")
+    train.add_argument(
+        "--reference-file",
+        dest="reference",
+        metavar="PATH",
+        help="measure the run against a reference solution from a file (.npz, .npy, .csv, "
+        ".mat, COMSOL .dat/.txt) instead of the problem's own; with options, use --set "
+        "reference.path=PATH --set reference.columns=[0,1,3] (docs/problems.md)",
+    )
     train.add_argument("--sampler")
     train.add_argument("--steps", type=int, help="Adam steps (the default plan)")
     train.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
@@ -648,6 +656,11 @@ def _given_parts(args: argparse.Namespace) -> dict[str, Any]:
     parts: dict[str, Any] = {}
     if args.problem:
         parts["problem"] = problems.get(args.problem, **cfg.problem_params)
+        if cfg.reference is not None:  # the file the run was measured against
+            from glfpinn.problems.reference.files import reference_spec
+
+            path, options = reference_spec(cfg.reference)
+            problems.with_reference(parts["problem"], path, **options)
     if args.model:
         same = absolute_import_path(args.model) == cfg.model
         parts["model"] = ModelFactory(args.model, cfg.model_params if same else None)

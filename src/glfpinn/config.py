@@ -32,6 +32,7 @@ from glfpinn.plugins import (
     load_object,
 )
 from glfpinn.problems.base import Problem
+from glfpinn.problems.reference.files import reference_spec
 from glfpinn.samplers import Mix, Sampler
 from glfpinn.samplers.coverage import DEFAULT_THRESHOLD as COVERAGE_THRESHOLD
 from glfpinn.samplers.coverage import check_threshold
@@ -169,6 +170,11 @@ class RunConfig:
 
     problem: str = "allen-cahn"
     problem_params: dict[str, Any] = field(default_factory=dict)
+    #: a reference solution from a file, measured against instead of the problem's own: a path
+    #: (.npz, .npy, .csv, .mat, COMSOL .dat/.txt) or ``{path, columns?, time_dependent?}``
+    #: (glfpinn.problems.load_reference); recorded as an absolute path, so a run directory
+    #: finds the file again from any working folder while it stays where it is
+    reference: str | dict[str, Any] | None = None
     sampler: str = "glf"
     sampler_params: dict[str, Any] = field(default_factory=dict)
     #: the default plan: ``steps`` Adam steps (DEFAULT_ADAM_STEPS if unset) at ``lr`` (DEFAULT_LR),
@@ -232,6 +238,9 @@ class RunConfig:
             if getattr(cfg, key) is not None:
                 setattr(cfg, key, absolute_import_path(getattr(cfg, key)))
         cfg.metrics = [absolute_import_path(path) for path in cfg.metrics]
+        if cfg.reference is not None:
+            path, options = reference_spec(cfg.reference)
+            cfg.reference = {"path": path, **options} if options else path
         # the plan, the network's spec and the sampler are built now (cheap: constructors only
         # check and store): names, option keys and values are refused before a run directory
         # is made. A config read from a run directory is read inside plugins.untrusted: a part
@@ -243,8 +252,13 @@ class RunConfig:
 
     # ------------------------------------------------------------------- the parts
     def build_problem(self) -> Problem:
-        """The problem ``problem`` names, built with ``problem_params``."""
-        return problems.get(self.problem, **self.problem_params)
+        """The problem ``problem`` names, built with ``problem_params``, measured against the
+        ``reference`` file if one is given (read now: a bad file is a one-line ValueError)."""
+        problem = problems.get(self.problem, **self.problem_params)
+        if self.reference is not None:
+            path, options = reference_spec(self.reference)
+            problems.with_reference(problem, path, **options)
+        return problem
 
     def build_sampler(self) -> Sampler:
         """The sampler ``sampler`` names, built with ``sampler_params`` (constructors only
@@ -445,6 +459,7 @@ def config_of(
     data: dict[str, Any] = {
         "problem": _name_of(trainer.problem, problems.registry, "problem", notes),
         "problem_params": problem_params,
+        "reference": _reference_data(trainer.problem),
         "sampler": sampler,
         "sampler_params": sampler_params,
         "stages": stages if stages and all(s is not None for s in stages) else None,
@@ -469,6 +484,12 @@ def config_of(
         "nproc": trainer.strategy.world_size,
     }
     return {k: v for k, v in data.items() if v is not None}, notes
+
+
+def _reference_data(problem: Any) -> str | dict[str, Any] | None:
+    """The ``reference`` key of a problem measured against a file, else None."""
+    reference = getattr(problem, "reference_file", None)
+    return None if reference is None else reference.spec()
 
 
 def _name_of(part: Any, registry: Any, kind: str, notes: list[str]) -> str | None:

@@ -8,7 +8,13 @@ from typing import Any
 
 from glfpinn._registry import Registry
 from glfpinn.problems.allen_cahn import AllenCahn
-from glfpinn.problems.base import Model, Problem, check_problem, check_problem_class
+from glfpinn.problems.base import (
+    Model,
+    Problem,
+    check_problem,
+    check_problem_class,
+    with_reference,
+)
 from glfpinn.problems.burgers import SHARP_NU, Burgers
 from glfpinn.problems.diffusion_reaction import DiffusionReaction
 from glfpinn.problems.dispersive import Dispersive
@@ -16,6 +22,7 @@ from glfpinn.problems.helmholtz import Helmholtz
 from glfpinn.problems.laplace import Laplace
 from glfpinn.problems.poisson import Poisson
 from glfpinn.problems.reaction_diffusion import ReactionDiffusion
+from glfpinn.problems.reference.files import ReferenceData, load_reference
 from glfpinn.problems.unknowns import Bounded, Identity, Positive, Transform, Unknown
 from glfpinn.problems.wave import Wave
 
@@ -33,15 +40,18 @@ __all__ = [
     "Positive",
     "Problem",
     "ReactionDiffusion",
+    "ReferenceData",
     "Transform",
     "Unknown",
     "Wave",
     "check_problem",
     "describe",
     "get",
+    "load_reference",
     "names",
     "register",
     "registry",
+    "with_reference",
 ]
 
 _registry: Registry[Problem] = Registry("problem", group="glfpinn.problems")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -13,9 +14,17 @@ from torch import Tensor, nn
 from glfpinn._params import Params
 from glfpinn.domains import Domain
 from glfpinn.nn import MLP, Constrained
+from glfpinn.problems.reference.files import ReferenceData, load_reference
 from glfpinn.problems.unknowns import Unknown, UnknownParameters
 
-__all__ = ["Problem", "Model", "RUN_DEFAULTS", "check_problem", "check_problem_class"]
+__all__ = [
+    "Problem",
+    "Model",
+    "RUN_DEFAULTS",
+    "check_problem",
+    "check_problem_class",
+    "with_reference",
+]
 
 #: A network mapping points (n, dim) to u (n, 1) or (n,).
 Model = Callable[[Tensor], Tensor]
@@ -56,6 +65,10 @@ class Problem(Params, abc.ABC):
     #: train with the network, through the same optimizer stages; set it on the class or, to
     #: make the guesses parameters, in ``__init__``.
     unknowns: dict[str, float | Unknown] = {}
+
+    #: A reference solution read from a file (:func:`with_reference`): when set, a run
+    #: measures its L2 error on the file's points and values instead of ``test_set()``.
+    reference_file: ReferenceData | None = None
 
     def output_transform(self, x: Tensor, y: Tensor) -> Tensor:
         """Hard constraint u = transform(x, NN(x)), for problems with ``hard_constrained``."""
@@ -148,13 +161,32 @@ class Problem(Params, abc.ABC):
 
     @property
     def has_reference(self) -> bool:
-        """Whether the problem defines both ``solution`` and ``test_points``."""
+        """Whether the problem has a reference to measure a run against: a reference file
+        (:func:`with_reference`), or both ``solution`` and ``test_points``."""
+        return self.reference_file is not None or self._has_own_reference
+
+    @property
+    def has_solution(self) -> bool:
+        """Whether ``solution(x)`` answers at any points (a formula or a solver), not only at
+        a reference file's: what an error map on a grid needs."""
+        return type(self).solution is not Problem.solution
+
+    @property
+    def _has_own_reference(self) -> bool:
         cls = type(self)
         return cls.solution is not Problem.solution and cls.test_points is not Problem.test_points
 
+    def reference_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The points ``(n, dim)`` and values ``(n,)`` a run's L2 error is measured on: the
+        reference file's where one is attached (it wins over the problem's own), else
+        :meth:`test_set`."""
+        if self.reference_file is not None:
+            return self.reference_file.points, self.reference_file.values[:, 0]
+        return self.test_set()
+
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Test points and the solution there (computed once per problem instance)."""
-        if not self.has_reference:
+        if not self._has_own_reference:
             raise ValueError(f"problem {self.name!r} has no reference solution to test against")
         if not hasattr(self, "_test_set"):
             x = self.test_points()
@@ -163,6 +195,47 @@ class Problem(Params, abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim})"
+
+
+def with_reference(
+    problem: Problem,
+    reference: ReferenceData | str | os.PathLike,
+    *,
+    columns: Sequence[int] | None = None,
+    time_dependent: bool | None = None,
+) -> Problem:
+    """``problem`` measured against ``reference``: a file's path (read by
+    :func:`~glfpinn.problems.reference.files.load_reference` with ``problem.dim`` and one
+    output, ``columns`` and ``time_dependent`` passed on) or :class:`ReferenceData` read
+    already. Any problem takes one, built-in or a user's, with or without a reference of its
+    own (the file's then wins for evaluation). Returns ``problem`` itself, changed in place.
+
+    A reference whose points are not ``(n, problem.dim)`` or whose values are not one output is
+    a one-line ValueError naming both shapes.
+    """
+    if not isinstance(problem, Problem):
+        raise ValueError(
+            f"with_reference takes a glfpinn Problem, got {type(problem).__name__}; derive "
+            "your problem from glfpinn.problems.Problem"
+        )
+    name = getattr(problem, "name", type(problem).__name__)
+    if not isinstance(reference, ReferenceData):
+        try:
+            reference = load_reference(
+                reference, problem.dim, 1, columns=columns, time_dependent=time_dependent
+            )
+        except ValueError as err:
+            raise ValueError(f"problem {name!r} (dim {problem.dim}, 1 output): {err}") from None
+    elif columns is not None or time_dependent is not None:
+        raise ValueError("columns and time_dependent apply to a path, not to ReferenceData")
+    if reference.points.ndim != 2 or reference.dim != problem.dim or reference.n_outputs != 1:
+        raise ValueError(
+            f"problem {name!r} takes points (n, {problem.dim}) and values (n, 1); reference "
+            f"{reference.source!r} holds points {reference.points.shape} and values "
+            f"{reference.values.shape}"
+        )
+    problem.reference_file = reference
+    return problem
 
 
 def check_problem_class(cls: type) -> None:

@@ -267,8 +267,8 @@ def _prediction(trainer: Trainer) -> dict[str, np.ndarray]:
     test grid in 2-D, the problem's ``slice_2d`` in higher dimension, for error maps."""
     problem = trainer.problem
     if problem.dim == 2 and problem.has_reference:
-        x, u_ref = problem.test_set()
-    elif hasattr(problem, "slice_2d") and problem.has_reference:
+        x, u_ref = problem.reference_set()
+    elif hasattr(problem, "slice_2d") and problem.has_solution:
         x = problem.slice_2d()
         u_ref = problem.solution(x)
     else:

@@ -210,9 +210,10 @@ def plot_run(
     The run is loaded by :func:`~glfpinn.runs.load_run` with ``problem``, ``model`` and
     ``trust`` (a problem or network the config names by import path needs one of them).
 
-    ``solution.png`` (the network's u), ``error.png`` (|u - u_ref|, only for a problem with a
-    reference) and ``residual.png`` (|residual|) on one view: the domain's bounding box in 2-D
-    with the points outside the domain masked, ``problem.slice_2d()`` or else a plane through
+    ``solution.png`` (the network's u), ``error.png`` (|u - u_ref|, only for a problem whose
+    ``solution`` answers anywhere: a reference file alone is known at its own points only)
+    and ``residual.png`` (|residual|) on one view: the domain's bounding box in 2-D with the
+    points outside the domain masked, ``problem.slice_2d()`` or else a plane through
     the box centre over x_1, x_2 in higher dimension, the interval in 1-D. ``points.png``: the
     training points of the last checkpoint and, if the run took snapshots, the last snapshot's
     points coloured by log10 |residual|. ``curves.png``: loss, L2 relative error and mean
@@ -237,7 +238,7 @@ def plot_run(
     name = f"{problem.name}, {run.config.sampler}"
 
     figures = {"solution": _field(view, u, f"u: {name}", log=False)}
-    if problem.has_reference:
+    if problem.has_solution:  # a reference file's values are known at its points only
         u_ref = np.asarray(problem.solution(x), dtype=np.float64).reshape(-1)
         figures["error"] = _field(view, np.abs(u - u_ref), f"|u - u_ref|: {name}", log=True)
     figures["residual"] = _field(view, residual, f"|residual|: {name}", log=True)

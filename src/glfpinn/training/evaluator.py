@@ -77,7 +77,8 @@ class Evaluator(Params):
         device: torch.device,
     ) -> EvaluationSet:
         """The fixed sets the run is measured on: held-out interior and condition points from
-        ``generator`` and, with a reference, the problem's test set."""
+        ``generator`` and, with a reference, the problem's reference set (a reference
+        file's points, else its test set)."""
         held_out = problem.domain.sample(self.n_validation, generator, dtype=dtype).to(device)
         conditions = {
             key: value.to(device)
@@ -85,7 +86,7 @@ class Evaluator(Params):
         }
         x_test = u_test = None
         if problem.has_reference:
-            x, u = problem.test_set()
+            x, u = problem.reference_set()
             x_test = torch.as_tensor(x, dtype=dtype, device=device)
             u_test = torch.as_tensor(u, dtype=torch.float64, device=device)
         scorer = Scorer(lambda x: problem.residual(model, x), self.chunk_size)

@@ -23,8 +23,12 @@ from glfpinn.training import make_trainer
 
 ALL = problems.names()
 #: Cheap parameters for the slow-to-train problems; everything else runs at its defaults.
-SMALL = {"dispersive-10d": {"space_dim": 3}, "reaction-diffusion-20d": {"space_dim": 3}}
-HIGH_DIM = ["dispersive-10d", "reaction-diffusion-20d"]
+SMALL = {
+    "dispersive-10d": {"space_dim": 3},
+    "reaction-diffusion-20d": {"space_dim": 3},
+    "allen-cahn-15d": {"space_dim": 3},
+}
+HIGH_DIM = ["dispersive-10d", "reaction-diffusion-20d", "allen-cahn-15d"]
 REL_TOL = 1e-10
 
 
@@ -96,7 +100,7 @@ def _terms(problem, fn, x: torch.Tensor) -> list[torch.Tensor]:
     if problem.name == "dispersive-10d":
         _, jet = ops.axis_jet(u_fn, x, 3)
         return [jet[0, :, -1], *jet[2, :, :-1].T, problem.source(x)]
-    if problem.name == "reaction-diffusion-20d":
+    if problem.name in ("reaction-diffusion-20d", "allen-cahn-15d"):
         u, grad, lap = ops.value_grad_laplacian(u_fn, x, dims=slice(0, -1))
         return [grad[:, -1], problem.diffusion * lap, problem.reaction(u), problem.source(x)]
     if problem.name in ("helmholtz", "poisson-5d"):
@@ -325,12 +329,13 @@ SIZES = {
     "laplace": 201 * 201 - 100 * 100,
     "dispersive-10d": 100_000,
     "reaction-diffusion-20d": 100_000,
+    "allen-cahn-15d": 100_000,
     "helmholtz": 201 * 201,
     "diffusion-reaction": 201 * 101,
     "wave": 201 * 101,
     "poisson-5d": 100_000,
 }
-DIMS = {"dispersive-10d": 11, "reaction-diffusion-20d": 21, "poisson-5d": 5}
+DIMS = {"dispersive-10d": 11, "reaction-diffusion-20d": 21, "allen-cahn-15d": 16, "poisson-5d": 5}
 
 
 @pytest.mark.parametrize("name", ALL)

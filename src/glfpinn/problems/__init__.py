@@ -21,7 +21,7 @@ from glfpinn.problems.dispersive import Dispersive
 from glfpinn.problems.helmholtz import Helmholtz
 from glfpinn.problems.laplace import Laplace
 from glfpinn.problems.poisson import Poisson
-from glfpinn.problems.reaction_diffusion import ReactionDiffusion
+from glfpinn.problems.reaction_diffusion import AllenCahnND, ReactionDiffusion
 from glfpinn.problems.reference.files import ReferenceData, load_reference
 from glfpinn.problems.unknowns import Bounded, Identity, Positive, Transform, Unknown
 from glfpinn.problems.wave import Wave
@@ -40,6 +40,7 @@ __all__ = [
     "Positive",
     "Problem",
     "ReactionDiffusion",
+    "AllenCahnND",
     "ReferenceData",
     "Transform",
     "Unknown",
@@ -80,6 +81,11 @@ _registry.register(
     "reaction-diffusion-20d",
     ReactionDiffusion,
     "u_t = D Lap u + u - u^3 + f in d space dims (space_dim=20) + t; moving bump; soft; exact",
+)
+_registry.register(
+    "allen-cahn-15d",
+    AllenCahnND,
+    "u_t = D Lap u + 5(u - u^3) + f in 15 space dims + t (ours); moving bump; soft; exact",
 )
 # Problems added to test GLF away from the benchmarks it was designed on (issue #23): the first
 # two chose the robust GLF's design, the last two played no part in it (docs/results.md).

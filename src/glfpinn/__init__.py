@@ -21,8 +21,11 @@ from glfpinn import problems as problems
 from glfpinn import samplers as samplers
 from glfpinn import training as training
 from glfpinn.domains import Box as Box
+from glfpinn.domains import Disk as Disk
 from glfpinn.domains import Domain as Domain
 from glfpinn.domains import LShape as LShape
+from glfpinn.domains import Polygon as Polygon
+from glfpinn.domains import Rectangle as Rectangle
 from glfpinn.nn import MLP as MLP
 from glfpinn.nn import Constrained as Constrained
 from glfpinn.nn import FourierFeatures as FourierFeatures
@@ -92,6 +95,7 @@ __all__ = [
     "Bounded",
     "Callback",
     "Constrained",
+    "Disk",
     "Domain",
     "Evaluator",
     "Every",
@@ -101,9 +105,11 @@ __all__ = [
     "Never",
     "NonFiniteLossError",
     "OptimizationPlan",
+    "Polygon",
     "Problem",
     "ProgressBar",
     "RSmote",
+    "Rectangle",
     "Resampled",
     "RobustGLF",
     "Run",

@@ -2,6 +2,9 @@
 
 Every draw takes an explicit ``torch.Generator``; the points come out on the generator's device
 in the requested dtype. Time, where a problem has one, is just the last coordinate of a box.
+
+2-D domains with holes and curved boundaries (rectangles, disks and polygons under union,
+difference and intersection) live in :mod:`glfpinn.geometry` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Domain", "Box", "LShape", "Region", "SAMPLING_METHODS"]
+__all__ = [
+    "Domain",
+    "Box",
+    "LShape",
+    "Region",
+    "SAMPLING_METHODS",
+    # 2-D shapes with holes and curved boundaries (glfpinn.geometry)
+    "Shape",
+    "Rectangle",
+    "Disk",
+    "Polygon",
+    "CSGDomain",
+    "union",
+    "difference",
+    "intersection",
+]
 
 SamplingMethod = Literal["uniform", "sobol", "halton", "lhs"]
 SAMPLING_METHODS: tuple[str, ...] = ("uniform", "sobol", "halton", "lhs")
@@ -316,3 +334,14 @@ class Region(Domain):
             y = y.clone()
             y[outside] = self.sample(int(outside.sum()), generator, dtype=y.dtype).to(y.device)
         return y
+
+
+# last: glfpinn.geometry builds on Domain above (and imports no optional package at import time)
+from glfpinn.geometry import CSGDomain as CSGDomain  # noqa: E402
+from glfpinn.geometry import Disk as Disk  # noqa: E402
+from glfpinn.geometry import Polygon as Polygon  # noqa: E402
+from glfpinn.geometry import Rectangle as Rectangle  # noqa: E402
+from glfpinn.geometry import Shape as Shape  # noqa: E402
+from glfpinn.geometry import difference as difference  # noqa: E402
+from glfpinn.geometry import intersection as intersection  # noqa: E402
+from glfpinn.geometry import union as union  # noqa: E402

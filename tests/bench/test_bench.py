@@ -683,3 +683,14 @@ def test_report_leaves_out_damaged_cells_by_name_and_lists_the_missing(bench_fil
     assert "| ac | rad | 1 |" in md and "| ac | glf |" not in md  # only rad/seed0 is whole
     for missing in ("main/ac/glf/seed0", "main/ac/glf/seed1", "main/ac/rad/seed1"):
         assert f"`{missing}`" in md
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")),
+    ids=lambda p: p.stem,
+)
+def test_every_shipped_bench_config_loads_and_names_its_profile(path):
+    """A config the docs tell users to run must load (parts, options and all) as its name says."""
+    bench = load_bench(path)
+    assert bench.profile == path.stem and bench.note and bench.cells

@@ -122,3 +122,54 @@ class Evaluations(Callback):
 
     def on_validation_end(self, trainer, metrics):
         self.records.append(metrics)
+
+
+class ToySystem(problems.Problem):
+    """A system of two outputs and two equations on [0, 1]^2: u_x - v = 0, v_x + u = 0, solved
+    by u = sin(x)(1 + y), v = cos(x)(1 + y); soft Dirichlet data on both outputs at x = 0
+    (u = 0, v = 1 + y), each output's misfit its own condition."""
+
+    name = "toy-system"
+    outputs = ("u", "v")
+    equations = ("u_x - v", "v_x + u")
+    defaults = {"n_points": 64, "resample_every": 10, "hidden": (16, 16)}
+
+    def __init__(self) -> None:
+        self.dim = 2
+        self.domain = Box([0.0, 0.0], [1.0, 1.0])
+
+    def residual(self, model, x):
+        x = x if x.requires_grad else x.detach().requires_grad_(True)
+        out = model(x)
+        u, v = self.output(out, "u"), self.output(out, "v")
+        (du,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+        (dv,) = torch.autograd.grad(v.sum(), x, create_graph=True)
+        return torch.stack([du[:, 0] - v, dv[:, 0] + u], dim=1)
+
+    def condition_points(self, n, generator, dtype):
+        y = torch.rand(n, generator=generator, dtype=dtype)
+        return {"left": torch.stack([torch.zeros_like(y), y], dim=1)}
+
+    def condition_misfits(self, model, points):
+        xb = points["left"]
+        out = model(xb)
+        return {
+            "u": (self.output(out, "u") ** 2).mean(),
+            "v": ((self.output(out, "v") - (1 + xb[:, 1])) ** 2).mean(),
+        }
+
+    def condition_loss(self, model, points):
+        misfits = self.condition_misfits(model, points)
+        return misfits["u"] + misfits["v"]
+
+    def solution(self, x):
+        import numpy as np
+
+        x = np.asarray(x, dtype=np.float64)
+        return np.stack([np.sin(x[:, 0]) * (1 + x[:, 1]), np.cos(x[:, 0]) * (1 + x[:, 1])], 1)
+
+    def test_points(self):
+        import numpy as np
+
+        g = np.linspace(0, 1, 11)
+        return np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)

@@ -61,5 +61,6 @@ def write_values(path: str | os.PathLike, u: np.ndarray) -> None:
     if suffix == ".npy":
         np.save(buf, np.asarray(u))
     else:
-        np.savetxt(buf, np.asarray(u).reshape(-1, 1), delimiter=",", fmt="%.17g")
+        u = np.asarray(u)
+        np.savetxt(buf, u if u.ndim == 2 else u.reshape(-1, 1), delimiter=",", fmt="%.17g")
     atomic_write_bytes(path, buf.getvalue())

@@ -249,7 +249,9 @@ def _parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="the trained network at new points")
     predict.add_argument("dir", help="run directory")
     predict.add_argument("--points", required=True, help=".npy or .csv file of points (n, dim)")
-    predict.add_argument("--out", required=True, help=".npy or .csv file for u (n,)")
+    predict.add_argument(
+        "--out", required=True, help=".npy or .csv file for u (n,); (n, outputs) for a system"
+    )
     _reopen_flags(predict)
     return parser
 

@@ -42,6 +42,7 @@ from glfpinn.training.network import MLPSpec, ModelFactory
 from glfpinn.training.plan import OptimizationPlan, Rounds, Stage
 from glfpinn.training.schedules import Every, Schedule
 from glfpinn.training.scorer import DEFAULT_CHUNK
+from glfpinn.training.scores import check_score
 from glfpinn.training.shortcuts import DEFAULT_ADAM_STEPS, resolve_plan
 from glfpinn.training.trainer import DEFAULT_EVAL_EVERY, DEFAULT_N_CONDITION
 
@@ -196,6 +197,11 @@ class RunConfig:
     #: reported under the function's name at every evaluation
     metrics: list[str] = field(default_factory=list)
     loss_weights: dict[str, float] = field(default_factory=dict)
+    #: a system of PDEs: its equations' weights in the loss, ``{equation: w}`` ...
+    equation_weights: dict[str, float] = field(default_factory=dict)
+    #: ... and how its residual columns reduce to one score per point: ``l2`` (None: the
+    #: default), ``max`` or ``{weights: {equation: w}}`` (glfpinn.training.scores)
+    score: str | dict[str, Any] | None = None
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
@@ -321,8 +327,16 @@ class RunConfig:
         check_device(self.device)
         need("activation", (str,), "a string", optional=True)
         need("model", (str,), "an import path like package.module:make", optional=True)
-        for name in ("problem_params", "sampler_params", "loss_weights", "model_params"):
+        for name in (
+            "problem_params",
+            "sampler_params",
+            "loss_weights",
+            "model_params",
+            "equation_weights",
+        ):
             need(name, (dict,), "a mapping")
+        if self.score is not None:
+            check_score(self.score, None)
         for name in ("eval_every", "seed", "n_condition", "score_chunk", "n_validation", "nproc"):
             need(name, (int,), "an integer")
         if self.nproc < 1:
@@ -471,6 +485,8 @@ def config_of(
         "n_validation": evaluator["n_validation"],
         "metrics": metrics,
         "loss_weights": trainer.training_loss.weights(),
+        "equation_weights": trainer.training_loss.equation_weights or None,
+        "score": None if trainer.score in (None, "l2") else trainer.score,
         "seed": trainer.seed,
         "device": str(trainer.device),
         "dtype": str(trainer.base_dtype).removeprefix("torch."),

@@ -66,6 +66,14 @@ class Problem(Params, abc.ABC):
     #: make the guesses parameters, in ``__init__``.
     unknowns: dict[str, float | Unknown] = {}
 
+    #: The network's outputs, by name, in column order (a system of PDEs has several: Navier-
+    #: Stokes' ``("u", "v", "p")``); one, ``u``, by default. The network maps (n, dim) to
+    #: (n, len(outputs)); ``solution`` and reference files give one column per output.
+    outputs: ClassVar[tuple[str, ...]] = ("u",)
+    #: The equations, by name: with several, ``residual`` returns one column per equation,
+    #: (n, len(equations)); with one, (n,) as ever.
+    equations: ClassVar[tuple[str, ...]] = ("residual",)
+
     #: A reference solution read from a file (:func:`with_reference`): when set, a run
     #: measures its L2 error on the file's points and values instead of ``test_set()``.
     reference_file: ReferenceData | None = None
@@ -86,7 +94,7 @@ class Problem(Params, abc.ABC):
         default :meth:`run_default` ``("hidden")``), wrapped by :meth:`wrap_model`."""
         net = MLP(
             self.dim,
-            1,
+            len(self.outputs),
             tuple(self.run_default("hidden") if hidden is None else hidden),
             activation,
             generator=generator,
@@ -104,7 +112,21 @@ class Problem(Params, abc.ABC):
 
     @abc.abstractmethod
     def residual(self, model: Model, x: Tensor) -> Tensor:
-        """The PDE residual at ``x`` (n, dim), shape (n,)."""
+        """The PDE residual at ``x`` (n, dim), shape (n,); (n, len(equations)) for a system."""
+
+    def output_index(self, name: str) -> int:
+        """The column of output ``name``; an unknown name is a one-line ValueError."""
+        outputs = tuple(self.outputs)
+        if name not in outputs:
+            raise ValueError(
+                f"problem {self.name!r} has no output {name!r}; outputs: {', '.join(outputs)}"
+            )
+        return outputs.index(name)
+
+    def output(self, u: Tensor, name: str) -> Tensor:
+        """Output ``name``'s column of the network's values ``u`` (n, len(outputs)), shape
+        (n,): how a system's residual and per-output conditions pick an output."""
+        return u[:, self.output_index(name)]
 
     def condition_points(
         self, n: int, generator: torch.Generator, dtype: torch.dtype
@@ -181,7 +203,8 @@ class Problem(Params, abc.ABC):
         reference file's where one is attached (it wins over the problem's own), else
         :meth:`test_set`."""
         if self.reference_file is not None:
-            return self.reference_file.points, self.reference_file.values[:, 0]
+            values = self.reference_file.values
+            return self.reference_file.points, values[:, 0] if len(self.outputs) == 1 else values
         return self.test_set()
 
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +213,9 @@ class Problem(Params, abc.ABC):
             raise ValueError(f"problem {self.name!r} has no reference solution to test against")
         if not hasattr(self, "_test_set"):
             x = self.test_points()
-            self._test_set = (x, np.asarray(self.solution(x), dtype=np.float64).reshape(-1))
+            u = np.asarray(self.solution(x), dtype=np.float64)
+            k = len(self.outputs)
+            self._test_set = (x, u.reshape(-1) if k == 1 else u.reshape(len(x), k))
         return self._test_set
 
     def __repr__(self) -> str:
@@ -205,13 +230,14 @@ def with_reference(
     time_dependent: bool | None = None,
 ) -> Problem:
     """``problem`` measured against ``reference``: a file's path (read by
-    :func:`~glfpinn.problems.reference.files.load_reference` with ``problem.dim`` and one
-    output, ``columns`` and ``time_dependent`` passed on) or :class:`ReferenceData` read
-    already. Any problem takes one, built-in or a user's, with or without a reference of its
-    own (the file's then wins for evaluation). Returns ``problem`` itself, changed in place.
+    :func:`~glfpinn.problems.reference.files.load_reference` with ``problem.dim`` and its
+    ``len(problem.outputs)`` outputs, ``columns`` and ``time_dependent`` passed on) or
+    :class:`ReferenceData` read already. Any problem takes one, built-in or a user's, with or
+    without a reference of its own (the file's then wins for evaluation). Returns ``problem``
+    itself, changed in place.
 
-    A reference whose points are not ``(n, problem.dim)`` or whose values are not one output is
-    a one-line ValueError naming both shapes.
+    A reference whose points are not ``(n, problem.dim)`` or whose values are not one column
+    per output is a one-line ValueError naming both shapes.
     """
     if not isinstance(problem, Problem):
         raise ValueError(
@@ -219,18 +245,20 @@ def with_reference(
             "your problem from glfpinn.problems.Problem"
         )
     name = getattr(problem, "name", type(problem).__name__)
+    k = len(problem.outputs)
     if not isinstance(reference, ReferenceData):
         try:
             reference = load_reference(
-                reference, problem.dim, 1, columns=columns, time_dependent=time_dependent
+                reference, problem.dim, k, columns=columns, time_dependent=time_dependent
             )
         except ValueError as err:
-            raise ValueError(f"problem {name!r} (dim {problem.dim}, 1 output): {err}") from None
+            outputs = "1 output" if k == 1 else f"{k} outputs"
+            raise ValueError(f"problem {name!r} (dim {problem.dim}, {outputs}): {err}") from None
     elif columns is not None or time_dependent is not None:
         raise ValueError("columns and time_dependent apply to a path, not to ReferenceData")
-    if reference.points.ndim != 2 or reference.dim != problem.dim or reference.n_outputs != 1:
+    if reference.points.ndim != 2 or reference.dim != problem.dim or reference.n_outputs != k:
         raise ValueError(
-            f"problem {name!r} takes points (n, {problem.dim}) and values (n, 1); reference "
+            f"problem {name!r} takes points (n, {problem.dim}) and values (n, {k}); reference "
             f"{reference.source!r} holds points {reference.points.shape} and values "
             f"{reference.values.shape}"
         )
@@ -252,8 +280,10 @@ def check_problem_class(cls: type) -> None:
 def check_problem(problem: Problem, model: nn.Module | None = None, n: int = 4) -> Problem:
     """The contract every problem keeps (duck-typed: any object with these works), checked
     before any training: a ``name``, an integer
-    ``dim``, a :class:`Domain` of that dimension, and a residual of shape ``(n,)`` on ``n`` points
-    of the domain (for ``model``, or a small network). Each failure is a one-line ValueError."""
+    ``dim``, a :class:`Domain` of that dimension, ``outputs`` and ``equations`` tuples of
+    distinct names, and a residual of shape ``(n,)`` (``(n, n_eq)`` for several equations) on
+    ``n`` points of the domain (for ``model``, or a small network). Each failure is a one-line
+    ValueError."""
     check_problem_class(type(problem))
     name = getattr(problem, "name", None)
     if not isinstance(name, str) or not name:
@@ -268,6 +298,17 @@ def check_problem(problem: Problem, model: nn.Module | None = None, n: int = 4) 
         )
     if domain.dim != dim:
         raise ValueError(f"problem {name!r}: its domain has dimension {domain.dim}, dim is {dim}")
+    for kind, default in (("outputs", ("u",)), ("equations", ("residual",))):
+        names = getattr(problem, kind, default)
+        if (
+            not isinstance(names, tuple)
+            or not names
+            or not all(isinstance(n_, str) and n_ for n_ in names)
+            or len(set(names)) != len(names)
+        ):
+            raise ValueError(
+                f"problem {name!r}: {kind}={names!r} must be a tuple of distinct names"
+            )
     generator = torch.Generator().manual_seed(0)
     net = model if model is not None else problem.build_model((8,), generator=generator)
     like = next(iter(net.parameters()), torch.empty(0))
@@ -280,9 +321,18 @@ def check_problem(problem: Problem, model: nn.Module | None = None, n: int = 4) 
             f"problem {name!r}: residual(model, x) failed on {n} points of its domain "
             f"({type(err).__name__}: {err})"
         ) from None
-    if not isinstance(r, Tensor) or tuple(r.shape) != (n,):
+    equations = getattr(problem, "equations", ("residual",))
+    if len(equations) == 1:
+        if not isinstance(r, Tensor) or tuple(r.shape) != (n,):
+            shape = tuple(r.shape) if isinstance(r, Tensor) else type(r).__name__
+            raise ValueError(
+                f"problem {name!r}: residual(model, x) must return shape (n,) = ({n},), got {shape}"
+            )
+    elif not isinstance(r, Tensor) or tuple(r.shape) != (n, len(equations)):
         shape = tuple(r.shape) if isinstance(r, Tensor) else type(r).__name__
         raise ValueError(
-            f"problem {name!r}: residual(model, x) must return shape (n,) = ({n},), got {shape}"
+            f"problem {name!r}: residual(model, x) must return shape (n, {len(equations)}) = "
+            f"({n}, {len(equations)}), one column per equation ({', '.join(equations)}), "
+            f"got {shape}"
         )
     return problem

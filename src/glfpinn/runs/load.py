@@ -56,8 +56,9 @@ class Run:
     def predict(self, x: Tensor) -> Tensor: ...
 
     def predict(self, x: np.ndarray | Tensor) -> np.ndarray | Tensor:
-        """u at ``x`` (n, dim), in chunks: a numpy array in gives float64 numpy out, a tensor in
-        gives a tensor of the run's dtype on its device out."""
+        """u at ``x`` (n, dim), shape (n,) (a system: (n, n_outputs)), in chunks: a numpy
+        array in gives float64 numpy out, a tensor in gives a tensor of the run's dtype on its
+        device out."""
         as_numpy = not isinstance(x, Tensor)
         param = next(iter(self.model.parameters()))
         xt = torch.as_tensor(np.asarray(x) if as_numpy else x).to(param.device, param.dtype)

@@ -212,7 +212,9 @@ def plot_run(
 
     ``solution.png`` (the network's u), ``error.png`` (|u - u_ref|, only for a problem whose
     ``solution`` answers anywhere: a reference file alone is known at its own points only)
-    and ``residual.png`` (|residual|) on one view: the domain's bounding box in 2-D with the
+    and ``residual.png`` (|residual|; a system's per-point score, the run's ``score``) on one
+    view (a system of several outputs: ``solution_<output>.png`` and ``error_<output>.png``):
+    the domain's bounding box in 2-D with the
     points outside the domain masked, ``problem.slice_2d()`` or else a plane through
     the box centre over x_1, x_2 in higher dimension, the interval in 1-D. ``points.png``: the
     training points of the last checkpoint and, if the run took snapshots, the last snapshot's
@@ -233,14 +235,31 @@ def plot_run(
     x = view.x[view.inside]
     u = run.predict(x)
     param = next(iter(run.model.parameters()))
-    scorer = Scorer(lambda pts: problem.residual(run.model, pts))
+    score = "l2" if run.config.score is None else run.config.score
+    scorer = Scorer(lambda pts: problem.residual(run.model, pts), score=score)
     residual = scorer(torch.as_tensor(x).to(param.device, param.dtype)).double().cpu().numpy()
     name = f"{problem.name}, {run.config.sampler}"
 
-    figures = {"solution": _field(view, u, f"u: {name}", log=False)}
-    if problem.has_solution:  # a reference file's values are known at its points only
-        u_ref = np.asarray(problem.solution(x), dtype=np.float64).reshape(-1)
-        figures["error"] = _field(view, np.abs(u - u_ref), f"|u - u_ref|: {name}", log=True)
+    outputs = tuple(getattr(problem, "outputs", ("u",)))
+    figures: dict[str, Any] = {}
+    if len(outputs) == 1:
+        figures["solution"] = _field(view, u, f"u: {name}", log=False)
+        if problem.has_solution:  # a reference file's values are known at its points only
+            u_ref = np.asarray(problem.solution(x), dtype=np.float64).reshape(-1)
+            figures["error"] = _field(view, np.abs(u - u_ref), f"|u - u_ref|: {name}", log=True)
+    else:  # a system: one figure per output, solution_<output>.png and error_<output>.png
+        refs = (
+            np.asarray(problem.solution(x), dtype=np.float64).reshape(len(x), len(outputs))
+            if problem.has_solution
+            else None
+        )
+        for k, out_name in enumerate(outputs):
+            figures[f"solution_{out_name}"] = _field(view, u[:, k], f"{out_name}: {name}", False)
+            if refs is not None:
+                error = np.abs(u[:, k] - refs[:, k])
+                figures[f"error_{out_name}"] = _field(
+                    view, error, f"|{out_name} - {out_name}_ref|: {name}", log=True
+                )
     figures["residual"] = _field(view, residual, f"|residual|: {name}", log=True)
     figures["points"] = _points(run)
     evaluations = run.evaluations()

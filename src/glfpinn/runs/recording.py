@@ -58,6 +58,8 @@ def build_trainer(
         n_points=cfg.n_points,
         eval_every=cfg.eval_every,
         loss_weights=cfg.loss_weights,
+        equation_weights=cfg.equation_weights,
+        score="l2" if cfg.score is None else cfg.score,
         seed=cfg.seed,
         device=cfg.device,
         dtype=cfg.dtype,

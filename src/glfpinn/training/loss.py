@@ -4,6 +4,10 @@ loss = w_residual * mean(weights * r^2) + w_conditions * condition_loss + w_data
 where ``weights`` are a sampler's per-point loss weights (None: all 1), ``condition_loss`` the
 problem's soft initial and boundary terms (None under hard constraints) and ``data_loss`` the
 mean squared misfit to the problem's observations (inverse problems; none otherwise).
+
+A system of PDEs (``Problem.equations``, a residual of one column per equation) has
+``mean(weights * sum_e w_e r_e^2)`` as its residual term, ``w_e`` the ``equation_weights`` (1
+by default), and hands the samplers the per-point score of :mod:`.scores` instead of ``r``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from glfpinn.training.compiling import (
     record_cpu_compiled,
     use_compile_cache,
 )
+from glfpinn.training.scores import Score, check_score, equation_weight_list, reduce_residual
 
 __all__ = ["TrainingLoss", "NonFiniteLossError", "LOSS_TERMS"]
 
@@ -71,6 +76,10 @@ class TrainingLoss:
             engine. If compiling fails, in the forward or, when the compiler builds it lazily,
             in the backward, a warning says why, where and what to do, and this and every
             later step run eagerly.
+        equation_weights: a system's equations' weights in the residual term, ``{name: w}``
+            (1 for the others); an equation the problem does not have is a one-line error.
+        score: how a system's residual columns reduce to the per-point score the closure
+            returns (:mod:`.scores`: ``"l2"``, ``"max"``, ``{"weights": ...}``).
     """
 
     def __init__(
@@ -79,7 +88,13 @@ class TrainingLoss:
         model: nn.Module,
         loss_weights: Mapping[str, float] | None = None,
         compile_mode: str | None = None,
+        equation_weights: Mapping[str, float] | None = None,
+        score: object = "l2",
     ) -> None:
+        equations = tuple(getattr(problem, "equations", ("residual",)))
+        self.equation_weights = dict(equation_weights or {})
+        self._equation_weights = equation_weight_list(self.equation_weights, equations)
+        self.score: Score = check_score(score, equations)
         weights = dict(loss_weights or {})
         check_keys("loss term", weights, LOSS_TERMS)
         for name, value in weights.items():
@@ -124,6 +139,11 @@ class TrainingLoss:
     ) -> tuple[Tensor, Tensor]:
         r = self.problem.residual(self.model, points)
         sq = r**2
+        if r.ndim == 2:  # a system: one column per equation
+            if self._equation_weights is not None:
+                sq = sq * r.new_tensor(self._equation_weights)
+            sq = sq.sum(dim=1)
+            r = reduce_residual(r, self.score)
         loss = (sq * weights).mean() if weights is not None else sq.mean()
         # weights of 1 multiply nothing, so default runs keep their exact floating-point results
         if self.residual_weight != 1.0:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from glfpinn._checks import check_int
 from glfpinn.training.costs import Costs
+from glfpinn.training.scores import Score, check_score, reduce_residual, squared_score
 
 __all__ = ["Scorer", "DEFAULT_CHUNK"]
 
@@ -31,6 +32,10 @@ class Scorer:
     ``costs.scoring_time_s``; pass the run's :class:`Costs` to count into it (a fresh one
     otherwise). ``residual_fn`` maps ``(n, d)`` to ``(n,)`` row by row; gradients stay enabled
     inside because derivative operators need them, and each chunk's graph is dropped at once.
+
+    A system's ``residual_fn`` maps to ``(n, n_eq)``, one column per equation: ``score``
+    reduces them to one score per point (:mod:`.scores`: ``"l2"``, ``"max"``,
+    ``{"weights": ...}``); a scalar residual scores ``|r|``.
     """
 
     def __init__(
@@ -38,8 +43,10 @@ class Scorer:
         residual_fn: Callable[[Tensor], Tensor],
         chunk_size: int = DEFAULT_CHUNK,
         costs: Costs | None = None,
+        score: object = "l2",
     ) -> None:
         self.residual_fn = residual_fn
+        self.score: Score = score if isinstance(score, tuple) else check_score(score, None)
         self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         self.costs = Costs() if costs is None else costs
 
@@ -49,12 +56,12 @@ class Scorer:
         return self.costs.residual_evals
 
     def __call__(self, x: Tensor) -> Tensor:
-        """``|r|`` at ``x``, shape ``(n,)``."""
+        """``|r|`` (a system's score) at ``x``, shape ``(n,)``."""
         t0 = time.perf_counter()
         parts = []
         for chunk in x.split(self.chunk_size):
             with torch.enable_grad():
-                parts.append(self.residual_fn(chunk).detach().abs())
+                parts.append(reduce_residual(self.residual_fn(chunk).detach(), self.score))
         self._count(x, t0)
         return torch.cat(parts) if parts else x.new_empty(0)
 
@@ -66,8 +73,13 @@ class Scorer:
             xc = chunk.detach().requires_grad_(True)
             with torch.enable_grad():
                 r = self.residual_fn(xc)
-                (g,) = torch.autograd.grad((r**2).sum(), xc)
-            rs.append(r.detach().abs())
+                if r.ndim == 1:
+                    (g,) = torch.autograd.grad((r**2).sum(), xc)
+                    rs.append(r.detach().abs())
+                else:  # a system: the score's square, differentiated
+                    sq = squared_score(r, self.score)
+                    (g,) = torch.autograd.grad(sq.sum(), xc)
+                    rs.append(sq.detach().sqrt())
             grads.append(g.detach())
         self._count(x, t0)
         if not rs:

@@ -89,6 +89,11 @@ class Trainer:
             else every ``resample_every`` of the problem).
         evaluator: what an evaluation measures (default :class:`Evaluator()`).
         loss_weights: the loss's terms, ``{"residual": w_r, "conditions": w_c, "data": w_d}``.
+        equation_weights: a system of PDEs' equations' weights in the residual term,
+            ``{equation: w}`` (1 for the others; :mod:`.loss`).
+        score: how a system's residual columns reduce to the one score per point the samplers
+            and the residual statistics see: ``"l2"`` (default), ``"max"`` or
+            ``{"weights": {equation: w}}`` (:mod:`.scores`); a scalar problem scores ``|r|``.
         callbacks: hooks called by the loop (:mod:`.callbacks`).
         strategy: how the run is distributed: :class:`~glfpinn.strategy.SingleProcess` (the
             default) or :class:`glfpinn.distributed.DataParallel` (K ranks, each on its slice of
@@ -120,6 +125,8 @@ class Trainer:
         schedule: Schedule | None = None,
         evaluator: Evaluator | None = None,
         loss_weights: Mapping[str, float] | None = None,
+        equation_weights: Mapping[str, float] | None = None,
+        score: str | Mapping[str, Any] = "l2",
         callbacks: Sequence[Callback] = (),
         strategy: Strategy | None = None,
         seed: int = 0,
@@ -188,7 +195,17 @@ class Trainer:
             name=self.sampler_name,
         )
         model = self.state.model
-        self.training_loss = TrainingLoss(problem, model, loss_weights, self.compile_mode)
+        self.training_loss = TrainingLoss(
+            problem, model, loss_weights, self.compile_mode, equation_weights, score
+        )
+        #: the score as given (a run record keeps it), and checked
+        self.score = score
+        checked = self.training_loss.score
+        outputs = tuple(getattr(problem, "outputs", ("u",)))
+        #: a system's per-output errors, reported with the result's metrics
+        self.per_output_keys = (
+            [f"l2_relative_error_{name}" for name in outputs] if len(outputs) > 1 else []
+        )
         self.training_step = TrainingStep(
             self.plan,
             self.training_loss,
@@ -197,9 +214,13 @@ class Trainer:
             uses_cuda_graphs(self.compile_mode, self.device),
             stop=lambda: bool(self._signals),
         )
-        self.scorer = Scorer(lambda x: problem.residual(model, x), score_chunk, self.state.costs)
+        self.scorer = Scorer(
+            lambda x: problem.residual(model, x), score_chunk, self.state.costs, score=checked
+        )
         validation = torch.Generator(self.device).manual_seed(validation_seed)
-        self.validation = self.evaluator.prepare(problem, model, validation, dtype, self.device)
+        self.validation = self.evaluator.prepare(
+            problem, model, validation, dtype, self.device, score=checked
+        )
         note = short_run_note(compile, self.plan.total_steps)
         if note is not None:  # said once the run is built: a refused one says only its error
             logging.getLogger("glfpinn").info(note)
@@ -351,7 +372,7 @@ class Trainer:
             sampler_repr=repr(self.sampler),
             seed=self.seed,
             plan=self.plan,
-            metric_names=self.evaluator.metrics,
+            metric_names=[*self.evaluator.metrics, *self.per_output_keys],
             counts=self.strategy.sum_counts(counts, self.device),
             device=self.device,
             dtype=self.dtype,

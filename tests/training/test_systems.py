@@ -139,3 +139,22 @@ def test_config_round_trips_the_system_keys():
     assert cfg.equation_weights == {"a": 2.0} and cfg.score == {"weights": [1, 0]}
     with pytest.raises(ValueError, match="score='mean'"):
         RunConfig.from_dict({"problem": "laplace", "score": "mean"})
+
+
+def test_a_scalar_problem_keeps_its_exact_loss_scores_and_keys():
+    from tests.helpers import Poisson1D
+
+    problem = Poisson1D()
+    net = problem.build_model((8,), generator=torch.Generator().manual_seed(0))
+    x = problem.domain.sample(16, torch.Generator().manual_seed(2))
+    r = problem.residual(net, x)
+    for score in ("l2", "max", {"weights": [2.0]}):
+        loss, residuals = TrainingLoss(problem, net, score=score).eager(x, None, {})
+        assert torch.equal(loss, (r**2).mean()) and torch.equal(residuals, r)
+        scorer = Scorer(lambda p: problem.residual(net, p), score=check_score(score))
+        assert torch.equal(scorer(x), r.detach().abs())
+    trainer = make_trainer(problem, samplers.registry.get("rad"), schedule=Every(3), **KW)
+    result = trainer.fit()
+    assert result.metrics == {} and not any(
+        k.startswith("l2_relative_error_") for k in trainer.evaluate()
+    )

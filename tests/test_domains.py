@@ -1,11 +1,13 @@
 import math
+import re
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glfpinn.domains import SAMPLING_METHODS, Box, LShape
+from glfpinn.domains import SAMPLING_METHODS, Ball, Box, LShape, SpaceTime
+from glfpinn.testing import check_domain
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 
@@ -132,3 +134,67 @@ def test_check_points_names_the_problem():
         box.check_points(torch.full((3, 2), 2.0))
     with pytest.raises(ValueError, match="NaN"):
         box.check_points(torch.full((3, 2), math.nan))
+
+
+# ------------------------------------------------------------------ Ball and SpaceTime
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        Ball(5),
+        Ball(2, center=[1.0, -2.0], radius=0.5),
+        SpaceTime(Ball(3)),
+        SpaceTime(Ball(5), 0.0, 2.0),
+    ],
+    ids=repr,
+)
+def test_ball_and_space_time_keep_the_domain_contract(domain):
+    check_domain(domain, methods=("uniform", "sobol", "halton", "lhs"))
+
+
+def test_ball_volume_and_uniform_radius():
+    """V_5 = 8 pi^2 / 15; a uniform point lies within r = 1/2 with probability 2^-5: over
+    200,000 points the share is within 5 binomial sd of it."""
+    ball = Ball(5)
+    assert ball.volume == pytest.approx(8 * math.pi**2 / 15, rel=1e-14)
+    assert ball.surface_area == pytest.approx(8 * math.pi**2 / 3, rel=1e-14)
+    x = ball.sample(200_000, torch.Generator().manual_seed(0), dtype=torch.float64)
+    share, p = float((x.norm(dim=1) < 0.5).double().mean()), 0.5**5
+    assert abs(share - p) < 5 * math.sqrt(p * (1 - p) / 200_000)
+
+
+def test_ball_reflects_far_excursions_inside_along_their_ray():
+    ball = Ball(3, radius=2.0)
+    x = 50 * torch.randn(10_000, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = ball.reflect(x)
+    assert bool(ball.contains(y).all())
+    cos = (x * y).sum(1) / (x.norm(dim=1) * y.norm(dim=1))
+    assert bool((cos > 1 - 1e-12).all())  # the same direction from the centre
+
+
+def test_space_time_boundary_is_the_sphere_or_a_time_face_in_proportion():
+    domain = SpaceTime(Ball(3), 0.0, 1.0)
+    x = domain.sample_boundary(30_000, torch.Generator().manual_seed(2), dtype=torch.float64)
+    on_sphere = (x[:, :-1].norm(dim=1) - 1).abs() < 1e-12
+    on_face = (x[:, -1] == 0.0) | (x[:, -1] == 1.0)
+    assert bool((on_sphere | on_face).all())
+    lateral = 4 * math.pi  # the sphere's area times the unit time span, against two caps
+    p = lateral / (lateral + 2 * (4 * math.pi / 3))
+    share = float(on_sphere.double().mean())
+    assert abs(share - p) < 5 * math.sqrt(p * (1 - p) / 30_000)
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda: Ball(0), "dim=0"),
+        (lambda: Ball(2, radius=0.0), "radius=0.0"),
+        (lambda: Ball(2, center=[0.0]), "center=[0.0]"),
+        (lambda: SpaceTime(Ball(2), 1.0, 1.0), "t0=1.0"),
+        (lambda: SpaceTime("ball"), "space='ball'"),
+    ],
+)
+def test_ball_and_space_time_refuse_bad_input_in_one_line(make, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        make()

@@ -26,9 +26,11 @@ PUBLIC = {
     "Uniform",
     "UniformResample",
     # domains, networks, problems
+    "Ball",
     "Box",
     "Domain",
     "LShape",
+    "SpaceTime",
     "Rectangle",
     "Disk",
     "Polygon",

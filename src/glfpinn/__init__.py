@@ -20,12 +20,14 @@ from glfpinn import ops as ops
 from glfpinn import problems as problems
 from glfpinn import samplers as samplers
 from glfpinn import training as training
+from glfpinn.domains import Ball as Ball
 from glfpinn.domains import Box as Box
 from glfpinn.domains import Disk as Disk
 from glfpinn.domains import Domain as Domain
 from glfpinn.domains import LShape as LShape
 from glfpinn.domains import Polygon as Polygon
 from glfpinn.domains import Rectangle as Rectangle
+from glfpinn.domains import SpaceTime as SpaceTime
 from glfpinn.nn import MLP as MLP
 from glfpinn.nn import Constrained as Constrained
 from glfpinn.nn import FourierFeatures as FourierFeatures
@@ -91,6 +93,7 @@ __all__ = [
     "RAD",
     "RARD",
     "RARG",
+    "Ball",
     "Box",
     "Bounded",
     "Callback",
@@ -101,6 +104,7 @@ __all__ = [
     "Every",
     "FourierFeatures",
     "LShape",
+    "SpaceTime",
     "Mix",
     "Never",
     "NonFiniteLossError",

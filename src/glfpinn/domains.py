@@ -200,6 +200,152 @@ class Box(Domain):
         return _fold(x, lo, hi)
 
 
+class Ball(Domain):
+    """The closed ball |x - center| <= radius in ``dim`` dimensions.
+
+    Uniform samples are exact (a Gaussian direction times radius U^(1/dim)); the quasi-random
+    methods draw the bounding cube by that method and keep the points inside, so their low
+    discrepancy holds only approximately (the cube's share inside falls fast with dim: 16% at
+    dim = 5). The reflection folds the distance from the centre into [0, radius] along the
+    point's own ray, so it never leaves a point outside and keeps inside points as they are.
+    """
+
+    def __init__(self, dim: int, center: Sequence[float] | None = None, radius: float = 1.0):
+        if int(dim) != dim or dim < 1:
+            raise ValueError(f"dim={dim} must be an integer >= 1")
+        if not (math.isfinite(radius) and radius > 0):
+            raise ValueError(f"radius={radius} must be positive and finite")
+        self.dim = int(dim)
+        if center is None:
+            c = torch.zeros(self.dim, dtype=torch.float64)
+        else:
+            c = torch.as_tensor(list(center), dtype=torch.float64)
+            if c.shape != (self.dim,) or not bool(torch.isfinite(c).all()):
+                raise ValueError(f"center={list(center)} must be {self.dim} finite numbers")
+        self._center, self.radius = c, float(radius)
+
+    def __repr__(self) -> str:
+        return f"Ball(dim={self.dim}, center={self._center.tolist()}, radius={self.radius!r})"
+
+    @property
+    def bounds(self) -> tuple[Tensor, Tensor]:
+        return self._center - self.radius, self._center + self.radius
+
+    @property
+    def volume(self) -> float:
+        d = self.dim
+        return math.pi ** (d / 2) / math.gamma(d / 2 + 1) * self.radius**d
+
+    @property
+    def surface_area(self) -> float:
+        """The sphere's (dim - 1)-dimensional measure, dim V / radius."""
+        return self.dim * self.volume / self.radius
+
+    def contains(self, x: Tensor) -> Tensor:
+        r = torch.linalg.vector_norm(x - self._center.to(x), dim=1)
+        return r <= self.radius * (1 + 4 * torch.finfo(x.dtype).eps)
+
+    def _directions(self, n: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+        g = torch.randn(n, self.dim, generator=generator, device=generator.device, dtype=dtype)
+        return g / torch.linalg.vector_norm(g, dim=1, keepdim=True).clamp(min=1e-30)
+
+    def sample(self, n, generator, *, method="uniform", dtype=torch.float32):
+        c = self._center.to(generator.device, dtype)
+        if method == "uniform":
+            u = torch.rand(n, 1, generator=generator, device=generator.device, dtype=dtype)
+            return c + self.radius * u ** (1.0 / self.dim) * self._directions(n, generator, dtype)
+        lo, hi = self.bounds
+        box = Box(lo.tolist(), hi.tolist())
+        kept: list[Tensor] = []
+        while sum(k.shape[0] for k in kept) < n:
+            x = box.sample(max(2 * n, 64), generator, method=method, dtype=dtype)
+            kept.append(x[self.contains(x)])
+        return torch.cat(kept)[:n]
+
+    def sample_boundary(self, n, generator, *, dtype=torch.float32):
+        c = self._center.to(generator.device, dtype)
+        return c + self.radius * self._directions(n, generator, dtype)
+
+    def reflect(self, x, generator=None):
+        c = self._center.to(x)
+        v = x - c
+        r = torch.linalg.vector_norm(v, dim=1, keepdim=True)
+        outside = r > self.radius
+        radius = torch.tensor(self.radius, dtype=x.dtype, device=x.device)
+        folded = _fold(r, torch.zeros_like(radius), radius)
+        scaled = c + v * (folded / r.clamp(min=torch.finfo(x.dtype).tiny))
+        return torch.where(outside, scaled, x)
+
+
+class SpaceTime(Domain):
+    """``space`` x [t0, t1], time the last coordinate: a time-dependent problem on a domain
+    other than a box (a box in space is simply a :class:`Box` with time as one more axis).
+
+    The boundary is the lateral one (space's boundary x [t0, t1]) and the two time faces,
+    each drawn in proportion to its measure, so ``space`` must give its boundary's measure as
+    ``surface_area`` (:class:`Ball` does). Sampling draws space by ``method`` and time
+    uniformly; the reflection is space's, with time folded into [t0, t1].
+    """
+
+    def __init__(self, space: Domain, t0: float = 0.0, t1: float = 1.0) -> None:
+        if not isinstance(space, Domain):
+            raise ValueError(f"space={space!r} must be a glfpinn Domain")
+        if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
+            raise ValueError(f"t0={t0} must be below t1={t1}, both finite")
+        self.space, self.t0, self.t1 = space, float(t0), float(t1)
+        self.dim = space.dim + 1
+
+    def __repr__(self) -> str:
+        return f"SpaceTime({self.space!r}, t0={self.t0!r}, t1={self.t1!r})"
+
+    @property
+    def bounds(self) -> tuple[Tensor, Tensor]:
+        lo, hi = self.space.bounds
+        t = torch.tensor([self.t0, self.t1], dtype=torch.float64)
+        return torch.cat([lo, t[:1]]), torch.cat([hi, t[1:]])
+
+    @property
+    def volume(self) -> float:
+        return self.space.volume * (self.t1 - self.t0)
+
+    def contains(self, x: Tensor) -> Tensor:
+        t = x[:, -1]
+        return self.space.contains(x[:, :-1]) & (t >= self.t0) & (t <= self.t1)
+
+    def _times(self, n: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+        u = torch.rand(n, 1, generator=generator, device=generator.device, dtype=dtype)
+        return self.t0 + (self.t1 - self.t0) * u
+
+    def sample(self, n, generator, *, method="uniform", dtype=torch.float32):
+        x = self.space.sample(n, generator, method=method, dtype=dtype)
+        return torch.cat([x, self._times(n, generator, dtype)], dim=1)
+
+    def sample_boundary(self, n, generator, *, dtype=torch.float32):
+        area = getattr(self.space, "surface_area", None)
+        if area is None:
+            raise NotImplementedError(
+                f"{self.space!r} gives no surface_area: the boundary of {self!r} cannot be "
+                "drawn in proportion to its measure"
+            )
+        lateral = float(area) * (self.t1 - self.t0)
+        caps = self.space.volume
+        weights = torch.tensor([lateral, caps, caps], dtype=torch.float64)
+        part = torch.multinomial(weights, n, replacement=True, generator=generator)
+        part = part.to(generator.device)
+        x = self.sample(n, generator, dtype=dtype)
+        side = self.space.sample_boundary(n, generator, dtype=dtype)
+        x[:, :-1] = torch.where((part == 0)[:, None], side, x[:, :-1])
+        x[:, -1] = torch.where(part == 1, self.t0, torch.where(part == 2, self.t1, x[:, -1]))
+        return x
+
+    def reflect(self, x, generator=None):
+        t = _fold(
+            x[:, -1:],
+            *(torch.tensor(v, dtype=x.dtype, device=x.device) for v in (self.t0, self.t1)),
+        )
+        return torch.cat([self.space.reflect(x[:, :-1], generator), t], dim=1)
+
+
 class LShape(Domain):
     """The L-shaped domain (-1, 1)^2 minus [0, 1) x (-1, 0], with its re-entrant corner at 0.
 

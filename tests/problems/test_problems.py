@@ -27,6 +27,7 @@ SMALL = {
     "dispersive-10d": {"space_dim": 3},
     "reaction-diffusion-20d": {"space_dim": 3},
     "allen-cahn-15d": {"space_dim": 3},
+    "heat-5d": {"space_dim": 3},
 }
 HIGH_DIM = ["dispersive-10d", "reaction-diffusion-20d", "allen-cahn-15d"]
 REL_TOL = 1e-10
@@ -103,6 +104,9 @@ def _terms(problem, fn, x: torch.Tensor) -> list[torch.Tensor]:
     if problem.name in ("reaction-diffusion-20d", "allen-cahn-15d"):
         u, grad, lap = ops.value_grad_laplacian(u_fn, x, dims=slice(0, -1))
         return [grad[:, -1], problem.diffusion * lap, problem.reaction(u), problem.source(x)]
+    if problem.name == "heat-5d":
+        _, grad, lap = ops.value_grad_laplacian(u_fn, x, dims=slice(0, -1))
+        return [grad[:, -1], problem.diffusion * lap, problem.source(x)]
     if problem.name in ("helmholtz", "poisson-5d"):
         return [*ops.axis_derivatives(u_fn, x, 2).T, problem.source(x)]
     if problem.name == "diffusion-reaction":
@@ -330,12 +334,19 @@ SIZES = {
     "dispersive-10d": 100_000,
     "reaction-diffusion-20d": 100_000,
     "allen-cahn-15d": 100_000,
+    "heat-5d": 20_000,
     "helmholtz": 201 * 201,
     "diffusion-reaction": 201 * 101,
     "wave": 201 * 101,
     "poisson-5d": 100_000,
 }
-DIMS = {"dispersive-10d": 11, "reaction-diffusion-20d": 21, "allen-cahn-15d": 16, "poisson-5d": 5}
+DIMS = {
+    "dispersive-10d": 11,
+    "reaction-diffusion-20d": 21,
+    "allen-cahn-15d": 16,
+    "heat-5d": 6,
+    "poisson-5d": 5,
+}
 
 
 @pytest.mark.parametrize("name", ALL)

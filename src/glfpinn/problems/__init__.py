@@ -18,6 +18,7 @@ from glfpinn.problems.base import (
 from glfpinn.problems.burgers import SHARP_NU, Burgers
 from glfpinn.problems.diffusion_reaction import DiffusionReaction
 from glfpinn.problems.dispersive import Dispersive
+from glfpinn.problems.heat import HeatND
 from glfpinn.problems.helmholtz import Helmholtz
 from glfpinn.problems.laplace import Laplace
 from glfpinn.problems.poisson import Poisson
@@ -41,6 +42,7 @@ __all__ = [
     "Problem",
     "ReactionDiffusion",
     "AllenCahnND",
+    "HeatND",
     "ReferenceData",
     "Transform",
     "Unknown",
@@ -86,6 +88,11 @@ _registry.register(
     "allen-cahn-15d",
     AllenCahnND,
     "u_t = D Lap u + 5(u - u^3) + f in 15 space dims + t (ours); moving bump; soft; exact",
+)
+_registry.register(
+    "heat-5d",
+    HeatND,
+    "PINNacle's Heat-ND: u_t = Lap u / d - |x|^2 u / d on the unit 5-ball x [0,1]; soft; exact",
 )
 # Problems added to test GLF away from the benchmarks it was designed on (issue #23): the first
 # two chose the robust GLF's design, the last two played no part in it (docs/results.md).

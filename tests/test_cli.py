@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -685,3 +686,20 @@ def test_an_nn_module_class_is_a_model_from_the_command_line(tmp_path, name):
     assert main([*args, "--n-points", "50", "--out", str(out)]) == 0
     state = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
     assert state["net.body.0.weight"].shape == (12, 2)
+
+
+def test_the_cli_shows_its_own_warnings_and_drops_other_libraries_deprecations(capsys):
+    """A deprecation torch raises about its own API is not a glfpinn warning; glfpinn's own
+    warnings (and a deprecation glfpinn raises) still come as one line each."""
+    import glfpinn.cli as cli
+
+    ours = os.path.join(os.path.dirname(cli.__file__), "runs", "load.py")
+    cli._show_warning("old", DeprecationWarning, "/site-packages/torch/jit/_script.py", 1)
+    cli._show_warning("gone soon", PendingDeprecationWarning, "/elsewhere/lib.py", 1)
+    assert capsys.readouterr().err == ""
+    cli._show_warning("collapsed", UserWarning, "/site-packages/torch/x.py", 1)
+    cli._show_warning("renamed", DeprecationWarning, ours, 1)
+    assert capsys.readouterr().err.splitlines() == [
+        "glfpinn: warning: collapsed",
+        "glfpinn: warning: renamed",
+    ]

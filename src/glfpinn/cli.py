@@ -691,9 +691,22 @@ def _say(prefix: str, message: object) -> None:
     print(shorten(f"{_name()}: {prefix}: {text}", MESSAGE_LIMIT), file=sys.stderr)
 
 
+#: glfpinn's own source folder: deprecations raised elsewhere are other libraries' business
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as one whole line on stderr (``glfpinn: warning: ...``), without the source
-    line Python adds: a collapse or compile warning is read by a user, not a developer."""
+    line Python adds: a collapse or compile warning is read by a user, not a developer.
+
+    A deprecation that another library raises about its own API (torch's ``torch.jit`` when a
+    checkpoint is read, say) is dropped: a user of the CLI can do nothing about it, and Python
+    hides it too unless warnings are turned on (as pytest does, which then printed it as
+    glfpinn's own warning, a dozen times)."""
+    if issubclass(category, (DeprecationWarning, PendingDeprecationWarning)) and not (
+        os.path.abspath(str(filename)).startswith(_PACKAGE_DIR + os.sep)
+    ):
+        return
     text = " ".join(str(message).split())
     print(f"{_name()}: warning: {text}", file=sys.stderr if file is None else file)
 

@@ -304,7 +304,9 @@ class GLF(Sampler):
             "h_median": float(h.median()),
             "h_max": float(h.max()),
             **diagnostics.spread(ctx, h, cand, anchor_of),
-            "distinct_anchors": distinct_anchors(pool_anchor, idx.to(r.device), n_local),
+            "distinct_anchors": diagnostics.distinct_anchors(
+                pool_anchor, idx.to(r.device), n_local
+            ),
             "points_per_volume": ctx.n / ctx.domain.volume,
             "nn_distance_rel": diagnostics.mean_nn_distance(ctx.points) / ctx.domain.diameter,
         }
@@ -323,10 +325,3 @@ class GLF(Sampler):
         iw = importance_weights(w, idx, replace=self.replace, inclusion=exact)
         info["iw_ess"] = effective_sample_size(iw)
         return Resampled(pts, state, weights=iw.to(pts.device, pts.dtype), info=info)
-
-
-def distinct_anchors(pool_anchor: Tensor, idx: Tensor, n_local: int) -> int:
-    """Anchors with a descendant among the drawn pool members ``idx`` (global candidates, at
-    positions n_local and beyond, descend from none)."""
-    local = idx[idx < n_local]
-    return int((torch.bincount(pool_anchor[local]) > 0).sum()) if local.numel() else 0

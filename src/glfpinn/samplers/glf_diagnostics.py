@@ -20,7 +20,14 @@ from glfpinn.samplers.glf_options import idw
 if TYPE_CHECKING:
     from glfpinn.samplers.glf import GLF
 
-__all__ = ["MOVE_THRESHOLD", "NN_QUERIES", "mean_nn_distance", "spread", "surrogate_check"]
+__all__ = [
+    "MOVE_THRESHOLD",
+    "NN_QUERIES",
+    "distinct_anchors",
+    "mean_nn_distance",
+    "spread",
+    "surrogate_check",
+]
 
 #: A candidate "moves" (diagnostic ``moved_fraction``) if it lands this fraction of the
 #: diameter or more away from its anchor.
@@ -104,3 +111,10 @@ def surrogate_check(
         "spearman_idw": _spearman(interpolated, exact),
         "surrogate_checked": k,
     }
+
+
+def distinct_anchors(pool_anchor: Tensor, idx: Tensor, n_local: int) -> int:
+    """Anchors with a descendant among the drawn pool members ``idx`` (global candidates, at
+    positions n_local and beyond, descend from none)."""
+    local = idx[idx < n_local]
+    return int((torch.bincount(pool_anchor[local]) > 0).sum()) if local.numel() else 0

@@ -400,12 +400,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from glfpinn._io import json_line
     from glfpinn.runs import run
     from glfpinn.runs.directory import run_path
-    from glfpinn.training import NonFiniteLossError
+    from glfpinn.training import Interrupted, NonFiniteLossError
 
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     run_path(args.out)  # '' is refused before anything reads or launches
     world_size = _world_size(args.nproc)
     group = None
+    orderly = False  # every rank ended the same way: they leave the group together
     info = None if args.quiet else _InfoLines()  # with the progress bar: a short run's eager
     try:
         # a resume takes the stored config, with what the flags may change (steps, ...)
@@ -435,14 +436,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             group=group,
             trust=args.trust,
         )
-        if group is not None:
-            group.barrier()  # rank 0 has written the run's last files; all leave together
+        orderly = True
+    except Interrupted:  # every rank stopped after the same step
+        orderly = True
+        raise
     except NonFiniteLossError as err:
         print(f"{_name()}: training stopped: {err}", file=sys.stderr)
         return 1
     finally:
         if group is not None:
-            group.close()
+            group.close(together=orderly)  # after rank 0 has written the run's last files
         if info is not None:
             info.close()
     if group is not None and not group.is_main:

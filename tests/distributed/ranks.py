@@ -3,6 +3,7 @@ torchrun's environment makes it join, and collect what each rank returns."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import socket
 from collections.abc import Callable
@@ -32,13 +33,16 @@ def _rank(rank: int, fn: Callable, nproc: int, port: int, out: str, args: tuple)
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(1)
+    faulthandler.enable(all_threads=True)  # a rank that aborts in C++ shows where it was
     from glfpinn.distributed import init_from_env
 
     group = init_from_env("cpu")
+    orderly = False
     try:
         torch.save(fn(group, *args), Path(out) / f"rank{rank}.pt")
+        orderly = True
     finally:
-        group.close()
+        group.close(together=orderly)
 
 
 def run_ranks(fn: Callable, tmp: Path, *args: Any, nproc: int = 2) -> list[Any]:

@@ -156,14 +156,23 @@ class ProcessGroup:
         return self.device if self.device.type == "cuda" else None
 
     def barrier(self) -> None:
-        """Wait until every rank gets here (before leaving the group after a run that
-        succeeded: no rank tears its connections down while a peer still finishes)."""
+        """Wait until every rank gets here."""
         dist.barrier()
 
-    def close(self) -> None:
-        """Leave the group (at the end of the run, on every rank)."""
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    def close(self, *, together: bool = False) -> None:
+        """Leave the group (at the end of the run, on every rank).
+
+        ``together``: the run ended in order on every rank (it finished, or every rank stopped
+        after the same step on a signal), so each waits for the others first. A rank that
+        tears its connections down while a peer still writes the last files or joins the
+        last checkpoint can abort that peer inside gloo ("terminate called without an active
+        exception"). After a failure nobody waits: the failed peers may never come.
+        """
+        if not dist.is_initialized():
+            return
+        if together:
+            self.barrier()
+        dist.destroy_process_group()
 
 
 def init_from_env(device: str | torch.device = "auto") -> ProcessGroup | None:
@@ -212,4 +221,7 @@ def init_from_env(device: str | torch.device = "auto") -> ProcessGroup | None:
         world_size=world_size,
         device_id=dev if dev.type == "cuda" else None,
     )
+    # every rank has connected before any can leave: a rank that fails at once must not
+    # close its end while a peer still sets up its connection to it
+    dist.barrier()
     return group

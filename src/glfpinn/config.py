@@ -225,6 +225,12 @@ class RunConfig:
     nproc: int = 1
 
     @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every setting with its default: what a run whose config.yaml was written before a
+        setting existed ran with (a new setting's default keeps the old behaviour)."""
+        return cls().to_dict()
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Validate keys and value types; unknown keys get a suggestion."""
         if not isinstance(data, dict):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from glfpinn.bench import collect, load_bench, run_bench, write_plots, write_report
 from glfpinn.cli import main
@@ -261,6 +262,29 @@ def test_bench_reuses_finished_cells_and_reports(bench_file, tmp_path):
     assert "| ac | glf | 2 |" in md and "| ac | rad | 2 |" in md
     csv = (out / "results.csv").read_text().splitlines()
     assert csv[0].startswith("experiment,problem,sampler,seeds") and len(csv) == 3
+
+
+def test_cells_finished_before_a_setting_existed_are_reused_after_an_upgrade(bench_file, tmp_path):
+    """A setting added to RunConfig later is missing from older cells' config.yaml; those
+    runs used its default, so they are the same runs and are not trained again."""
+    out = tmp_path / "out"
+    assert run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)["ran"] == 4
+    stamps = {}
+    for config in out.glob("*/*/*/seed*/config.yaml"):
+        data = yaml.safe_load(config.read_text())
+        assert data.pop("score") is None and data.pop("equation_weights") == {}
+        config.write_text(yaml.safe_dump(data, sort_keys=False))  # as glfpinn wrote it before
+        stamps[config] = (config.parent / "result.json").stat().st_mtime_ns
+    again = run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)
+    assert again["reused"] == 4 and again["ran"] == 0
+    for config, stamp in stamps.items():
+        assert (config.parent / "result.json").stat().st_mtime_ns == stamp
+    # a stored setting that differs from its default is still a different run
+    config = next(iter(stamps))
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "score": "max"}, sort_keys=False))
+    with pytest.raises(ValueError, match="was run with other settings"):
+        run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)
 
 
 def test_killed_bench_finishes_the_rest_without_redoing_finished_cells(bench_file, tmp_path):

@@ -92,8 +92,12 @@ def _stored_config(cell_dir: Path) -> dict[str, Any] | None:
 
 def _same_run(stored: dict[str, Any], config: dict[str, Any]) -> bool:
     """Whether a cell's stored config is ``config``'s run; the device is where the executor
-    put it (``cuda:1`` for ``cuda``), not what the run is."""
-    return {**stored, "device": None} == {**config, "device": None}
+    put it (``cuda:1`` for ``cuda``), not what the run is. A setting added to glfpinn after the
+    cell ran is missing from its config.yaml and ran at its default: an upgrade keeps the
+    finished cells of an unchanged grid."""
+    from glfpinn.config import RunConfig
+
+    return {**RunConfig.defaults(), **stored, "device": None} == {**config, "device": None}
 
 
 def _other_run(cell_dir: Path, config: dict[str, Any]) -> bool:

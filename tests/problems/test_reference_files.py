@@ -147,6 +147,36 @@ def test_bad_files_are_one_line_value_errors(tmp_path, name, make, fragment):
     assert "\n" not in message and str(name) in message
 
 
+def test_gzip_compressed_text_reads_as_the_uncompressed_file(tmp_path):
+    import gzip
+
+    text = "% Model: x\n% X  Y  u (1) @ t=0  u (1) @ t=1\n0 0 1 2\n1 0 3 4\n"
+    (tmp_path / "plain.dat").write_text(text)
+    (tmp_path / "packed.dat.gz").write_bytes(gzip.compress(text.encode()))
+    plain = load_reference(tmp_path / "plain.dat", 3)  # (x, y, t): expanded by the header
+    packed = load_reference(tmp_path / "packed.dat.gz", 3)
+    assert packed.points.shape == (4, 3)
+    _exact(packed, plain.points, plain.values)
+    csv = "x,y,u\n" + "\n".join(",".join(map(repr, row)) for row in TABLE.tolist())
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(csv.encode()))
+    _exact(load_reference(tmp_path / "t.csv.gz", 2))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("t.npz.gz", b"", "is gzip-compressed .npz; allowed compressed: .csv.gz, .dat.gz"),
+        ("t.gz", b"", "is gzip-compressed (no suffix)"),
+        ("broken.dat.gz", b"not gzip at all", "is not a readable .dat file"),
+    ],
+)
+def test_bad_gzip_files_are_one_line_value_errors(tmp_path, name, content, fragment):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        load_reference(tmp_path / name, 2)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
 def test_options_are_checked(tmp_path):
     np.save(tmp_path / "a.npy", TABLE)
     with pytest.raises(ValueError, match=r"columns=\[0, 5\] names column 5, but the table has 3"):

@@ -21,6 +21,7 @@ from glfpinn.problems.dispersive import Dispersive
 from glfpinn.problems.heat import HeatND
 from glfpinn.problems.helmholtz import Helmholtz
 from glfpinn.problems.laplace import Laplace
+from glfpinn.problems.pinnacle import LidDrivenCavity, PinnacleBurgers, PoissonHoles
 from glfpinn.problems.poisson import Poisson
 from glfpinn.problems.reaction_diffusion import AllenCahnND, ReactionDiffusion
 from glfpinn.problems.reference.files import ReferenceData, load_reference
@@ -36,8 +37,11 @@ __all__ = [
     "Helmholtz",
     "Identity",
     "Laplace",
+    "LidDrivenCavity",
     "Model",
+    "PinnacleBurgers",
     "Poisson",
+    "PoissonHoles",
     "Positive",
     "Problem",
     "ReactionDiffusion",
@@ -93,6 +97,22 @@ _registry.register(
     "heat-5d",
     HeatND,
     "PINNacle's Heat-ND: u_t = Lap u / d - |x|^2 u / d on the unit 5-ball x [0,1]; soft; exact",
+)
+# PINNacle's cases with PINNacle's own reference files, shipped in problems/data/pinnacle (#27).
+_registry.register(
+    "burgers1d-c",
+    PinnacleBurgers,
+    "PINNacle's Burgers1d-C: burgers' PDE with soft conditions; PINNacle's COMSOL reference",
+)
+_registry.register(
+    "poisson2d-c",
+    PoissonHoles,
+    "PINNacle's Poisson2d-C: Laplace u = 0 on a square minus 4 disks, u = 1 / 0; soft; COMSOL ref",
+)
+_registry.register(
+    "ns2d-c",
+    LidDrivenCavity,
+    "PINNacle's NS2d-C: steady lid-driven cavity, (u, v, p), nu = 1/100; soft; COMSOL reference",
 )
 # Problems added to test GLF away from the benchmarks it was designed on (issue #23): the first
 # two chose the robust GLF's design, the last two played no part in it (docs/results.md).

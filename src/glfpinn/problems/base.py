@@ -196,6 +196,8 @@ class Problem(Params, abc.ABC):
     @property
     def _has_own_reference(self) -> bool:
         cls = type(self)
+        if cls.test_set is not Problem.test_set and cls.test_points is not Problem.test_points:
+            return True  # a reference known at fixed points only (a file of its own)
         return cls.solution is not Problem.solution and cls.test_points is not Problem.test_points
 
     def reference_set(self) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +210,10 @@ class Problem(Params, abc.ABC):
         return self.test_set()
 
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Test points and the solution there (computed once per problem instance)."""
+        """Test points and the solution there (computed once per problem instance). A problem
+        whose reference is known at fixed points only (a data file it ships, PINNacle's cases)
+        overrides this and ``test_points`` and leaves ``solution`` out: it has a reference
+        (``has_reference``) but no ``solution`` to evaluate elsewhere (``has_solution``)."""
         if not self._has_own_reference:
             raise ValueError(f"problem {self.name!r} has no reference solution to test against")
         if not hasattr(self, "_test_set"):

@@ -15,7 +15,10 @@ solver wrote. :func:`load_reference` reads one into a :class:`ReferenceData` of 
   its values at each time, the times written in the header's last line as ``t=`` tokens
   (``% x  u (1) @ t=0  u (1) @ t=0.1 ...``); it is expanded into one row per node and time,
   ``(x..., t)``, time-major (every node at the first time, then every node at the next), so
-  that time is the last coordinate, as in every glfpinn problem.
+  that time is the last coordinate, as in every glfpinn problem;
+- any of the text formats (``.csv``, ``.dat``, ``.txt``) gzip-compressed, with ``.gz`` after
+  its suffix (``burgers1d.dat.gz``): read as the uncompressed file would be (how the PINNacle
+  exports ship inside the package, ``glfpinn/problems/data/pinnacle``).
 
 A table's first ``dim`` columns are the points and the next ``n_outputs`` the values: a file
 whose columns do not add up to that is refused in one line naming both shapes, as is one
@@ -28,6 +31,7 @@ through the same loader; a scalar problem takes ``n_outputs=1``.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from collections.abc import Sequence
@@ -44,12 +48,15 @@ __all__ = [
     "load_reference",
     "reference_spec",
     "SUFFIXES",
+    "GZIP_SUFFIXES",
     "POINT_KEYS",
     "VALUE_KEYS",
 ]
 
 #: The file suffixes :func:`load_reference` reads (any case).
 SUFFIXES = (".npz", ".npy", ".csv", ".mat", ".dat", ".txt")
+#: The text suffixes that may also be read gzip-compressed, with ``.gz`` after them.
+GZIP_SUFFIXES = (".csv", ".dat", ".txt")
 #: The keys a ``.npz`` or ``.mat`` file may hold its points under, in the order tried.
 POINT_KEYS = ("x", "points", "X")
 #: The keys a ``.npz`` or ``.mat`` file may hold its values under, in the order tried.
@@ -134,9 +141,18 @@ def load_reference(
     name = f"reference file {short_repr(str(path))}"
     where = _resolved(path, name)
     suffix = where.suffix.lower()
-    if suffix not in SUFFIXES:
+    compressed = suffix == ".gz"
+    if compressed:
+        suffix = Path(where.stem).suffix.lower()
+        if suffix not in GZIP_SUFFIXES:
+            raise ValueError(
+                f"{name} is gzip-compressed {suffix or '(no suffix)'}; allowed compressed: "
+                f"{', '.join(s + '.gz' for s in GZIP_SUFFIXES)}"
+            )
+    elif suffix not in SUFFIXES:
         raise ValueError(
             f"{name} has an unknown suffix {suffix or '(none)'!r}; allowed: {', '.join(SUFFIXES)}"
+            f" (and {', '.join(s + '.gz' for s in GZIP_SUFFIXES)}, gzip-compressed)"
         )
     try:
         if not where.exists():
@@ -152,7 +168,7 @@ def load_reference(
     expanded = ""
     try:
         if suffix in (".dat", ".txt"):
-            table, spatial, times = _read_comsol(where, time_dependent, name)
+            table, spatial, times = _read_comsol(where, time_dependent, name, compressed)
             if times is not None:
                 nodes = len(table)
                 table = _expand_times(table, spatial, times, name)
@@ -160,15 +176,15 @@ def load_reference(
         elif suffix == ".npy":
             table = _as_table(np.load(where, allow_pickle=False), name)
         elif suffix == ".csv":
-            table = _read_csv(where)
+            table = _read_csv(where, compressed)
         else:
             table = _table_of_arrays(_read_arrays(where, suffix), dim, name)
     except FileNotFoundError:
         raise ValueError(f"{name} does not exist") from None
+    except (EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:  # before OSError, its base
+        raise ValueError(f"{name} is not a readable {suffix} file ({_one_line(err)})") from None
     except OSError as err:
         raise ValueError(f"{name} cannot be read ({err.strerror or err})") from None
-    except (EOFError, UnicodeDecodeError) as err:
-        raise ValueError(f"{name} is not a readable {suffix} file ({_one_line(err)})") from None
     except ValueError as err:
         if str(err).startswith(name):
             raise
@@ -272,9 +288,16 @@ def _as_table(array: Any, name: str) -> np.ndarray:
     return table
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _open_text(path: Path, compressed: bool):
+    """``path`` opened for reading text, through gzip when ``compressed``."""
+    if compressed:
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _read_csv(path: Path, compressed: bool = False) -> np.ndarray:
     """A comma-separated table; ``#`` comments, and a first row of column names, skipped."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with _open_text(path, compressed) as fh:
         lines = [line for line in fh if line.strip() and not line.lstrip().startswith("#")]
     if lines and not _numeric_row(lines[0].split(",")):
         lines = lines[1:]  # a header of column names
@@ -291,13 +314,13 @@ def _numeric_row(tokens: list[str]) -> bool:
 
 
 def _read_comsol(
-    path: Path, time_dependent: bool | None, name: str
+    path: Path, time_dependent: bool | None, name: str, compressed: bool = False
 ) -> tuple[np.ndarray, int, list[float] | None]:
     """A COMSOL text export's table, the number of its spatial columns and the time of each
     value column (None when not expanded in time)."""
     header: list[str] = []
     rows: list[str] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with _open_text(path, compressed) as fh:
         for line in fh:
             stripped = line.strip()
             if not stripped:

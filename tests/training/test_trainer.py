@@ -16,6 +16,7 @@ from glfpinn import (
     Sampler,
     UniformResample,
     problems,
+    samplers,
 )
 from glfpinn.training import make_trainer
 from tests.helpers import FaultyPoisson1D, Poisson1D
@@ -416,3 +417,16 @@ def test_the_trainer_refuses_a_device_it_cannot_train_on():
     """The same rule as a config's: torch knows ``meta`` but nothing trains there."""
     with pytest.raises(ValueError, match="device='meta' is not allowed; allowed: cpu, cuda"):
         make_trainer(Poisson1D(), GLF(), steps=5, device="meta")
+
+
+def test_a_trainer_takes_the_problem_and_sampler_by_registry_name():
+    by_name = make_trainer("burgers", "glf-robust", steps=2, n_points=32, hidden=(8,), seed=3)
+    by_part = make_trainer(
+        problems.get("burgers"), samplers.get("glf-robust"), steps=2, n_points=32, hidden=(8,),
+        seed=3, sampler_name="glf-robust",
+    )  # fmt: skip
+    assert by_name.problem.get_params() == by_part.problem.get_params()
+    assert by_name.sampler.get_params() == by_part.sampler.get_params()
+    assert by_name.fit().to_dict()["sampler"] == "glf-robust"
+    with pytest.raises(ValueError, match="sampler 'gfl' is unknown .*allowed: .*glf-robust"):
+        make_trainer("burgers", "gfl")

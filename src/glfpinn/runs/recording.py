@@ -295,8 +295,8 @@ def _run(
 
 
 def train(
-    problem: Problem,
-    sampler: Sampler,
+    problem: Problem | str,
+    sampler: Sampler | str,
     *,
     out: str | os.PathLike | None = None,
     mode: RunMode = "new",
@@ -305,7 +305,8 @@ def train(
     retain_memory: bool = True,
     **kwargs: Any,
 ) -> TrainResult:
-    """Train ``problem`` with ``sampler``; the keyword arguments are
+    """Train ``problem`` with ``sampler`` (parts, or registry names: ``train("burgers",
+    "glf-robust", steps=2000)``); the keyword arguments are
     :func:`~glfpinn.training.make_trainer`'s: the :class:`Trainer`'s parts, or their shortcuts
     (``steps``, ``lbfgs_steps``, ``lr``, ``hidden``, ``activation``, ``fourier_features``,
     ``fourier_scale``, ``group``, ``progress``).

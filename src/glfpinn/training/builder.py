@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from glfpinn import problems, samplers
 from glfpinn.problems.base import Problem
 from glfpinn.samplers.base import Sampler
 from glfpinn.strategy import SingleProcess, Strategy
@@ -41,8 +42,8 @@ def strategy_from(group: ProcessGroup | None, strategy: Strategy | None = None) 
 
 
 def make_trainer(
-    problem: Problem,
-    sampler: Sampler,
+    problem: Problem | str,
+    sampler: Sampler | str,
     *,
     steps: int | None = None,
     lbfgs_steps: int | None = None,
@@ -61,6 +62,8 @@ def make_trainer(
     """A :class:`Trainer` from the shortcuts and the parts.
 
     Args:
+        problem, sampler: the parts, or their registry names (``"burgers"``, ``"glf-robust"``:
+            the registered defaults, as ``glfpinn train --problem burgers`` builds them).
         steps, lbfgs_steps, lr: the default plan, ``steps`` Adam steps at ``lr`` then
             ``lbfgs_steps`` L-BFGS iterations; or give ``plan`` (not both; one rule for the
             builder and the run config: :func:`~glfpinn.training.shortcuts.resolve_plan`).
@@ -73,6 +76,11 @@ def make_trainer(
             callbacks, seed, device, dtype, compile, eval_every, n_condition, score_chunk,
             sampler_name).
     """
+    if isinstance(problem, str):
+        problem = problems.get(problem)
+    if isinstance(sampler, str):
+        parts.setdefault("sampler_name", sampler)
+        sampler = samplers.get(sampler)
     strategy = strategy_from(group, strategy)
     callbacks = list(parts.pop("callbacks", ()))
     if progress and strategy.is_main:

@@ -194,3 +194,19 @@ def test_a_system_trains_compiled_as_it_trains_eagerly(real_compile):
         assert (counters["stats"]["unique_graphs"] > graphs) == compile
     assert all(math.isfinite(v) for v in losses[True])
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_a_system_is_told_its_outputs_take_the_generic_path_not_that_its_mlp_is_unknown(
+    monkeypatch,
+):
+    from glfpinn.training import network
+
+    monkeypatch.setattr(network, "_WARNED_GENERIC", set())
+    problem = ToySystem()
+    with pytest.warns(UserWarning) as caught:
+        network.build_network(problem, None, seed=0)
+        network.build_network(problem, None, seed=1)  # once per kind
+    (warning,) = [w for w in caught if "generic path" in str(w.message)]
+    text = str(warning.message)
+    assert "differentiate one output; this system's 2 outputs take the generic path" in text
+    assert "is not one the fast derivative engines follow" not in text

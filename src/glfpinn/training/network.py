@@ -103,8 +103,8 @@ class ModelFactory(Params):
 #: A module, a factory ``problem -> module`` (:class:`ModelFactory` among them), or the
 #: built-in MLP's :class:`MLPSpec`.
 ModelSpec = nn.Module | Callable[[Problem], nn.Module] | MLPSpec
-#: Module types already warned about taking the generic derivative path (warned once each).
-_WARNED_GENERIC: set[type] = set()
+#: (module type, a system?) pairs already warned about taking the generic derivative path.
+_WARNED_GENERIC: set[tuple[type, bool]] = set()
 
 
 def network_spec(
@@ -141,7 +141,7 @@ def build_network(problem: Problem, model: ModelSpec | None, seed: int) -> nn.Mo
         module = model if isinstance(model, nn.Module) else _build_seeded(model, problem, seed)
         net = problem.wrap_model(module)
         _check_takes_points(net, problem, model)
-    _warn_if_generic(net)
+    _warn_if_generic(net, len(problem.outputs))
     return net
 
 
@@ -171,16 +171,25 @@ def _check_takes_points(net: nn.Module, problem: Problem, spec: ModelSpec) -> No
         )
 
 
-def _warn_if_generic(model: nn.Module) -> None:
+def _warn_if_generic(model: nn.Module, n_outputs: int) -> None:
     net = model.net if isinstance(model, Constrained) else model
-    if ops.supports_taylor(model) or type(net) in _WARNED_GENERIC:
+    if ops.supports_taylor(model) or (type(net), n_outputs > 1) in _WARNED_GENERIC:
         return
-    _WARNED_GENERIC.add(type(net))
+    _WARNED_GENERIC.add((type(net), n_outputs > 1))
+    if n_outputs > 1:  # the network may be fine: the engines differentiate scalar fields only
+        why = (
+            f"the fast derivative engines differentiate one output; this system's "
+            f"{n_outputs} outputs"
+        )
+    else:
+        why = (
+            f"the model {type(net).__name__} is not one the fast derivative engines follow "
+            "(torch.fx must trace it into Linear layers, tanh/sin/silu/gelu activations, sums, "
+            "products and concatenations, as glfpinn.nn's MLP, ResidualMLP and ModifiedMLP "
+            "are); its derivatives"
+        )
     warnings.warn(
-        f"the model {type(net).__name__} is not one the fast derivative engines follow "
-        "(torch.fx must trace it into Linear layers, tanh/sin/silu/gelu activations, sums, "
-        "products and concatenations, as glfpinn.nn's MLP, ResidualMLP and ModifiedMLP are); "
-        "its derivatives take the generic path, which can be several times slower",
+        f"{why} take the generic path, which can be several times slower",
         UserWarning,
         stacklevel=4,
     )

@@ -43,11 +43,11 @@ class PlateWithHole(Problem):
         self.domain = Rectangle((-1, -1), (1, 1), name="outer") - Disk((0.2, 0), 0.4, name="hole")
 
     def residual(self, model, x):
-        # ops operators take one scalar field: here each output's column of the network
-        _, lap_u = ops.laplacian(lambda p: self.output(model(p), "u"), x)
-        _, lap_v = ops.laplacian(lambda p: self.output(model(p), "v"), x)
-        out, (u0, v0) = model(x), exact(x)
+        # the outputs_* operators differentiate every output of the network at once
+        out, lap = ops.outputs_laplacian(model, x)  # (n, 2) each: one column per output
         u, v = self.output(out, "u"), self.output(out, "v")
+        lap_u, lap_v = self.output(lap, "u"), self.output(lap, "v")
+        u0, v0 = exact(x)
         f1 = 2 * A**2 * u0 + v0  # -Lap u0 = 2 A^2 u0 and -Lap v0 = 3/4 v0
         f2 = 0.75 * v0 + u0
         return torch.stack([-lap_u + v - f1, -lap_v + u - f2], dim=1)
@@ -68,7 +68,8 @@ class PlateWithHole(Problem):
         }
         # Neumann for v: grad v . n, n the domain's outward normal (into the hole, here)
         n = self.domain.outward_normal(hole)
-        _, grad_v = ops.value_and_gradient(lambda p: self.output(model(p), "v"), hole)
+        _, grad = ops.outputs_value_and_gradient(model, hole)  # (n, 2, 2): grad[:, :, output]
+        grad_v = grad[:, :, self.output_index("v")]
         v0 = exact(hole)[1]  # grad v0 = (v0 / 2, -exp(x / 2) sin(y))
         dv0 = torch.stack([v0 / 2, -torch.exp(hole[:, 0] / 2) * torch.sin(hole[:, 1])], dim=1)
         misfits["hole dv/dn"] = (((grad_v - dv0) * n).sum(dim=1) ** 2).mean()

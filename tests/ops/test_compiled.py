@@ -116,6 +116,51 @@ def test_each_documented_op_compiles_inside_a_residual(real_compile, op: str, ne
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
 
 
+#: Navier-Stokes-like residuals of a network with outputs (u, v, p), one per outputs_* operator.
+OUTPUTS_RESIDUALS: dict[str, Callable[[nn.Module, Tensor], Tensor]] = {
+    "outputs_value_grad_laplacian": lambda m, x: (
+        lambda w, g, lap: w[:, 0] * g[:, 0, 0] + w[:, 1] * g[:, 1, 0] + g[:, 0, 2] - lap[:, 0]
+    )(*ops.outputs_value_grad_laplacian(m, x)),
+    "outputs_laplacian": lambda m, x: (lambda w, lap: lap[:, 1] + w[:, 0] * lap[:, 2])(
+        *ops.outputs_laplacian(m, x, dims=[0])
+    ),
+    "outputs_value_and_gradient": lambda m, x: (lambda w, g: g[:, 0, 0] + g[:, 1, 1] + w[:, 2])(
+        *ops.outputs_value_and_gradient(m, x)
+    ),
+}
+#: Three-output networks: a chain and a traced program on the Taylor engine, and a
+#: hard-constrained one, whose outputs go one by one through the generic engine.
+SYSTEMS: dict[str, Callable[[], nn.Module]] = {
+    "mlp": lambda: MLP(2, 3, (8, 8), generator=_gen()),
+    "residual mlp": lambda: ResidualMLP(2, 3, width=8, depth=1, generator=_gen()),
+    "constrained mlp": lambda: Constrained(
+        MLP(2, 3, (8,), generator=_gen()), lambda x, y: x[:, :1] * y
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("op", "net"),
+    [(op, "mlp") for op in OUTPUTS_RESIDUALS]
+    + [("outputs_value_grad_laplacian", "residual mlp")]
+    + [("outputs_value_grad_laplacian", "constrained mlp")],
+)
+def test_each_outputs_op_compiles_inside_a_residual(real_compile, op: str, net: str) -> None:
+    model = SYSTEMS[net]()
+    ops.supports_taylor(model, outputs=True)  # as the trainer does: traced once
+    x = torch.rand(16, 2, generator=torch.Generator().manual_seed(1)) * 2.0 - 1.0
+    residual = OUTPUTS_RESIDUALS[op]
+
+    def loss() -> Tensor:
+        return residual(model, x).square().mean()
+
+    got, got_grads = _compiled_loss_and_grads(loss, model, backend="aot_eager", fullgraph=True)
+    want, want_grads = _loss_and_grads(loss, model)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
 def test_the_generic_engine_compiles_with_inductor(real_compile) -> None:
     """Forward mode's zero tangents of the weights are built as ordinary zeros for inductor,
     whose compiled backward otherwise writes into a ZeroTensor."""

@@ -256,6 +256,46 @@ def test_ns2d_c_residual_matches_nested_autograd_for_a_network():
     torch.testing.assert_close(problem.residual(net, x.detach()), expected.detach())
 
 
+def test_ns2d_c_residual_is_the_column_by_column_one_on_the_taylor_engine(monkeypatch):
+    """The residual takes every output's derivatives in one Taylor propagation: the same
+    values and parameter gradients (to float64 rounding) as the former form, each output's
+    column through the scalar operators (the generic engine), and no generic pass."""
+    from glfpinn import ops
+    from glfpinn.ops import _dispatch
+
+    problem = problems.get("ns2d-c")
+    net = problem.build_model((16, 16, 16), generator=_generator(7)).double()
+    x = problem.domain.sample(50, _generator(8), dtype=torch.float64)
+
+    def columns(model, x):  # the residual as it was written before the outputs_* operators
+        def column(i):
+            return lambda y: model(y)[:, i]
+
+        u, grad_u, lap_u = ops.value_grad_laplacian(column(0), x)
+        v, grad_v, lap_v = ops.value_grad_laplacian(column(1), x)
+        _, grad_p = ops.value_and_gradient(column(2), x)
+        nu = problem.viscosity
+        momentum_x = u * grad_u[:, 0] + v * grad_u[:, 1] + grad_p[:, 0] - nu * lap_u
+        momentum_y = u * grad_v[:, 0] + v * grad_v[:, 1] + grad_p[:, 1] - nu * lap_v
+        return torch.stack([momentum_x, momentum_y, grad_u[:, 0] + grad_v[:, 1]], dim=1)
+
+    def grads(r):
+        return torch.autograd.grad(r.square().mean(), list(net.parameters()))
+
+    want = columns(net, x)
+    want_grads = grads(want)
+
+    def refuse(*_, **__):
+        raise AssertionError("the generic path was taken")
+
+    monkeypatch.setattr(_dispatch, "_generic_lap", refuse)
+    monkeypatch.setattr(ops, "_by_output", refuse)
+    got = problem.residual(net, x)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+    for a, b in zip(grads(got), want_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
 # ------------------------------------------------------------------------------ conditions
 
 

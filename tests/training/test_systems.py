@@ -161,14 +161,13 @@ def test_a_scalar_problem_keeps_its_exact_loss_scores_and_keys():
 
 
 class _OpsSystem(ToySystem):
-    """The toy system with its derivatives from glfpinn.ops, one output column at a time (what
+    """The toy system with every output's derivatives from glfpinn.ops in one call (what
     compiles: torch.autograd.grad inside the loss is a double backward torch.compile lacks)."""
 
     def residual(self, model, x):
-        out = model(x)
+        out, grad = ops.outputs_value_and_gradient(model, x)  # (n, 2), (n, 2, 2)
         u, v = self.output(out, "u"), self.output(out, "v")
-        _, du = ops.value_and_gradient(lambda p: self.output(model(p), "u"), x)
-        _, dv = ops.value_and_gradient(lambda p: self.output(model(p), "v"), x)
+        du, dv = grad[:, :, self.output_index("u")], grad[:, :, self.output_index("v")]
         return torch.stack([du[:, 0] - v, dv[:, 0] + u], dim=1)
 
 
@@ -196,17 +195,31 @@ def test_a_system_trains_compiled_as_it_trains_eagerly(real_compile):
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
 
 
-def test_a_system_is_told_its_outputs_take_the_generic_path_not_that_its_mlp_is_unknown(
+def test_a_system_on_a_network_the_engine_follows_is_not_warned_and_one_on_another_is_named(
     monkeypatch,
 ):
+    """A system's MLP is on the fast path (the ops.outputs_* operators take its outputs at
+    once); a network the engine cannot follow is named, as for one output; a hard constraint on
+    a system's followed network is named as what sends its outputs one by one."""
+    import warnings
+
+    from torch import nn
+
+    from glfpinn.nn import Constrained
     from glfpinn.training import network
 
     monkeypatch.setattr(network, "_WARNED_GENERIC", set())
     problem = ToySystem()
-    with pytest.warns(UserWarning) as caught:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         network.build_network(problem, None, seed=0)
-        network.build_network(problem, None, seed=1)  # once per kind
+    relu = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    with pytest.warns(UserWarning) as caught:  # (build_network takes user models of one output)
+        network._warn_if_generic(relu, 2)
+        network._warn_if_generic(relu, 2)  # once per kind
     (warning,) = [w for w in caught if "generic path" in str(w.message)]
     text = str(warning.message)
-    assert "differentiate one output; this system's 2 outputs take the generic path" in text
-    assert "is not one the fast derivative engines follow" not in text
+    assert "the model Sequential is not one the fast derivative engines follow" in text
+    assert "differentiate one output" not in text
+    with pytest.warns(UserWarning, match="hard constraint .* differentiate its 2 outputs one"):
+        network._warn_if_generic(Constrained(problem.build_model((8,)), lambda x, y: y), 2)

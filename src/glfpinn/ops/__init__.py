@@ -3,7 +3,10 @@
 Every operator takes a *field* ``fn`` mapping an ``(n, d)`` tensor to ``(n,)`` or ``(n, 1)``
 whose rows are independent (a model, or any callable with that property), and returns
 derivatives with respect to the input coordinates that stay differentiable with respect to the
-field's parameters (the ``create_graph=True`` semantics a residual loss needs).
+field's parameters (the ``create_graph=True`` semantics a residual loss needs). The
+``outputs_*`` operators (:func:`outputs_value_and_gradient`, :func:`outputs_laplacian`,
+:func:`outputs_value_grad_laplacian`) take a *vector* field ``(n, d) -> (n, o)``, a system's
+network, and give every output's derivatives at once, with the outputs along a last axis.
 
 Two engines compute the same numbers:
 
@@ -57,7 +60,13 @@ from glfpinn.ops._common import (
     _flat,
     _taylor_plan,
 )
-from glfpinn.ops._dispatch import _jet, _lap_jet
+from glfpinn.ops._dispatch import (
+    _jet,
+    _lap_jet,
+    _outputs_gradient,
+    _outputs_lap_jet,
+    _resolve_outputs,
+)
 from glfpinn.ops._jvp import _generic_gradient_and_jet
 from glfpinn.ops._nested import _nested_gradient_and_jet
 from glfpinn.ops._taylor import _streams_gradient_and_jet
@@ -66,6 +75,9 @@ __all__ = [
     "value_and_gradient",
     "laplacian",
     "value_grad_laplacian",
+    "outputs_value_and_gradient",
+    "outputs_laplacian",
+    "outputs_value_grad_laplacian",
     "axis_jet",
     "gradient_and_axis_jet",
     "axis_derivatives",
@@ -75,7 +87,7 @@ __all__ = [
 ]
 
 
-def supports_taylor(model: object) -> bool:
+def supports_taylor(model: object, *, outputs: bool = False) -> bool:
     """Whether the fast ``"taylor"`` engines recognise ``model`` (a network, or a
     :class:`~glfpinn.nn.Constrained` network); other fields take the generic engines.
 
@@ -87,8 +99,12 @@ def supports_taylor(model: object) -> bool:
     blocks, gates: :class:`glfpinn.nn.ResidualMLP`, :class:`glfpinn.nn.ModifiedMLP`); with a
     scalar output unless wrapped in ``Constrained``. Modules with forward hooks, other
     operations and Python control flow on tensor values are not: they take the generic engines.
+
+    With ``outputs=True``: whether the ``outputs_*`` operators take every output of ``model``
+    through the Taylor engine at once, as they do for those networks with any number of
+    outputs, but not in ``Constrained`` (they differentiate its outputs one by one).
     """
-    return _taylor_plan(model) is not None
+    return _taylor_plan(model, any_width=outputs) is not None
 
 
 def value_and_gradient(fn: Field, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -161,6 +177,96 @@ def value_grad_laplacian(
     u, d1, lap = _lap_jet(fn, x, order, len(axes), 1.0, method)
     inverse = torch.argsort(torch.tensor(order, device=x.device))
     return u, d1.T[:, inverse], lap
+
+
+def outputs_value_and_gradient(
+    fn: Field, x: Tensor, *, method: Method = "auto"
+) -> tuple[Tensor, Tensor]:
+    """:func:`value_and_gradient` of every output of a vector field ``fn: (n, d) -> (n, o)``:
+    ``u (n, o)`` and ``grad (n, d, o)``, ``grad[:, :, i]`` the gradient of output ``i``.
+
+    On a network the Taylor engine follows (:func:`supports_taylor` with ``outputs=True``) the
+    d directions go forward through it once for all the outputs; a field's column taken as
+    ``lambda y: model(y)[:, i]`` is a callable the engines cannot see into, differentiated
+    generically and once per output. Any other field (a :class:`~glfpinn.nn.Constrained`
+    network of several outputs, an unsupported module, ``method="jvp"``) gets the scalar
+    operator output by output: the same numbers, slower.
+    """
+    _check_x(x)
+    plan = _resolve_outputs(fn, method)
+    if plan is None:
+        return _by_output(fn, x, lambda f: value_and_gradient(f, x))  # type: ignore[return-value]
+    u, d1 = _outputs_gradient(fn, plan, x)
+    return u, d1.movedim(0, 1)
+
+
+def outputs_laplacian(
+    fn: Field, x: Tensor, *, dims: Dims = None, method: Method = "auto"
+) -> tuple[Tensor, Tensor]:
+    """:func:`laplacian` of every output of a vector field ``fn: (n, d) -> (n, o)``:
+    ``u (n, o)`` and the Laplacians over ``dims`` (all coordinates by default) ``(n, o)``, in
+    one propagation on the Taylor engine (see :func:`outputs_value_and_gradient`)."""
+    n, d = _check_x(x)
+    axes = _axes(dims, d)
+    plan = _resolve_outputs(fn, method)
+    if plan is None:
+        return _by_output(  # type: ignore[return-value]
+            fn, x, lambda f: laplacian(f, x, dims=axes, method=method)
+        )
+    if not axes:
+        u = fn(x)
+        return u, torch.zeros_like(u)
+    u, _, lap = _outputs_lap_jet(fn, plan, x, axes, len(axes))
+    return u, lap
+
+
+def outputs_value_grad_laplacian(
+    fn: Field, x: Tensor, *, dims: Dims = None, method: Method = "auto"
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`value_grad_laplacian` of every output of a vector field ``fn: (n, d) -> (n, o)``:
+    ``u (n, o)``, ``grad (n, d, o)`` over all coordinates (``grad[:, :, i]`` output ``i``'s
+    gradient) and the Laplacians over ``dims`` ``(n, o)``.
+
+    What a system of second-order equations needs in one call, e.g. steady Navier-Stokes with
+    outputs (u, v, p): ``w, g, lap = outputs_value_grad_laplacian(model, x)``, then
+    ``u = w[:, 0]``, ``u_x = g[:, 0, 0]``, ``p_y = g[:, 1, 2]``, ``Lap v = lap[:, 1]``. On the
+    Taylor engine it is one propagation for all outputs (the last layer's few extra rows cost
+    next to nothing, so an output whose Laplacian the residual ignores is free); other fields
+    go output by output (see :func:`outputs_value_and_gradient`).
+    """
+    n, d = _check_x(x)
+    axes = _axes(dims, d)
+    plan = _resolve_outputs(fn, method)
+    if plan is None:
+        return _by_output(  # type: ignore[return-value]
+            fn, x, lambda f: value_grad_laplacian(f, x, dims=axes, method=method)
+        )
+    order = axes + [i for i in range(d) if i not in set(axes)]
+    u, d1, lap = _outputs_lap_jet(fn, plan, x, order, len(axes))
+    if order != list(range(d)):
+        d1 = d1[[order.index(i) for i in range(d)]]
+    return u, d1.movedim(0, 1), lap
+
+
+def _by_output(
+    fn: Field, x: Tensor, op: Callable[[Field], tuple[Tensor, ...]]
+) -> tuple[Tensor, ...]:
+    """The scalar operator ``op`` on each output column of ``fn``, its results stacked along a
+    last axis: the ``outputs_*`` operators' route for fields the Taylor engine cannot take whole.
+    A single output is ``fn`` itself, so that a :class:`~glfpinn.nn.Constrained` transform
+    keeps its jets."""
+    n = x.shape[0]
+    out = fn(x)
+    if out.shape != (n,) and (out.dim() != 2 or out.shape[0] != n):
+        raise ValueError(f"the field must map (n, d) to (n, o); got output {tuple(out.shape)}")
+    if out.dim() == 1 or out.shape[1] == 1:
+        return tuple(t.unsqueeze(-1) for t in op(fn))
+    columns = [op(_column(fn, i)) for i in range(out.shape[1])]
+    return tuple(torch.stack(ts, dim=-1) for ts in zip(*columns, strict=True))
+
+
+def _column(fn: Field, i: int) -> Field:
+    return lambda y: fn(y)[:, i]
 
 
 def gradient_and_axis_jet(

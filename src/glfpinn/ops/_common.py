@@ -163,17 +163,20 @@ def _hooked(m: nn.Module) -> bool:
     return bool(m._forward_hooks or m._forward_pre_hooks)
 
 
-def _taylor_plan(fn: object) -> Plan | None:
+def _taylor_plan(fn: object, *, any_width: bool = False) -> Plan | None:
     """The plan when ``fn`` is something the Taylor engine knows, else ``None``.
 
     A chain (MLP, Sequential) with its stock ``forward`` becomes a list of layers, the fastest
     form; any other module is traced (``_graph.trace_program``) and kept if every operation is
-    one the engine can follow.
+    one the engine can follow. The scalar operators need one output (or a
+    :class:`~glfpinn.nn.Constrained` transform making one); with ``any_width`` (the
+    ``outputs_*`` operators, which take every output at once) the output may have any width,
+    and a ``Constrained`` network is refused (its transform is applied column by column).
     """
     transform = None
     net: object = fn
     if isinstance(fn, Constrained) and type(fn).forward is Constrained.forward:
-        if _hooked(fn):
+        if any_width or _hooked(fn):
             return None
         net, transform = fn.net, fn.transform
     if not isinstance(net, nn.Module) or any(_hooked(m) for m in net.modules()):
@@ -185,11 +188,13 @@ def _taylor_plan(fn: object) -> Plan | None:
         parts = _sequential_parts(net)
     if parts is not None:
         layers, kinds = parts
-        if transform is None and layers[-1].weight.shape[0] != 1:
+        if transform is None and not any_width and layers[-1].weight.shape[0] != 1:
             return None
         return Plan(tuple(layers), tuple(kinds), transform)
     program = trace_program(net)
-    if program is None or (transform is None and output_width(net, program) != 1):
+    if program is None:
+        return None
+    if transform is None and not any_width and output_width(net, program) != 1:
         return None
     return Plan((), (), transform, program, net)
 

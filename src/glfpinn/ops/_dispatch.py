@@ -7,7 +7,13 @@ from torch import Tensor, nn
 
 from glfpinn.ops._common import SUPPORTED, Field, Plan, _taylor_plan
 from glfpinn.ops._jvp import _generic_derivatives, _generic_lap
-from glfpinn.ops._taylor import MAX_TAYLOR_ORDER, _taylor_jet, _taylor_lap
+from glfpinn.ops._taylor import (
+    MAX_TAYLOR_ORDER,
+    _mlp_laplacian,
+    _mlp_taylor,
+    _taylor_jet,
+    _taylor_lap,
+)
 
 
 def _resolve(fn: Field, method: str, order: int) -> Plan | None:
@@ -22,6 +28,19 @@ def _resolve(fn: Field, method: str, order: int) -> Plan | None:
             f"method='taylor' needs {SUPPORTED}, with scalar output, and order <= "
             f"{MAX_TAYLOR_ORDER}; use 'jvp' or 'auto'"
         )
+    return plan
+
+
+def _resolve_outputs(fn: Field, method: str) -> Plan | None:
+    """The plan when the "taylor" engine computes every output of ``fn`` in one propagation
+    (the ``outputs_*`` operators), ``None`` when they go column by column."""
+    if method not in ("auto", "taylor", "jvp"):
+        raise ValueError(f"method={method!r}; allowed: 'auto', 'taylor', 'jvp'")
+    if method == "jvp":
+        return None
+    plan = _taylor_plan(fn, any_width=True)
+    if method == "taylor" and plan is None and _taylor_plan(fn) is None:
+        raise ValueError(f"method='taylor' needs {SUPPORTED}; use 'jvp' or 'auto'")
     return plan
 
 
@@ -85,3 +104,25 @@ def _lap_jet(
         return parts[0]
     u, d1, lap = zip(*parts, strict=True)
     return torch.cat(u), torch.cat(d1, dim=1), torch.cat(lap)
+
+
+def _outputs_lap_jet(
+    fn: Field, plan: Plan, x: Tensor, dirs: list[int], n_lap: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """As ``_lap_jet`` for every output at once: ``u (n, o)``, first derivatives ``(k, n, o)``
+    and the sum of the second derivatives along the first ``n_lap`` directions ``(n, o)``."""
+    parts = [_mlp_laplacian(plan, x[sl], dirs, n_lap, 1.0) for sl in _pieces(fn, x, dirs)]
+    if len(parts) == 1:
+        return parts[0]
+    u, d1, lap = zip(*parts, strict=True)
+    return torch.cat(u), torch.cat(d1, dim=1), torch.cat(lap)
+
+
+def _outputs_gradient(fn: Field, plan: Plan, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``u (n, o)`` and the first derivatives along every axis ``(d, n, o)``, every output at
+    once (forward mode: one propagation of the d directions)."""
+    dirs = list(range(x.shape[1]))
+    parts = [_mlp_taylor(plan, x[sl], dirs, 1) for sl in _pieces(fn, x, dirs)]
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1][0]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1][0] for p in parts], dim=1)

@@ -272,12 +272,11 @@ class LidDrivenCavity(_FileReference, Problem):
         return self.lid_amplitude * x[:, 0] * (1 - x[:, 0])
 
     def residual(self, model: Model, x: Tensor) -> Tensor:
-        def column(i: int) -> Model:
-            return lambda y: model(y)[:, i]
-
-        u, grad_u, lap_u = ops.value_grad_laplacian(column(0), x)
-        v, grad_v, lap_v = ops.value_grad_laplacian(column(1), x)
-        _, grad_p = ops.value_and_gradient(column(2), x)
+        # every output's value, gradient (n, 2, 3) and Laplacian in one pass (p's is unused)
+        w, grad, lap = ops.outputs_value_grad_laplacian(model, x)
+        u, v = w[:, 0], w[:, 1]
+        grad_u, grad_v, grad_p = grad[:, :, 0], grad[:, :, 1], grad[:, :, 2]
+        lap_u, lap_v = lap[:, 0], lap[:, 1]
         nu = self.viscosity
         momentum_x = u * grad_u[:, 0] + v * grad_u[:, 1] + grad_p[:, 0] - nu * lap_u
         momentum_y = u * grad_v[:, 0] + v * grad_v[:, 1] + grad_p[:, 1] - nu * lap_v

@@ -172,14 +172,18 @@ def _check_takes_points(net: nn.Module, problem: Problem, spec: ModelSpec) -> No
 
 
 def _warn_if_generic(model: nn.Module, n_outputs: int) -> None:
+    """Warn once per type about a model the Taylor engine cannot follow. A system's network
+    (several outputs) counts as followed when the ``ops.outputs_*`` operators, which take every
+    output at once, can follow it; whether its residual uses them is the residual's affair."""
     net = model.net if isinstance(model, Constrained) else model
-    if ops.supports_taylor(model) or (type(net), n_outputs > 1) in _WARNED_GENERIC:
+    system = n_outputs > 1
+    if ops.supports_taylor(model, outputs=system) or (type(net), system) in _WARNED_GENERIC:
         return
-    _WARNED_GENERIC.add((type(net), n_outputs > 1))
-    if n_outputs > 1:  # the network may be fine: the engines differentiate scalar fields only
-        why = (
-            f"the fast derivative engines differentiate one output; this system's "
-            f"{n_outputs} outputs"
+    _WARNED_GENERIC.add((type(net), system))
+    if system and isinstance(model, Constrained) and ops.supports_taylor(net, outputs=True):
+        why = (  # the network is fine: the ops.outputs_* operators take no hard constraint
+            f"this system's hard constraint (Constrained) makes the ops.outputs_* operators "
+            f"differentiate its {n_outputs} outputs one by one: they"
         )
     else:
         why = (

@@ -451,3 +451,26 @@ def test_problem_trains(name):
     assert result.steps == 30 and result.resamples == 2
     assert math.isfinite(result.final_loss) and math.isfinite(result.l2_relative_error)
     assert bool(problem.domain.contains(trainer.state.points).all())
+
+
+def test_heat_nd_poses_pinnacles_neumann_condition_on_the_sphere():
+    """PINNacle's HeatND: du/dn = exp(|x|^2 / 2 + t) on the sphere, the exact solution's normal
+    derivative (checked by finite differences along the normal, not by autodiff); a constant
+    shift of the field leaves it met, where Dirichlet data is missed by the shift squared."""
+    problem = problems.get("heat-5d", space_dim=3)
+    assert problem.boundary == "neumann"
+    pts = problem.condition_points(400, _generator(11), torch.float64)
+    xb, gn = pts["boundary"], pts["boundary_values"]
+    normal = torch.cat([xb[:, :-1], torch.zeros_like(xb[:, -1:])], 1)
+    h = 1e-5
+    fd = (problem.exact(xb + h * normal) - problem.exact(xb - h * normal)) / (2 * h)
+    torch.testing.assert_close(gn, fd, rtol=1e-8, atol=0)
+    fn = _exact_model(problem)
+    shifted = lambda x: fn(x) + 0.1  # noqa: E731
+    misfits = problem.condition_misfits(shifted, pts)
+    assert float(misfits["boundary"]) < 1e-20 and float(misfits["initial"]) > 9e-3
+    dirichlet = problems.get("heat-5d", space_dim=3, boundary="dirichlet")
+    pts = dirichlet.condition_points(400, _generator(11), torch.float64)
+    assert float(dirichlet.condition_misfits(shifted, pts)["boundary"]) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="boundary='robin' is not allowed; allowed: neumann"):
+        problems.get("heat-5d", boundary="robin")

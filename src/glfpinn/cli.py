@@ -138,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--n-points", type=int, help="interior collocation points N")
     train.add_argument("--resample-every", type=int, help="resampling period T in steps")
+    train.add_argument(
+        "--resample-until",
+        type=int,
+        help="no resample from this step on (keep the set fixed, e.g. through L-BFGS)",
+    )
     train.add_argument("--lr", type=float)
     train.add_argument("--eval-every", type=int)
     train.add_argument(

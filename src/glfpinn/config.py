@@ -191,6 +191,8 @@ class RunConfig:
     rounds: dict[str, Any] | None = None
     n_points: int | None = None
     resample_every: int | None = None
+    #: no resample from this step on (the set stays fixed: e.g. through a final L-BFGS stage)
+    resample_until: int | None = None
     eval_every: int = DEFAULT_EVAL_EVERY
     n_validation: int = DEFAULT_N_VALIDATION
     #: user metrics by import path (``pkg.mod:fn``, ``file.py:fn``), each ``fn(model) -> float``,
@@ -317,8 +319,15 @@ class RunConfig:
         return Evaluator(n_validation=self.n_validation, metrics=metrics_by_name(self.metrics))
 
     def build_schedule(self) -> Schedule | None:
-        """Resampling every ``resample_every`` steps, or None: the problem's default."""
-        return None if self.resample_every is None else Every(self.resample_every)
+        """Resampling every ``resample_every`` steps up to ``resample_until``, or None: the
+        problem's default."""
+        if self.resample_every is None:
+            if self.resample_until is not None:
+                raise ValueError(
+                    f"resample_until={self.resample_until} needs resample_every (the period)"
+                )
+            return None
+        return Every(self.resample_every, stop=self.resample_until)
 
     def _check_types(self) -> None:
         def need(name: str, kinds: tuple[type, ...], label: str, optional: bool = False) -> None:
@@ -347,9 +356,11 @@ class RunConfig:
             need(name, (int,), "an integer")
         if self.nproc < 1:
             raise ValueError(f"nproc={short_repr(self.nproc)} must be >= 1")
+        if self.resample_until is not None and self.resample_until < 1:
+            raise ValueError(f"resample_until={self.resample_until} must be >= 1")
         for name in ("checkpoint_every", "snapshot_every", "fourier_features"):
             need(name, (int,), "an integer")
-        for name in ("steps", "lbfgs_steps", "n_points", "resample_every"):
+        for name in ("steps", "lbfgs_steps", "n_points", "resample_every", "resample_until"):
             need(name, (int,), "an integer", optional=True)
         need("lr", (int, float), "a number", optional=True)
         need("fourier_scale", (int, float), "a number")
@@ -487,6 +498,7 @@ def config_of(
         # the whole run's points, on any number of ranks (a rank holds its share)
         "n_points": trainer.strategy.total_points(trainer.state.points),
         "resample_every": _period(trainer.schedule, plan, notes),
+        "resample_until": _until(trainer.schedule, plan),
         "eval_every": trainer.eval_every,
         "n_validation": evaluator["n_validation"],
         "metrics": metrics,
@@ -606,6 +618,13 @@ def _period(schedule: Schedule, plan: OptimizationPlan, notes: list[str]) -> int
         return int(schedule.get_params()["period"])
     notes.append(f"schedule: {schedule!r} is not a resampling period")
     return None
+
+
+def _until(schedule: Schedule, plan: OptimizationPlan) -> int | None:
+    """``resample_until``: the step from which a period schedule stops resampling."""
+    if repr(schedule) == repr(plan.round_schedule()) or not isinstance(schedule, Every):
+        return None
+    return schedule.get_params()["stop"]
 
 
 def _model_data(spec: Any, notes: list[str]) -> dict[str, Any]:

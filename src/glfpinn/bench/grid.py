@@ -148,7 +148,7 @@ def _check_values(cfg: RunConfig) -> None:
         )
     for name in ("eval_every", "n_validation", "n_condition", "score_chunk"):
         check_int(name, getattr(cfg, name), minimum=1)
-    for name in ("n_points", "resample_every"):
+    for name in ("n_points", "resample_every", "resample_until"):
         if getattr(cfg, name) is not None:
             check_int(name, getattr(cfg, name), minimum=1)
     if cfg.lr is not None:

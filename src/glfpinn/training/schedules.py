@@ -24,18 +24,24 @@ class Schedule(Params, abc.ABC):
 @final
 class Every(Schedule):
     """Resample before steps start, start + period, start + 2 period, ... (never before the
-    first step); ``start`` 0: period, 2 period, ...
+    first step); ``start`` 0: period, 2 period, ...; with ``stop``, none from step ``stop`` on
+    (the set stays fixed from there: for a final quasi-Newton stage, say).
 
     A plan with rounds resamples at each round's start: ``Every(round_steps, start=warm_up)``.
     """
 
-    def __init__(self, period: int, start: int = 0) -> None:
+    def __init__(self, period: int, start: int = 0, stop: int | None = None) -> None:
         check_positive("resample period", period)
         check_positive("resample start", start, allow_zero=True)
+        if stop is not None:
+            check_positive("resample stop", stop)
         self.period = int(period)
         self.start = int(start)
+        self.stop = None if stop is None else int(stop)
 
     def due(self, step: int) -> bool:
+        if self.stop is not None and step >= self.stop:
+            return False
         return step > 0 and step >= self.start and (step - self.start) % self.period == 0
 
 

@@ -34,6 +34,19 @@ def _umask() -> int:
     return mask
 
 
+def make_folders(path: Path, attempts: int = 8) -> None:
+    """``path.mkdir(parents=True, exist_ok=True)``, again when a parent it made vanished
+    before the last folder: bench workers check their cells' folders side by side, and one
+    removes the empty parents its own check made while another is between two mkdirs."""
+    for _ in range(attempts - 1):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    path.mkdir(parents=True, exist_ok=True)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``.
 
@@ -41,7 +54,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     old contents; an OSError (a full disk, say) names ``path``, not the temporary file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -32,6 +32,7 @@ from glfpinn._io import (
     atomic_write_json,
     atomic_write_text,
     json_line,
+    make_folders,
     read_limited,
 )
 from glfpinn.config import MAX_YAML_BYTES, RunConfig, yaml_load
@@ -283,7 +284,7 @@ def _check_writable(path: Path) -> None:
     makes its directory once everything it is built from has been checked."""
     made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        make_folders(path)
         with tempfile.TemporaryFile(dir=path):  # a fresh file: never one already there
             pass
     except OSError as err:

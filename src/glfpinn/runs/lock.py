@@ -17,6 +17,8 @@ import stat
 from pathlib import Path
 from typing import IO, final
 
+from glfpinn._io import make_folders
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
@@ -42,7 +44,7 @@ class RunLock:
     def acquire(self) -> RunLock:
         if self._file is not None or fcntl is None:
             return self
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_folders(self.directory)
         fh = os.fdopen(self._open(), "r+", encoding="utf-8")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

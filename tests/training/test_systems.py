@@ -223,3 +223,18 @@ def test_a_system_on_a_network_the_engine_follows_is_not_warned_and_one_on_anoth
     assert "differentiate one output" not in text
     with pytest.warns(UserWarning, match="hard constraint .* differentiate its 2 outputs one"):
         network._warn_if_generic(Constrained(problem.build_model((8,)), lambda x, y: y), 2)
+
+
+def test_a_users_own_network_of_several_outputs_trains_a_system_and_a_wrong_width_is_refused():
+    net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2))
+    result = make_trainer(ToySystem(), samplers.get("rad"), model=net, **KW).fit()
+    assert math.isfinite(result.final_loss)
+    assert set(result.metrics) == {"l2_relative_error_u", "l2_relative_error_v"}
+    narrow = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    with pytest.raises(ValueError) as err:
+        make_trainer(ToySystem(), samplers.get("rad"), model=narrow, **KW)
+    assert (
+        "returns (2, 1) for 2 points; it must return shape (n, 2): one column per output (u, v)"
+        in str(err.value)
+    )
+    assert "\n" not in str(err.value)

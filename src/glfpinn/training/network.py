@@ -163,11 +163,13 @@ def _check_takes_points(net: nn.Module, problem: Problem, spec: ModelSpec) -> No
             f"model {short_repr(name)} does not take this problem's points, a tensor of shape "
             f"(n, {problem.dim}) ({type(err).__name__}: {err})"
         ) from None
-    if not isinstance(u, torch.Tensor) or u.ndim == 0 or u.shape[0] != 2 or u.numel() != 2:
+    k = len(problem.outputs)
+    if not isinstance(u, torch.Tensor) or u.ndim == 0 or u.shape[0] != 2 or u.numel() != 2 * k:
         shape = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
+        want = "one value per point, shape (n, 1)" if k == 1 else f"shape (n, {k}): one column"
         raise ValueError(
-            f"model {short_repr(name)} returns {shape} for 2 points; it must return one value "
-            "per point, shape (n, 1)"
+            f"model {short_repr(name)} returns {shape} for 2 points; it must return {want}"
+            + ("" if k == 1 else f" per output ({', '.join(problem.outputs)})")
         )
 
 

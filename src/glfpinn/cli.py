@@ -449,8 +449,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"{_name()}: training stopped: {err}", file=sys.stderr)
         return 1
     finally:
-        if group is not None:
-            group.close(together=orderly)  # after rank 0 has written the run's last files
+        if group is not None and orderly:  # rank 0 has written the run's last files: all
+            # leave together, and glfpinn/__main__.py ends the process at once (destroying
+            # gloo's objects, in destroy_process_group or at exit, could abort a rank whose
+            # run succeeded)
+            group.barrier()
+        elif group is not None:
+            group.close()
         if info is not None:
             info.close()
     if group is not None and not group.is_main:

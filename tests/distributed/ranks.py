@@ -6,11 +6,13 @@ from __future__ import annotations
 import faulthandler
 import os
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 from helpers import Poisson1D
 
@@ -37,12 +39,18 @@ def _rank(rank: int, fn: Callable, nproc: int, port: int, out: str, args: tuple)
     from glfpinn.distributed import init_from_env
 
     group = init_from_env("cpu")
-    orderly = False
     try:
         torch.save(fn(group, *args), Path(out) / f"rank{rank}.pt")
-        orderly = True
-    finally:
-        group.close(together=orderly)
+    except BaseException:
+        group.close()
+        raise
+    # as glfpinn's own ranks do (cli.py, __main__.py): leave together, then end the process
+    # without destroying gloo's objects, which can abort a rank that succeeded
+    if dist.is_initialized():  # fn may have closed the group itself
+        group.barrier()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_ranks(fn: Callable, tmp: Path, *args: Any, nproc: int = 2) -> list[Any]:

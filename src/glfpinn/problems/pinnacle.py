@@ -51,7 +51,6 @@ grid); a user's own file attached with :func:`~glfpinn.problems.base.with_refere
 from __future__ import annotations
 
 import math
-import numbers
 from importlib import resources
 from typing import final
 
@@ -60,6 +59,7 @@ import torch
 from torch import Tensor
 
 from glfpinn import ops
+from glfpinn._checks import check_positive
 from glfpinn.domains import Box
 from glfpinn.geometry import Disk, Rectangle
 from glfpinn.problems.base import Model, Problem
@@ -85,14 +85,8 @@ def pinnacle_reference(filename: str, dim: int, n_outputs: int = 1) -> Reference
 
 
 def _weight(label: str, value: float) -> float:
-    """A condition weight: a finite real number >= 0 (not a bool, not a string)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not value >= 0
-        or not math.isfinite(value)
-    ):
-        raise ValueError(f"{label}={value!r} must be a finite number >= 0")
+    """A condition weight: a finite real number >= 0, as a float."""
+    check_positive(label, value, allow_zero=True)
     return float(value)
 
 

@@ -337,3 +337,37 @@ def test_global_candidates_are_scored_counted_and_win_points_at_a_far_hot_spot()
 def test_bad_draw_options_are_refused_with_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GLF(**kwargs)
+
+
+def test_fixed_rows_never_move_and_the_rest_is_drawn():
+    """fixed = 0.5: the first half of the set comes back unchanged, however hot the other half,
+    over several resamples; the second half follows the residual."""
+    box = Box.cube(2, -1.0, 1.0)
+
+    def hot_right(x):
+        return torch.where(x[:, 0] > 0, 100.0, 0.01)
+
+    sampler = GLF(alpha_scale="relative", fixed=0.5)
+    ctx, _ = make_context(box, n=400, residual=hot_right)
+    first = ctx.points.clone()
+    for _ in range(3):
+        out = sampler.resample(ctx, None)
+        assert out.points.shape == first.shape
+        assert torch.equal(out.points[:200], first[:200])
+        ctx = type(ctx)(out.points, hot_right(out.points), box, 0, ctx.generator)
+    # the drawn half has moved to the hot side; the fixed half stays about half on each side
+    assert float((out.points[200:, 0] > 0).double().mean()) > 0.8  # 0.5 where it started
+    assert 0.4 < float((out.points[:200, 0] > 0).double().mean()) < 0.6
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"fixed": 1.0}, "fixed=1"),
+        ({"fixed": -0.1}, "fixed=-0.1"),
+        ({"fixed": 0.6, "explore": 0.4}, "sum must be below 1"),
+    ],
+)
+def test_bad_fixed_shares_are_refused_with_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GLF(**kwargs)

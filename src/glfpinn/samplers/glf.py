@@ -121,6 +121,10 @@ class GLF(Sampler):
             multiple of N (ours; 0: off). Unlike the local ones they are scored exactly (that
             many residual evaluations, counted), so a hard region far from every anchor can
             win points in one resample, as in RAD's global draw.
+        fixed: fraction of the N points that never move (ours, in [0, 1); 0: off): the first
+            ``round(fixed * N)`` rows of the set (the initial uniform draw) are kept at every
+            resample, and the draw fills the rest. They anchor local search like any point,
+            and they give the optimizer a part of its loss that no resample changes.
     """
 
     def __init__(
@@ -143,6 +147,7 @@ class GLF(Sampler):
         explore: float = 0.0,
         draw: str = "race",
         global_candidates: float = 0.0,
+        fixed: float = 0.0,
     ) -> None:
         if alpha is not None:
             check_positive("alpha", alpha)
@@ -173,6 +178,12 @@ class GLF(Sampler):
             raise ValueError("draw='systematic' draws without replacement; it needs replace=False")
         check_positive("global_candidates", global_candidates, allow_zero=True)
         self.global_candidates = global_candidates
+        self.fixed = check_fraction("fixed", fixed)
+        if self.explore + self.fixed >= 1:
+            raise ValueError(
+                f"explore={explore} and fixed={fixed} leave no point to draw; "
+                "their sum must be below 1"
+            )
 
     def resamples_per_rank(self) -> bool:
         """On K ranks each rank perturbs its own anchors and draws its N/K points from its own
@@ -187,6 +198,7 @@ class GLF(Sampler):
             or self.importance_weights
             or self.draw == "systematic"
             or self.global_candidates > 0
+            or self.fixed > 0
         )
 
     def alpha_for(self, dim: int) -> float:
@@ -290,11 +302,15 @@ class GLF(Sampler):
             log_mean = rad_log_mean(r_pool, self.k, mass=mass, group=ctx.group)
         w = rad_weights(r_pool, self.k, self.c, mass=mass, log_mean=log_mean)
         n_explore = round(self.explore * ctx.n)
+        n_fixed = round(self.fixed * ctx.n)
+        n_drawn = ctx.n - n_explore - n_fixed
         if self.draw == "systematic":
-            idx = systematic_draw(w, ctx.n - n_explore, ctx.generator)
+            idx = systematic_draw(w, n_drawn, ctx.generator)
         else:
-            idx = weighted_draw(w, ctx.n - n_explore, ctx.generator, replace=self.replace)
+            idx = weighted_draw(w, n_drawn, ctx.generator, replace=self.replace)
         pts = pool[idx.to(pool.device)]
+        if n_fixed:
+            pts = torch.cat([ctx.points[:n_fixed], pts])
         if n_explore:
             fresh = ctx.domain.sample(n_explore, ctx.generator, dtype=pts.dtype)
             pts = torch.cat([pts, fresh.to(pts.device)])
@@ -319,8 +335,10 @@ class GLF(Sampler):
             info.update(diagnostics.surrogate_check(self, ctx, r, cand, anchor_of, exact))
         if not self.importance_weights:
             return Resampled(pts, state, info=info)
-        if n_explore:
-            raise ValueError("importance_weights=True cannot be combined with explore > 0")
+        if n_explore or n_fixed:
+            raise ValueError(
+                "importance_weights=True cannot be combined with explore > 0 or fixed > 0"
+            )
         exact = capped_inclusion(w, idx.numel()) if self.draw == "systematic" else None
         iw = importance_weights(w, idx, replace=self.replace, inclusion=exact)
         info["iw_ess"] = effective_sample_size(iw)

@@ -50,7 +50,7 @@ class RobustGLF(GLF):
             the domain's diameter (per coordinate).
         h_min: floor on h as a fraction of the uniform spacing (V / N)^(1/d); 0 turns it off.
         explore: share of fresh uniform points per resample, in [0, 1).
-        eps, h_max, k, c, replace, draw, global_candidates: as for :class:`GLF`.
+        eps, h_max, k, c, replace, draw, global_candidates, fixed: as for :class:`GLF`.
     """
 
     def __init__(
@@ -66,6 +66,7 @@ class RobustGLF(GLF):
         replace: bool = False,
         draw: str = "race",
         global_candidates: float = 0.0,
+        fixed: float = 0.0,
     ) -> None:
         super().__init__(
             M=M,
@@ -80,4 +81,5 @@ class RobustGLF(GLF):
             explore=explore,
             draw=draw,
             global_candidates=global_candidates,
+            fixed=fixed,
         )

@@ -234,6 +234,42 @@ def test_coincident_edges_count_once_for_the_first_piece():
     assert side.boundary_length == pytest.approx(6.0) and side.volume == pytest.approx(2.0)
 
 
+def test_edge_names_make_each_side_its_own_piece():
+    """A cavity with a lid: the top edge is tagged apart from the walls, and a hole keeps its
+    own piece; lengths and tags follow the sides."""
+    cavity = Rectangle((0, 0), (2, 1), edges=("bottom", "right", "lid", "left"))
+    dom = cavity - Disk((1, 0.5), 0.2, name="hole")
+    assert dom.boundary_pieces == ("bottom", "right", "lid", "left", "hole")
+    assert dom.boundary_lengths == pytest.approx(
+        {"bottom": 2.0, "right": 1.0, "lid": 2.0, "left": 1.0, "hole": 0.4 * math.pi}
+    )
+    xb, tags = dom.sample_boundary_tagged(4000, gen(), dtype=torch.float64)
+    names = dom.boundary_pieces
+    on = {name: xb[tags == k] for k, name in enumerate(names)}
+    assert torch.allclose(on["lid"][:, 1], torch.ones(len(on["lid"]), dtype=torch.float64))
+    assert torch.allclose(on["bottom"][:, 1], torch.zeros(len(on["bottom"]), dtype=torch.float64))
+    assert torch.allclose(on["right"][:, 0], torch.full((len(on["right"]),), 2.0).double())
+    assert torch.allclose(on["left"][:, 0], torch.zeros(len(on["left"]), dtype=torch.float64))
+    lid, _ = dom.sample_boundary_tagged(100, gen(), pieces="lid", dtype=torch.float64)
+    assert torch.allclose(lid[:, 1], torch.ones(100, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("vertices", [[(0, 0), (2, 0), (0, 1)], [(0, 0), (0, 1), (2, 0)]])
+def test_polygon_edge_names_follow_the_user_s_vertex_order(vertices):
+    """Edge i runs from vertex i to vertex i + 1 in the order given, clockwise or not."""
+    tri = Polygon(vertices, edges=("e0", "e1", "e2"))
+    v = np.asarray(vertices, dtype=np.float64)
+    xb, tags = tri.sample_boundary_tagged(600, gen(), dtype=torch.float64)
+    for i, name in enumerate(("e0", "e1", "e2")):
+        a, b = v[i], v[(i + 1) % 3]
+        pts = xb[tags == tri.boundary_pieces.index(name)].numpy()
+        assert len(pts) > 0
+        # on the segment a-b: collinear and between the ends
+        cross = (b[0] - a[0]) * (pts[:, 1] - a[1]) - (b[1] - a[1]) * (pts[:, 0] - a[0])
+        assert np.abs(cross).max() < 1e-12
+        assert tri.boundary_lengths[name] == pytest.approx(float(np.hypot(*(b - a))))
+
+
 # -- distance and normals --------------------------------------------------------------------
 
 
@@ -379,6 +415,11 @@ def test_box_and_lshape_draw_what_they_drew():
         (lambda: Disk((0, 0), 1) - Disk((0, 0), 2), r"is empty"),
         (lambda: Disk((0, 0), 1, name="a") | Disk((1, 0), 1, name="a"), r"named 'a'"),
         (lambda: Disk((0, 0), 1, name=""), r"name=''"),
+        (lambda: Rectangle((0, 0), (1, 1), edges=("a", "b", "c")), r"edges=\('a', 'b', 'c'\)"),
+        (lambda: Rectangle((0, 0), (1, 1), edges=("a", "a", "b", "c")), r"4 distinct"),
+        (lambda: Rectangle((0, 0), (1, 1), edges="abcd"), r"edges='abcd'"),
+        (lambda: Rectangle((0, 0), (1, 1), name="r", edges=list("abcd")), r"not both"),
+        (lambda: Polygon([(0, 0), (1, 0), (0, 1)], edges=("a", "b")), r"3 distinct"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_value(build, match):

@@ -15,7 +15,9 @@ exactly, as a list of straight segments and circular arcs:
   than about 1e-6 diameters are not resolved.
 - **Tags.** ``boundary_pieces`` names the pieces (primitives) in the order they appear in the
   expression: the ``name=`` given to the primitive, else its kind and a count per kind
-  (``"rectangle0"``, ``"disk0"``, ``"disk1"``, ...). :meth:`Shape.sample_boundary_tagged`
+  (``"rectangle0"``, ``"disk0"``, ``"disk1"``, ...); a rectangle or polygon given ``edges=``
+  (one name per edge) contributes one piece per edge instead, so conditions can differ along
+  its sides (a cavity's lid and walls). :meth:`Shape.sample_boundary_tagged`
   returns the points and a LongTensor of indices into ``boundary_pieces``; points are uniform
   in arc length over the whole boundary, so each piece gets points in proportion to its length
   on the boundary (``boundary_lengths``), or over chosen pieces only (``pieces=``).
@@ -420,25 +422,31 @@ class Shape(Domain):
         leaves = self._leaves()
         names: list[str] = []
         counts: dict[str, int] = {}
+        first: list[int] = []  # each leaf's first piece: an edge-named leaf has one per edge
         for leaf in leaves:
-            if leaf.name is not None:
-                name = leaf.name
+            if leaf.edges is not None:
+                own = list(leaf.edges)
+            elif leaf.name is not None:
+                own = [leaf.name]
             else:
-                name = f"{leaf.kind}{counts.get(leaf.kind, 0)}"
+                own = [f"{leaf.kind}{counts.get(leaf.kind, 0)}"]
                 counts[leaf.kind] = counts.get(leaf.kind, 0) + 1
-            if name in names:
-                raise ValueError(
-                    f"{self!r}: two pieces are named {name!r}; allowed: distinct names"
-                )
-            names.append(name)
+            first.append(len(names))
+            for name in own:
+                if name in names:
+                    raise ValueError(
+                        f"{self!r}: two pieces are named {name!r}; allowed: distinct names"
+                    )
+                names.append(name)
         # every piece's curves, in piece order
         seg_a, seg_b, seg_piece, circ_c, circ_r, circ_piece = [], [], [], [], [], []
         for k, leaf in enumerate(leaves):
             segs, circles = leaf._curves()
-            for a, b in segs:
-                seg_a.append(a), seg_b.append(b), seg_piece.append(k)
+            for i, (a, b) in enumerate(segs):
+                seg_a.append(a), seg_b.append(b)
+                seg_piece.append(first[k] + (i if leaf.edges is not None else 0))
             for c, r in circles:
-                circ_c.append(c), circ_r.append(r), circ_piece.append(k)
+                circ_c.append(c), circ_r.append(r), circ_piece.append(first[k])
         seg_a_np = np.asarray(seg_a, dtype=np.float64).reshape(-1, 2)
         seg_b_np = np.asarray(seg_b, dtype=np.float64).reshape(-1, 2)
         circ_c_np = np.asarray(circ_c, dtype=np.float64).reshape(-1, 2)
@@ -501,7 +509,7 @@ class Shape(Domain):
             np.ones(len(circ_c_np)),
             circ_piece,
         )
-        if bool(keep.any()) and len(leaves) > 1:
+        if bool(keep.any()) and len(names) > 1:
             dist = full.distances(mid)  # (subs, full curves)
             own = subs.pieces()
             earlier = full.pieces()[None, :] < own[:, None]
@@ -523,7 +531,7 @@ class Shape(Domain):
         )
         area = boundary.signed_area()
         blen = boundary.lengths()
-        per_piece = torch.zeros(len(leaves), dtype=torch.float64)
+        per_piece = torch.zeros(len(names), dtype=torch.float64)
         per_piece.index_add_(0, boundary.pieces(), blen)
         # the exact bounding box of the boundary
         pts = [boundary.seg_a, boundary.seg_b]
@@ -732,6 +740,8 @@ class Primitive(Shape):
 
     kind: str = "piece"
     name: str | None = None
+    #: one name per edge (counter-clockwise), making each edge its own piece; None: one piece
+    edges: tuple[str, ...] | None = None
 
     def _leaves(self) -> list[Primitive]:
         return [self]
@@ -744,6 +754,8 @@ class Primitive(Shape):
         raise NotImplementedError
 
     def _name_repr(self) -> str:
+        if self.edges is not None:
+            return f", edges={self.edges!r}"
         return "" if self.name is None else f", name={self.name!r}"
 
 
@@ -753,12 +765,41 @@ def _check_name(name, owner: str) -> str | None:
     return name
 
 
+def _check_edges(edges, count: int, name, owner: str) -> tuple[str, ...] | None:
+    """``edges`` as a tuple of ``count`` distinct non-empty names, or None."""
+    if edges is None:
+        return None
+    if name is not None:
+        raise ValueError(f"{owner}: give name={name!r} or edges, not both")
+    if isinstance(edges, str) or not isinstance(edges, Sequence):
+        raise ValueError(f"{owner}: edges={edges!r} must be a sequence of {count} names")
+    names = tuple(edges)
+    if (
+        len(names) != count
+        or not all(isinstance(e, str) and e for e in names)
+        or len(set(names)) != count
+    ):
+        raise ValueError(
+            f"{owner}: edges={edges!r}; allowed: {count} distinct non-empty names, one per edge"
+        )
+    return names
+
+
 class Rectangle(Primitive):
-    """The closed axis-aligned rectangle [lo_x, hi_x] x [lo_y, hi_y]."""
+    """The closed axis-aligned rectangle [lo_x, hi_x] x [lo_y, hi_y]: one boundary piece named
+    ``name``, or with ``edges`` four, named in the order bottom, right, top, left (e.g.
+    ``edges=("wall_bottom", "wall_right", "lid", "wall_left")``)."""
 
     kind = "rectangle"
 
-    def __init__(self, lo: Sequence[float], hi: Sequence[float], *, name: str | None = None):
+    def __init__(
+        self,
+        lo: Sequence[float],
+        hi: Sequence[float],
+        *,
+        name: str | None = None,
+        edges: Sequence[str] | None = None,
+    ):
         owner = f"Rectangle(lo={lo!r}, hi={hi!r})"
         self.lo = _pair(lo, "lo", owner)
         self.hi = _pair(hi, "hi", owner)
@@ -768,6 +809,7 @@ class Rectangle(Primitive):
                 f"{owner}: the size {_fmt(size)} must be > 0 in both coordinates (hi above lo)"
             )
         self.name = _check_name(name, owner)
+        self.edges = _check_edges(edges, 4, name, owner)
 
     def __repr__(self) -> str:
         return f"Rectangle(lo={_fmt(self.lo)}, hi={_fmt(self.hi)}{self._name_repr()})"
@@ -822,11 +864,19 @@ class Disk(Primitive):
 
 class Polygon(Primitive):
     """The closed simple polygon through ``vertices`` (k >= 3 points, either orientation; a
-    closing copy of the first vertex is dropped). Needs shapely, to check it is simple."""
+    closing copy of the first vertex is dropped). Needs shapely, to check it is simple. One
+    boundary piece named ``name``, or with ``edges`` k, edge i running from vertex i to vertex
+    i + 1 (the last back to the first)."""
 
     kind = "polygon"
 
-    def __init__(self, vertices: Sequence[Sequence[float]], *, name: str | None = None):
+    def __init__(
+        self,
+        vertices: Sequence[Sequence[float]],
+        *,
+        name: str | None = None,
+        edges: Sequence[str] | None = None,
+    ):
         try:
             v = np.asarray(vertices, dtype=np.float64)
         except (TypeError, ValueError):
@@ -852,10 +902,15 @@ class Polygon(Primitive):
                 f"Polygon vertices={shown} are not a simple polygon ({why}); allowed: edges that "
                 "meet only at consecutive vertices, enclosing a positive area"
             )
+        owner = f"Polygon(vertices={shown})"
+        self.name = _check_name(name, owner)
+        self.edges = _check_edges(edges, len(v), name, owner)
         if not poly.exterior.is_ccw:
             v = v[::-1].copy()
+            if self.edges is not None:  # reversed, edge j runs along the user's edge k - 2 - j
+                k = len(v)
+                self.edges = tuple(self.edges[(k - 2 - j) % k] for j in range(k))
         self.vertices = v
-        self.name = _check_name(name, f"Polygon(vertices={shown})")
 
     def __repr__(self) -> str:
         shown = np.array2string(self.vertices, separator=", ", threshold=20).replace("\n", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -164,9 +164,15 @@ class Problem(Params, abc.ABC):
             raise ValueError(f"problem {self.name!r} has no unknown {name!r}; unknowns: {known}")
         return params.value(name)
 
-    def observations(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Measurements of u for an inverse problem: points ``(m, dim)`` and values ``(m,)``
-        (noisy or not), fitted by the loss's data term; None (the default) for none."""
+    def observations(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray] | Mapping[str, tuple[np.ndarray, np.ndarray]] | None:
+        """Measurements for an inverse problem (noisy or not), fitted by the loss's data term;
+        None (the default) for none. Points ``(m, dim)`` and values ``(m,)`` for one output;
+        for a system, values ``(m, k)`` (every output at the same points) or a mapping
+        ``{output name: (points, values (m_o,))}`` (each measured output at its own points).
+        The data term sums each output's mean squared misfit
+        (:mod:`glfpinn.training.observations`)."""
         return None
 
     def run_default(self, key: str) -> Any:

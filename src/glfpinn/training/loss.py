@@ -3,7 +3,8 @@
 loss = w_residual * mean(weights * r^2) + w_conditions * condition_loss + w_data * data_loss,
 where ``weights`` are a sampler's per-point loss weights (None: all 1), ``condition_loss`` the
 problem's soft initial and boundary terms (None under hard constraints) and ``data_loss`` the
-mean squared misfit to the problem's observations (inverse problems; none otherwise).
+misfit to the problem's observations, summed over the measured outputs (inverse problems;
+none otherwise; :mod:`.observations`).
 
 A system of PDEs (``Problem.equations``, a residual of one column per equation) has
 ``mean(weights * sum_e w_e r_e^2)`` as its residual term, ``w_e`` the ``equation_weights`` (1
@@ -17,7 +18,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TypeVar, final
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -29,6 +29,7 @@ from glfpinn.training.compiling import (
     record_cpu_compiled,
     use_compile_cache,
 )
+from glfpinn.training.observations import Measured, data_loss, read_observations
 from glfpinn.training.scores import Score, check_score, equation_weight_list, reduce_residual
 
 __all__ = ["TrainingLoss", "NonFiniteLossError", "LOSS_TERMS"]
@@ -104,19 +105,8 @@ class TrainingLoss:
         self.residual_weight = float(weights.get("residual", 1.0))
         self.conditions_weight = float(weights.get("conditions", 1.0))
         self.data_weight = float(weights.get("data", 1.0))
-        self.observed_x: Tensor | None = None
-        self.observed_u: Tensor | None = None
-        observed = problem.observations()
-        if observed is not None:
-            x, u = (np.asarray(a, dtype=np.float64) for a in observed)
-            if x.ndim != 2 or x.shape[1] != problem.dim or u.shape != (x.shape[0],):
-                raise ValueError(
-                    f"problem {problem.name!r}: observations() must give points (m, "
-                    f"{problem.dim}) and values (m,); got {x.shape} and {u.shape}"
-                )
-            param = next(iter(model.parameters()))
-            self.observed_x = torch.as_tensor(x, dtype=param.dtype, device=param.device)
-            self.observed_u = torch.as_tensor(u, dtype=param.dtype, device=param.device)
+        param = next(iter(model.parameters()))
+        self.observed: list[Measured] = read_observations(problem, param.dtype, param.device)
         self.compile_mode = compile_mode
         self.compiled: LossFn | None = None
         self._compiled_ran = False
@@ -151,9 +141,8 @@ class TrainingLoss:
         cond = self.problem.condition_loss(self.model, condition_points)
         if cond is not None:
             loss = loss + (cond if self.conditions_weight == 1.0 else self.conditions_weight * cond)
-        if self.observed_x is not None:
-            misfit = self.model(self.observed_x).reshape(-1) - self.observed_u
-            loss = loss + self.data_weight * (misfit**2).mean()
+        if self.observed:
+            loss = loss + self.data_weight * data_loss(self.model, self.observed)
         return loss, r
 
     def run(self, work: Callable[[LossFn], T]) -> T:

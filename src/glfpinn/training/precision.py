@@ -49,9 +49,7 @@ def promote(
                 # step counts stay as the optimizer keeps them (fused Adam wants float32)
                 if key != "step" and isinstance(value, Tensor) and value.is_floating_point():
                     slots[key] = value.to(dtype)
-    if loss.observed_x is not None and loss.observed_u is not None:
-        loss.observed_x = loss.observed_x.to(dtype)
-        loss.observed_u = loss.observed_u.to(dtype)
+    loss.observed = [measured.to(dtype) for measured in loss.observed]
     misfits = validation.condition_misfits
     return dataclasses.replace(
         validation,

@@ -159,19 +159,15 @@ class ProcessGroup:
         """Wait until every rank gets here."""
         dist.barrier()
 
-    def close(self, *, together: bool = False) -> None:
-        """Leave the group (at the end of the run, on every rank).
-
-        ``together``: the run ended in order on every rank (it finished, or every rank stopped
-        after the same step on a signal), so each waits for the others first. A rank that
-        tears its connections down while a peer still writes the last files or joins the
-        last checkpoint can abort that peer inside gloo ("terminate called without an active
-        exception"). After a failure nobody waits: the failed peers may never come.
-        """
+    def close(self) -> None:
+        """Leave the group after a failure, tearing the connections down at once: the failed
+        peers may never come to a barrier. An orderly end does not close the group: every
+        rank meets the others at a :meth:`barrier` and ends its process (the CLI and
+        ``python -m glfpinn``), since destroying gloo's objects while a peer still writes the
+        run's last files can abort that peer ("terminate called without an active
+        exception")."""
         if not dist.is_initialized():
             return
-        if together:
-            self.barrier()
         dist.destroy_process_group()
 
 

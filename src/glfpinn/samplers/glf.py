@@ -125,6 +125,9 @@ class GLF(Sampler):
             ``round(fixed * N)`` rows of the set (the initial uniform draw) are kept at every
             resample, and the draw fills the rest. They anchor local search like any point,
             and they give the optimizer a part of its loss that no resample changes.
+        clip: weigh no point by a residual above ``clip`` times the anchors' median residual
+            (ours; None: off): a singularity the network cannot resolve (a re-entrant corner)
+            then draws at most that share of points, however large its residual stays.
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class GLF(Sampler):
         draw: str = "race",
         global_candidates: float = 0.0,
         fixed: float = 0.0,
+        clip: float | None = None,
     ) -> None:
         if alpha is not None:
             check_positive("alpha", alpha)
@@ -179,6 +183,9 @@ class GLF(Sampler):
         check_positive("global_candidates", global_candidates, allow_zero=True)
         self.global_candidates = global_candidates
         self.fixed = check_fraction("fixed", fixed)
+        if clip is not None:
+            check_positive("clip", clip)
+        self.clip = clip
         if self.explore + self.fixed >= 1:
             raise ValueError(
                 f"explore={explore} and fixed={fixed} leave no point to draw; "
@@ -199,6 +206,7 @@ class GLF(Sampler):
             or self.draw == "systematic"
             or self.global_candidates > 0
             or self.fixed > 0
+            or self.clip is not None
         )
 
     def alpha_for(self, dim: int) -> float:
@@ -295,6 +303,8 @@ class GLF(Sampler):
             r_pool = torch.cat([r_pool, r_fresh.to(r_pool.device, r_pool.dtype)])
             if mass is not None:
                 mass = torch.cat([mass, torch.ones(n_global, dtype=torch.float64, device=r.device)])
+        if self.clip is not None:
+            r_pool = r_pool.clamp(max=self.clip * residual_scale(r))
         # on K ranks the normaliser mean(r^k) is the whole pool's, so each weight is the one a
         # single process gives that candidate; only the quota (N/K from each rank) is local
         log_mean = None

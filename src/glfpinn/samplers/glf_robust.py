@@ -50,7 +50,8 @@ class RobustGLF(GLF):
             the domain's diameter (per coordinate).
         h_min: floor on h as a fraction of the uniform spacing (V / N)^(1/d); 0 turns it off.
         explore: share of fresh uniform points per resample, in [0, 1).
-        eps, h_max, k, c, replace, draw, global_candidates, fixed: as for :class:`GLF`.
+        eps, h_max, k, c, replace, draw, global_candidates, fixed,
+            clip: as for :class:`GLF`.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class RobustGLF(GLF):
         draw: str = "race",
         global_candidates: float = 0.0,
         fixed: float = 0.0,
+        clip: float | None = None,
     ) -> None:
         super().__init__(
             M=M,
@@ -82,4 +84,5 @@ class RobustGLF(GLF):
             draw=draw,
             global_candidates=global_candidates,
             fixed=fixed,
+            clip=clip,
         )

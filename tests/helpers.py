@@ -144,7 +144,12 @@ class ToySystem(problems.Problem):
         u, v = self.output(out, "u"), self.output(out, "v")
         (du,) = torch.autograd.grad(u.sum(), x, create_graph=True)
         (dv,) = torch.autograd.grad(v.sum(), x, create_graph=True)
-        return torch.stack([du[:, 0] - v, dv[:, 0] + u], dim=1)
+        k = self.frequency()
+        return torch.stack([du[:, 0] - k * v, dv[:, 0] + k * u], dim=1)
+
+    def frequency(self):
+        """k in u_x - k v = 0, v_x + k u = 0 (1 here; an inverse variant trains it)."""
+        return 1.0
 
     def condition_points(self, n, generator, dtype):
         y = torch.rand(n, generator=generator, dtype=dtype)

@@ -366,6 +366,8 @@ def test_fixed_rows_never_move_and_the_rest_is_drawn():
         ({"fixed": 1.0}, "fixed=1"),
         ({"fixed": -0.1}, "fixed=-0.1"),
         ({"fixed": 0.6, "explore": 0.4}, "sum must be below 1"),
+        ({"importance_weights": True, "fixed": 0.2}, "needs explore=0 and fixed=0"),
+        ({"importance_weights": True, "explore": 0.1}, "got explore=0.1, fixed=0.0"),
     ],
 )
 def test_bad_fixed_shares_are_refused_with_the_value(kwargs, match):

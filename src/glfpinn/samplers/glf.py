@@ -191,6 +191,12 @@ class GLF(Sampler):
                 f"explore={explore} and fixed={fixed} leave no point to draw; "
                 "their sum must be below 1"
             )
+        if self.importance_weights and (self.explore > 0 or self.fixed > 0):
+            # the weights 1 / (N p_i) describe the drawn points only
+            raise ValueError(
+                f"importance_weights=True needs explore=0 and fixed=0; got explore={explore}, "
+                f"fixed={fixed}"
+            )
 
     def resamples_per_rank(self) -> bool:
         """On K ranks each rank perturbs its own anchors and draws its N/K points from its own
@@ -345,10 +351,6 @@ class GLF(Sampler):
             info.update(diagnostics.surrogate_check(self, ctx, r, cand, anchor_of, exact))
         if not self.importance_weights:
             return Resampled(pts, state, info=info)
-        if n_explore or n_fixed:
-            raise ValueError(
-                "importance_weights=True cannot be combined with explore > 0 or fixed > 0"
-            )
         exact = capped_inclusion(w, idx.numel()) if self.draw == "systematic" else None
         iw = importance_weights(w, idx, replace=self.replace, inclusion=exact)
         info["iw_ess"] = effective_sample_size(iw)

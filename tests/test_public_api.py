@@ -51,6 +51,7 @@ PUBLIC = {
     "ProgressBar",
     "Schedule",
     "Scorer",
+    "Settle",
     "Stage",
     "TrainResult",
     "TrainState",

@@ -47,6 +47,7 @@ from glfpinn.samplers import RobustGLF as RobustGLF
 from glfpinn.samplers import RSmote as RSmote
 from glfpinn.samplers import Sampler as Sampler
 from glfpinn.samplers import SamplingContext as SamplingContext
+from glfpinn.samplers import Settle as Settle
 from glfpinn.samplers import Uniform as Uniform
 from glfpinn.samplers import UniformResample as UniformResample
 from glfpinn.training import Callback as Callback
@@ -121,6 +122,7 @@ __all__ = [
     "SamplingContext",
     "Schedule",
     "Scorer",
+    "Settle",
     "Sin",
     "Stage",
     "TrainResult",

@@ -7,7 +7,18 @@ import pytest
 import torch
 
 from glfpinn import Every
-from glfpinn.samplers import PACMANN, R3, RAD, RARD, RARG, Mix, RSmote, UniformResample
+from glfpinn.samplers import (
+    PACMANN,
+    R3,
+    RAD,
+    RARD,
+    RARG,
+    Mix,
+    RobustGLF,
+    RSmote,
+    Settle,
+    UniformResample,
+)
 from glfpinn.training import make_trainer
 from tests.helpers import Poisson1D
 
@@ -20,6 +31,8 @@ CASES = {
     "r3": (lambda: R3(), 0, 0),
     "rsmote": (lambda: RSmote(), 0, 0),
     "pacmann": (lambda: PACMANN(step_size=1e-3, n_moves=3, keep_moments=True), None, 0),
+    # any imperfect ranking settles it, at the second resample: the resume crosses the decision
+    "settle": (lambda: Settle(RobustGLF(), below=1.0, watch=1), 0, 0),
     "rad-iw": (lambda: RAD(n_candidates=300, importance_weights=True), 300, 0),
     "mix": (
         lambda: Mix([(RARD(n_candidates=200, n_add=2), 0.5), (UniformResample(), 0.5)]),

@@ -18,6 +18,7 @@ from glfpinn.samplers.rad import RAD
 from glfpinn.samplers.rar_d import RARD
 from glfpinn.samplers.rar_g import RARG
 from glfpinn.samplers.rsmote import RSmote
+from glfpinn.samplers.settle import Settle
 from glfpinn.samplers.uniform import Uniform, UniformResample
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Sampler",
     "SamplerState",
     "SamplingContext",
+    "Settle",
     "Uniform",
     "UniformResample",
     "describe",
@@ -107,6 +109,29 @@ _registry.register(
     "mix",
     _mix_from_config,
     "Mix: samplers sharing the points in fixed fractions (sampler_params.parts)",
+)
+
+
+def _settle_from_config(
+    inner: str | Sampler = "glf-robust",
+    inner_params: Mapping[str, Any] | None = None,
+    **settle: Any,
+) -> Settle:
+    """``Settle`` from config data: the inner sampler by registry name, with its own params."""
+    if not isinstance(inner, Sampler):
+        if inner_params is not None and not isinstance(inner_params, Mapping):
+            raise ValueError(f"inner_params={short_repr(inner_params)} must be a mapping")
+        inner = get(inner, **(inner_params or {}))
+    elif inner_params:
+        raise ValueError("inner_params go with an inner sampler given by name")
+    return Settle(inner, **settle)
+
+
+_registry.register(
+    "settle",
+    _settle_from_config,
+    "robust GLF (or sampler_params.inner) until the residual's ranking stops persisting, "
+    "then the initial set, fixed (ours)",
 )
 
 names = _registry.names

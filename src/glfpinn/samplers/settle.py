@@ -1,0 +1,124 @@
+"""Settle (ours): resample while the residual's ranking persists, else settle on the initial set.
+
+Design rounds 3-5 of robust GLF (docs/results.md) found two kinds of problem. On sharp moving
+fronts (Burgers, Allen-Cahn) the points must follow the residual; on smooth solutions and in
+10-D (Helmholtz, Laplace, the dispersive problem) a set that never moves beats every sampler
+that moves its points, and no residual-driven rule found that out. What tells them apart is
+whether training keeps the residual's pattern: on a front the points that were hard at one
+resample are still the hard ones at the next; on a smooth problem each stretch of training
+reshuffles which points are hard, and a sampler that follows the residual moves its points for
+nothing.
+
+So ``Settle(inner)`` resamples with ``inner`` and measures, at each resample, the
+*persistence*: the Spearman rank correlation between the residual each point was drawn with
+(its nearest previous point's residual at the last resample: for GLF, its anchor's) and its
+residual now. After ``watch`` measured resamples it decides once: if their mean persistence is
+below ``below``, the run settles on its initial (uniform) set and never moves again; else
+``inner`` resamples to the end. The decision is made once because a held set's persistence is
+not comparable (the same points, not a fresh draw), and because an L-BFGS stage reshuffles every
+problem's ranking alike (measured: docs/results.md, "Design round 7").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import final
+
+import torch
+from torch import Tensor
+
+from glfpinn._checks import check_int, short_repr
+from glfpinn.domains import Domain
+from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+from glfpinn.samplers.glf_options import idw
+
+__all__ = ["Settle", "SETTLE_BELOW", "SETTLE_WATCH", "persistence"]
+
+#: Default threshold on the mean persistence: midway between the design problems' two groups
+#: (fronts 0.42-0.63, smooth and high-dimensional 0.02-0.25, seeds 100-102).
+SETTLE_BELOW = 1 / 3
+#: Default number of measured resamples before the decision.
+SETTLE_WATCH = 2
+
+
+def persistence(before: Tensor, now: Tensor) -> float:
+    """Spearman rank correlation of two residual vectors (ties ranked by their mean rank); 0
+    where either is constant, as a ranking that says nothing cannot persist."""
+    from scipy.stats import spearmanr
+
+    a = before.detach().to("cpu", torch.float64).numpy()
+    b = now.detach().to("cpu", torch.float64).numpy()
+    if a.min() == a.max() or b.min() == b.max():
+        return 0.0
+    rho = float(spearmanr(a, b).statistic)
+    return rho if math.isfinite(rho) else 0.0
+
+
+@final
+class Settle(Sampler):
+    """Resample with ``inner`` while the residual's ranking persists (see the module).
+
+    Args:
+        inner: the sampler that moves the points; it must keep their number.
+        below: settle when the mean persistence over the watched resamples is below this, in
+            [-1, 1] (-1: never settle).
+        watch: resamples measured before the decision (the first resample has nothing to
+            measure against, so the decision comes at resample ``watch + 1``).
+    """
+
+    def __init__(
+        self, inner: Sampler, below: float = SETTLE_BELOW, watch: int = SETTLE_WATCH
+    ) -> None:
+        if not isinstance(inner, Sampler):
+            raise ValueError(f"inner={short_repr(inner)} is not a Sampler")
+        if not inner.conserves_population:
+            raise ValueError(
+                f"inner={inner!r} grows the set; Settle returns to the initial set and needs "
+                "a sampler that keeps the number of points"
+            )
+        if isinstance(below, bool) or not isinstance(below, int | float) or not -1 <= below <= 1:
+            raise ValueError(f"below={below!r} must be a number in [-1, 1]")
+        self.inner = inner
+        self.below = float(below)
+        self.watch = check_int("watch", watch, minimum=1)
+
+    @property
+    def stochastic(self) -> bool:  # type: ignore[override]
+        return self.inner.stochastic
+
+    def initial_points(
+        self, n: int, domain: Domain, generator: torch.Generator, dtype: torch.dtype
+    ) -> Tensor:
+        return self.inner.initial_points(n, domain, generator, dtype)
+
+    def init_state(self, points: Tensor) -> SamplerState:
+        return {"inner": self.inner.init_state(points), "initial": points.clone(), "measured": []}
+
+    def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
+        """The next points, and in ``info``: ``persistence`` (when measured), ``settled`` (1
+        from the decision to settle on), and ``inner``'s own diagnostics."""
+        if not state:  # called without init_state: the current points are the initial set
+            state = self.init_state(ctx.points)
+        if state.get("settled"):
+            return Resampled(state["initial"], state, info={"settled": 1.0})
+        r = ctx.current_residuals("Settle")
+        measured = list(state["measured"])
+        info: dict[str, float] = {}
+        if "carried" in state:
+            measured.append(persistence(state["carried"], r))
+            info["persistence"] = measured[-1]
+        if len(measured) == self.watch and sum(measured) / self.watch < self.below:
+            settled = {k: v for k, v in state.items() if k != "carried"}
+            settled.update(measured=measured, settled=True)
+            return Resampled(state["initial"], settled, info={**info, "settled": 1.0})
+        out = self.inner.resample(ctx, state["inner"])
+        new_state = {**state, "inner": out.state, "measured": measured}
+        if len(measured) < self.watch:
+            # the residual each new point carries: its nearest current point's (GLF: its
+            # anchor's); an N x N search, so only while the decision is still to come
+            new_state["carried"] = idw(ctx.points, r.to(ctx.points.dtype), out.points, 1)
+        else:
+            new_state.pop("carried", None)
+        return Resampled(
+            out.points, new_state, weights=out.weights, info={**out.info, **info, "settled": 0.0}
+        )

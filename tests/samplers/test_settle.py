@@ -1,0 +1,104 @@
+"""Settle: the inner sampler moves the points while the residual's ranking persists; a ranking
+that training reshuffles settles the run on its initial set, once and for good."""
+
+import pytest
+import torch
+
+from glfpinn import samplers
+from glfpinn.domains import Box
+from glfpinn.samplers import RARD, RobustGLF, Settle
+from glfpinn.samplers.settle import persistence
+from glfpinn.testing import bump, make_context
+from tests.samplers.test_in_trainer import _trainer
+
+N = 400
+
+
+def _run(residual_at, resamples: int, **settle):
+    """``resamples`` resamples of Settle(RobustGLF()) on [-1, 1]^2; ``residual_at(x, i)`` is the
+    residual at the i-th resample. Returns the initial points, every output."""
+    sampler = Settle(RobustGLF(), **settle)
+    ctx, _ = make_context(Box.cube(2, -1.0, 1.0), n=N, seed=3)
+    initial, gen = ctx.points, ctx.generator
+    state = sampler.init_state(initial)
+    points, outs = initial, []
+    for i in range(resamples):
+        r = residual_at(points, i)
+        ctx = type(ctx)(points=points, residuals=r, domain=ctx.domain, step=i, generator=gen)
+        out = sampler.resample(ctx, state)
+        outs.append(out)
+        points, state = out.points, out.state
+    return initial, outs
+
+
+def _reshuffled(x, i):
+    """A residual whose ranking training reshuffles: independent values at every resample."""
+    g = torch.Generator().manual_seed(1000 + i)
+    return torch.rand(x.shape[0], generator=g) + 0.01
+
+
+def test_a_reshuffled_ranking_settles_on_the_initial_set_after_the_watch():
+    initial, outs = _run(_reshuffled, 5)
+    # resample 1 has nothing to measure against; 2 and 3 measure; 3 decides
+    assert "persistence" not in outs[0].info and not torch.equal(outs[0].points, initial)
+    assert not torch.equal(outs[1].points, initial) and outs[1].info["settled"] == 0.0
+    # independent values at N = 400 points: |Spearman| has a standard deviation of 0.05
+    assert abs(outs[1].info["persistence"]) < 0.2 and abs(outs[2].info["persistence"]) < 0.2
+    for out in outs[2:]:
+        assert torch.equal(out.points, initial) and out.info["settled"] == 1.0
+
+
+def test_a_persisting_ranking_keeps_the_inner_sampler_moving():
+    initial, outs = _run(lambda x, i: bump(x).abs(), 6)
+    # a fixed hot spot: the residual a point was drawn with ranks it as its own residual does
+    assert outs[1].info["persistence"] > 0.8 and outs[2].info["persistence"] > 0.8
+    assert all(out.info["settled"] == 0.0 for out in outs)
+    assert not any(torch.equal(out.points, initial) for out in outs)
+    # the decision is made once: later resamples no longer pay for the nearest-point search
+    assert all("persistence" not in out.info for out in outs[3:])
+    assert "carried" not in outs[-1].state
+
+
+def test_the_threshold_and_the_watch_decide():
+    # below=-1: no ranking is below it; watch=1 decides on the first measurement
+    _, never = _run(_reshuffled, 4, below=-1.0)
+    assert all(out.info["settled"] == 0.0 for out in never)
+    initial, early = _run(_reshuffled, 3, watch=1)
+    assert torch.equal(early[1].points, initial) and early[1].info["settled"] == 1.0
+
+
+def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
+    a = torch.tensor([1.0, 2.0, 2.0, 3.0, 5.0])
+    assert persistence(a, a) == pytest.approx(1.0)
+    assert persistence(a, -a) == pytest.approx(-1.0)
+    assert persistence(a, a**3) == pytest.approx(1.0)  # ranks, not values
+    assert persistence(a, torch.ones(5)) == 0.0
+    assert persistence(torch.zeros(5), a) == 0.0
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Settle(RobustGLF(), below=1.5), r"below=1\.5 must be a number in \[-1, 1\]"),
+        (lambda: Settle(RobustGLF(), below="x"), r"below='x'"),
+        (lambda: Settle(RobustGLF(), watch=0), r"watch"),
+        (lambda: Settle("glf"), r"inner='glf' is not a Sampler"),
+        (lambda: Settle(RARD(n_candidates=50)), r"grows the set"),
+        (lambda: samplers.get("settle", inner="nope"), r"nope"),
+        (lambda: samplers.get("settle", inner_params=3), r"inner_params=3 must be a mapping"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line(make, match):
+    with pytest.raises(ValueError, match=match) as err:
+        make()
+    assert "\n" not in str(err.value)
+
+
+def test_in_the_trainer_it_settles_and_resumes_exactly():
+    """A run that settles keeps its initial set to the end, and a checkpoint mid-watch resumes
+    to the same points and error."""
+    full = _trainer(Settle(RobustGLF(), below=1.0, watch=1))  # any imperfect ranking settles
+    result = full.fit()
+    assert result.resamples == 3
+    assert full.state.sampler_state["settled"] is True
+    assert torch.equal(full.state.points, full.state.sampler_state["initial"])

@@ -37,6 +37,8 @@ COSTS = {
         },
         CANDIDATES,
     ),
+    # robust GLF inside (free); the persistence is measured on residuals it already has
+    "settle": ({}, 0),
 }
 
 

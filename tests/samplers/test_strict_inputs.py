@@ -86,6 +86,7 @@ FREE_READERS = {
     "r3": "R3",
     "rsmote": "RSmote",
     "mix": "GLF",
+    "settle": "Settle",
 }
 
 

@@ -102,3 +102,23 @@ def test_in_the_trainer_it_settles_and_resumes_exactly():
     assert result.resamples == 3
     assert full.state.sampler_state["settled"] is True
     assert torch.equal(full.state.points, full.state.sampler_state["initial"])
+
+
+def test_the_settled_set_comes_back_in_the_runs_current_dtype():
+    """A float64 quasi-Newton stage after a float32 start: the initial set returns as float64."""
+    sampler = Settle(RobustGLF(), below=1.0, watch=1)
+    ctx, _ = make_context(Box.cube(2, -1.0, 1.0), n=N, seed=3)
+    initial, state, points = ctx.points, sampler.init_state(ctx.points), ctx.points
+    for i in range(2):
+        points = points.double() if i else points  # the second resample comes in float64
+        step = type(ctx)(
+            points=points,
+            residuals=_reshuffled(points, i),
+            domain=ctx.domain,
+            step=i,
+            generator=ctx.generator,
+        )
+        out = sampler.resample(step, state)
+        points, state = out.points, out.state
+    assert out.info["settled"] == 1.0 and out.points.dtype == torch.float64
+    assert torch.equal(out.points, initial.double())

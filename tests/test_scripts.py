@@ -22,34 +22,44 @@ profile: scripts
 base: {steps: 20, eval_every: 10, n_points: 64, hidden: [8, 8], resample_every: 10}
 experiments:
   main:
-    problems: {laplace: {problem: laplace}}
+    problems: {laplace: {problem: laplace}, heat-5d: {problem: heat-5d}}
     samplers: {uniform: {sampler: uniform}, glf-robust: {sampler: glf-robust}}
     seeds: [0, 1]
 """
 
 
-def _main(name: str, argv: list[str], capsys, monkeypatch) -> list[dict[str, str]]:
-    """Run ``scripts/<name>.py``'s main with ``argv``; its CSV output as rows."""
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """A tiny finished bench: Laplace and Heat-ND, a fixed and a resampled set, 2 seeds."""
+    folder = tmp_path_factory.mktemp("bench")
+    (folder / "bench.yaml").write_text(BENCH)
+    run_bench(load_bench(folder / "bench.yaml"), folder / "runs", workers=1, log=lambda s: None)
+    return folder / "runs"
+
+
+def _load(name: str):
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _main(name: str, argv: list[str], capsys, monkeypatch) -> list[dict[str, str]]:
+    """Run ``scripts/<name>.py``'s main with ``argv``; its CSV output as rows."""
+    module = _load(name)
     monkeypatch.setattr(sys, "argv", [name, *argv])
     assert module.main() == 0
     return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
 
 
-def test_residual_gap_is_the_ratio_of_mean_squares_off_and_on_the_set(
-    tmp_path, capsys, monkeypatch
-):
-    (tmp_path / "bench.yaml").write_text(BENCH)
-    out = tmp_path / "runs"
-    run_bench(load_bench(tmp_path / "bench.yaml"), out, workers=1, log=lambda s: None)
-    rows = _main(
-        "residual_gap", [str(out), "--samplers", "uniform", "--fresh", "500"], capsys, monkeypatch
-    )
-    assert [(r["sampler"], r["seed"]) for r in rows] == [("uniform", "0"), ("uniform", "1")]
+def test_residual_gap_is_the_ratio_of_mean_squares_off_and_on_the_set(bench, capsys, monkeypatch):
+    argv = [str(bench), "--samplers", "uniform", "--fresh", "500"]
+    rows = _main("residual_gap", argv, capsys, monkeypatch)
+    assert sorted((r["problem"], r["sampler"], r["seed"]) for r in rows) == [
+        (problem, "uniform", seed) for problem in ("heat-5d", "laplace") for seed in ("0", "1")
+    ]
     for row in rows:
-        run = load_run(out / "main" / "laplace" / "uniform" / f"seed{row['seed']}")
+        run = load_run(bench / "main" / row["problem"] / "uniform" / f"seed{row['seed']}")
         # the same ratio by another path: the trainer's chunked scorer
         score = Scorer(lambda x, run=run: run.problem.residual(run.model, x))
         fresh = run.problem.domain.sample(
@@ -80,3 +90,28 @@ def test_the_plateau_script_prints_its_terms_and_error_every_tenth_of_the_run(ca
         assert all(math.isfinite(v) and v >= 0 for v in values)
     # u = 1 on the outer edge is the larger misfit of a network that starts near 0
     assert float(rows[0]["outer"]) > float(rows[0]["holes"])
+
+
+def test_pinnacles_first_heat_nd_grid_lies_mostly_outside_the_ball(bench, capsys, monkeypatch):
+    module = _load("heatnd_box_grid")
+    grid = module.box_grid()
+    inside = (grid[:, :5] ** 2).sum(axis=1) <= 1
+    assert grid.shape == (4**6, 6) and int(inside.sum()) == 128  # the corners' 2^5 x 4 times
+    u = module.exact(grid)
+    assert float((u[inside] ** 2).sum() / (u**2).sum()) < 0.003
+    rows = _main("heatnd_box_grid", [str(bench)], capsys, monkeypatch)
+    assert sorted((r["sampler"], r["seed"]) for r in rows) == [
+        ("glf-robust", "0"),
+        ("glf-robust", "1"),
+        ("uniform", "0"),
+        ("uniform", "1"),
+    ]
+    for row in rows:
+        run = load_run(bench / "main" / "heat-5d" / row["sampler"] / f"seed{row['seed']}")
+        predicted = run.predict(torch.as_tensor(grid, dtype=torch.float32)).double().reshape(-1)
+        exact = torch.exp(
+            (torch.as_tensor(grid[:, :5]) ** 2).sum(1) / 2 + torch.as_tensor(grid[:, 5])
+        )
+        l2 = float((predicted - exact).norm() / exact.norm())
+        assert float(row["l2_box_grid"]) == pytest.approx(l2, rel=1e-3)
+        assert float(row["l2_in_ball"]) == pytest.approx(run.result["l2_relative_error"], rel=1e-3)

@@ -519,7 +519,14 @@ def test_the_frontier_profile_shares_one_recipe_across_its_samplers():
     bench = load_bench(Path(__file__).parents[2] / "configs" / "frontier.yaml")
     assert bench.profile == "frontier" and bench.note
     assert {c.seed for c in bench.cells} == {0, 1, 2}
-    assert {c.problem for c in bench.cells} == {"burgers", "allen-cahn", "laplace"}
+    assert {c.problem for c in bench.cells} == {
+        "burgers",
+        "allen-cahn",
+        "laplace",
+        "helmholtz",
+        "diffusion-reaction",
+        "wave",
+    }
     samplers = {c.sampler for c in bench.cells}
     assert {"glf", "glf-scaled", "rad", "r3", "uniform-resample", "uniform"} <= samplers
     recipes = set()

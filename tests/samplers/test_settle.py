@@ -86,6 +86,10 @@ def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
         (lambda: Settle(RARD(n_candidates=50)), r"grows the set"),
         (lambda: samplers.get("settle", inner="nope"), r"nope"),
         (lambda: samplers.get("settle", inner_params=3), r"inner_params=3 must be a mapping"),
+        (
+            lambda: samplers.get("settle", inner=RobustGLF(), inner_params={"M": 2}),
+            r"inner_params go with an inner sampler given by name",
+        ),
     ],
 )
 def test_bad_input_is_refused_in_one_line(make, match):
@@ -94,9 +98,8 @@ def test_bad_input_is_refused_in_one_line(make, match):
     assert "\n" not in str(err.value)
 
 
-def test_in_the_trainer_it_settles_and_resumes_exactly():
-    """A run that settles keeps its initial set to the end, and a checkpoint mid-watch resumes
-    to the same points and error."""
+def test_in_the_trainer_a_settled_run_keeps_its_initial_set_to_the_end():
+    """(Its exact resume across the decision is test_in_trainer.py's "settle" case.)"""
     full = _trainer(Settle(RobustGLF(), below=1.0, watch=1))  # any imperfect ranking settles
     result = full.fit()
     assert result.resamples == 3

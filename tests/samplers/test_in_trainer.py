@@ -33,6 +33,12 @@ CASES = {
     "pacmann": (lambda: PACMANN(step_size=1e-3, n_moves=3, keep_moments=True), None, 0),
     # any imperfect ranking settles it, at the second resample: the resume crosses the decision
     "settle": (lambda: Settle(RobustGLF(), below=1.0, watch=1), 0, 0),
+    # settled on fresh uniform draws: the resume must replay the run's generator after it
+    "settle-resample": (
+        lambda: Settle(RobustGLF(), below=1.0, watch=1, then="uniform-resample"),
+        0,
+        0,
+    ),
     "rad-iw": (lambda: RAD(n_candidates=300, importance_weights=True), 300, 0),
     "mix": (
         lambda: Mix([(RARD(n_candidates=200, n_add=2), 0.5), (UniformResample(), 0.5)]),

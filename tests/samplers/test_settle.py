@@ -1,5 +1,6 @@
 """Settle: the inner sampler moves the points while the residual's ranking persists; a ranking
-that training reshuffles settles the run on its initial set, once and for good."""
+that training reshuffles settles the run, once and for good, on its initial set or on fresh
+uniform draws."""
 
 import pytest
 import torch
@@ -48,6 +49,22 @@ def test_a_reshuffled_ranking_settles_on_the_initial_set_after_the_watch():
         assert torch.equal(out.points, initial) and out.info["settled"] == 1.0
 
 
+def test_settled_on_uniform_resampling_each_later_resample_is_a_fresh_uniform_draw():
+    initial, outs = _run(_reshuffled, 6, then="uniform-resample")
+    settled = outs[2:]
+    assert all(out.info["settled"] == 1.0 for out in settled)
+    for before, after in zip(settled[:-1], settled[1:], strict=True):
+        assert not torch.equal(before.points, after.points)
+    for out in settled:
+        assert out.points.shape == initial.shape and out.points.abs().max() <= 1.0
+        # uniform on [-1, 1]^2: each quadrant holds N / 4 = 100 points, binomial standard
+        # deviation 8.7; 40 is 7 deviations off
+        quadrants = torch.bincount((out.points[:, 0] > 0).long() * 2 + (out.points[:, 1] > 0))
+        assert (quadrants - N / 4).abs().max() < 40
+    # nothing of the moved set's state is consulted after the decision
+    assert "carried" not in settled[-1].state
+
+
 def test_a_persisting_ranking_keeps_the_inner_sampler_moving():
     initial, outs = _run(lambda x, i: bump(x).abs(), 6)
     # a fixed hot spot: the residual a point was drawn with ranks it as its own residual does
@@ -82,6 +99,10 @@ def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
         (lambda: Settle(RobustGLF(), below=1.5), r"below=1\.5 must be a number in \[-1, 1\]"),
         (lambda: Settle(RobustGLF(), below="x"), r"below='x'"),
         (lambda: Settle(RobustGLF(), watch=0), r"watch"),
+        (
+            lambda: Settle(RobustGLF(), then="fixed"),
+            r"then='fixed' is unknown; allowed: initial, uniform-resample",
+        ),
         (lambda: Settle("glf"), r"inner='glf' is not a Sampler"),
         (lambda: Settle(RARD(n_candidates=50)), r"grows the set"),
         (lambda: samplers.get("settle", inner="nope"), r"nope"),

@@ -131,7 +131,7 @@ _registry.register(
     "settle",
     _settle_from_config,
     "robust GLF (or sampler_params.inner) until the residual's ranking stops persisting, "
-    "then the initial set, fixed (ours)",
+    "then the initial set, fixed, or fresh uniform draws (sampler_params.then; ours)",
 )
 
 names = _registry.names

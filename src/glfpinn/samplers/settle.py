@@ -1,4 +1,4 @@
-"""Settle (ours): resample while the residual's ranking persists, else settle on the initial set.
+"""Settle (ours): resample while the residual's ranking persists, else settle on a quiet set.
 
 Design rounds 3-5 of robust GLF (docs/results.md) found two kinds of problem. On sharp moving
 fronts (Burgers, Allen-Cahn) the points must follow the residual; on smooth solutions and in
@@ -13,10 +13,16 @@ So ``Settle(inner)`` resamples with ``inner`` and measures, at each resample, th
 *persistence*: the Spearman rank correlation between the residual each point was drawn with
 (its nearest previous point's residual at the last resample: for GLF, its anchor's) and its
 residual now. After ``watch`` measured resamples it decides once: if their mean persistence is
-below ``below``, the run settles on its initial (uniform) set and never moves again; else
-``inner`` resamples to the end. The decision is made once because a held set's persistence is
-not comparable (the same points, not a fresh draw), and because an L-BFGS stage reshuffles every
-problem's ranking alike (measured: docs/results.md, "Design round 7").
+below ``below``, the run settles: by default (``then="initial"``) on its initial uniform set,
+which it keeps to the end; with ``then="uniform-resample"`` it draws a fresh uniform set at
+every later resample instead. Else ``inner`` resamples to the end. The decision is made once
+because a held set's persistence is not comparable (the same points, not a fresh draw), and
+because an L-BFGS stage reshuffles every problem's ranking alike (measured: docs/results.md,
+"Design round 7").
+
+The fresh draws were tried for what the initial set lost (round 7: a fixed set of 500 points in
+15-D is worse than a moving one); they mended that and gave back Helmholtz, where the fixed set
+leads (docs/results.md, "Design round 8").
 """
 
 from __future__ import annotations
@@ -27,12 +33,12 @@ from typing import final
 import torch
 from torch import Tensor
 
-from glfpinn._checks import check_int, short_repr
+from glfpinn._checks import check_choice, check_int, short_repr
 from glfpinn.domains import Domain
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.glf_options import idw
 
-__all__ = ["Settle", "SETTLE_BELOW", "SETTLE_WATCH", "persistence"]
+__all__ = ["Settle", "SETTLE_BELOW", "SETTLE_THEN", "SETTLE_WATCH", "persistence"]
 
 #: Default threshold on the mean persistence: between the design problems' two groups (seeds
 #: 100-102: the fronts 0.41-0.62, but for one Allen-Cahn seed whose front formed late, 0.29; the
@@ -40,6 +46,9 @@ __all__ = ["Settle", "SETTLE_BELOW", "SETTLE_WATCH", "persistence"]
 SETTLE_BELOW = 1 / 3
 #: Default number of measured resamples before the decision.
 SETTLE_WATCH = 2
+#: What a settled run does at each later resample: keep its initial set, or draw a fresh
+#: uniform one.
+SETTLE_THEN = ("initial", "uniform-resample")
 
 
 def persistence(before: Tensor, now: Tensor) -> float:
@@ -65,10 +74,16 @@ class Settle(Sampler):
             [-1, 1] (-1: never settle).
         watch: resamples measured before the decision (the first resample has nothing to
             measure against, so the decision comes at resample ``watch + 1``).
+        then: what a settled run does at each later resample: ``"initial"`` returns to the
+            initial set and keeps it, ``"uniform-resample"`` draws a fresh uniform set.
     """
 
     def __init__(
-        self, inner: Sampler, below: float = SETTLE_BELOW, watch: int = SETTLE_WATCH
+        self,
+        inner: Sampler,
+        below: float = SETTLE_BELOW,
+        watch: int = SETTLE_WATCH,
+        then: str = "initial",
     ) -> None:
         if not isinstance(inner, Sampler):
             raise ValueError(f"inner={short_repr(inner)} is not a Sampler")
@@ -82,6 +97,7 @@ class Settle(Sampler):
         self.inner = inner
         self.below = float(below)
         self.watch = check_int("watch", watch, minimum=1)
+        self.then = check_choice("then", then, SETTLE_THEN)
 
     @property
     def stochastic(self) -> bool:  # type: ignore[override]
@@ -95,15 +111,22 @@ class Settle(Sampler):
     def init_state(self, points: Tensor) -> SamplerState:
         return {"inner": self.inner.init_state(points), "initial": points.clone(), "measured": []}
 
+    def _quiet_set(self, ctx: SamplingContext, state: SamplerState) -> Tensor:
+        """A settled run's next points, on the run's current device and in its current dtype (a
+        stage may have changed it since the initial set was drawn)."""
+        if self.then == "initial":
+            points = state["initial"]
+        else:
+            points = ctx.domain.sample(ctx.n, ctx.generator, dtype=ctx.points.dtype)
+        return points.to(device=ctx.points.device, dtype=ctx.points.dtype)
+
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         """The next points, and in ``info``: ``persistence`` (when measured), ``settled`` (1
         from the decision to settle on), and ``inner``'s own diagnostics."""
         if not state:  # called without init_state: the current points are the initial set
             state = self.init_state(ctx.points)
-        # the initial set as the run holds its points now (a stage may have changed the dtype)
-        initial = state["initial"].to(device=ctx.points.device, dtype=ctx.points.dtype)
         if state.get("settled"):
-            return Resampled(initial, state, info={"settled": 1.0})
+            return Resampled(self._quiet_set(ctx, state), state, info={"settled": 1.0})
         r = ctx.current_residuals("Settle")
         measured = list(state["measured"])
         info: dict[str, float] = {}
@@ -113,7 +136,7 @@ class Settle(Sampler):
         if len(measured) == self.watch and sum(measured) / self.watch < self.below:
             settled = {k: v for k, v in state.items() if k != "carried"}
             settled.update(measured=measured, settled=True)
-            return Resampled(initial, settled, info={**info, "settled": 1.0})
+            return Resampled(self._quiet_set(ctx, settled), settled, info={**info, "settled": 1.0})
         out = self.inner.resample(ctx, state["inner"])
         new_state = {**state, "inner": out.state, "measured": measured}
         if len(measured) < self.watch:

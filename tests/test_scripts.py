@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,7 +23,10 @@ profile: scripts
 base: {steps: 20, eval_every: 10, n_points: 64, hidden: [8, 8], resample_every: 10}
 experiments:
   main:
-    problems: {laplace: {problem: laplace}, heat-5d: {problem: heat-5d}}
+    problems:
+      laplace: {problem: laplace}
+      heat-5d: {problem: heat-5d}
+      burgers1d-c: {problem: burgers1d-c}
     samplers: {uniform: {sampler: uniform}, glf-robust: {sampler: glf-robust}}
     seeds: [0, 1]
 """
@@ -30,7 +34,8 @@ experiments:
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-    """A tiny finished bench: Laplace and Heat-ND, a fixed and a resampled set, 2 seeds."""
+    """A tiny finished bench: Laplace, Heat-ND and Burgers1d-C, a fixed and a resampled set, 2
+    seeds."""
     folder = tmp_path_factory.mktemp("bench")
     (folder / "bench.yaml").write_text(BENCH)
     run_bench(load_bench(folder / "bench.yaml"), folder / "runs", workers=1, log=lambda s: None)
@@ -56,7 +61,9 @@ def test_residual_gap_is_the_ratio_of_mean_squares_off_and_on_the_set(bench, cap
     argv = [str(bench), "--samplers", "uniform", "--fresh", "500"]
     rows = _main("residual_gap", argv, capsys, monkeypatch)
     assert sorted((r["problem"], r["sampler"], r["seed"]) for r in rows) == [
-        (problem, "uniform", seed) for problem in ("heat-5d", "laplace") for seed in ("0", "1")
+        (problem, "uniform", seed)
+        for problem in ("burgers1d-c", "heat-5d", "laplace")
+        for seed in ("0", "1")
     ]
     for row in rows:
         run = load_run(bench / "main" / row["problem"] / "uniform" / f"seed{row['seed']}")
@@ -115,3 +122,22 @@ def test_pinnacles_first_heat_nd_grid_lies_mostly_outside_the_ball(bench, capsys
         l2 = float((predicted - exact).norm() / exact.norm())
         assert float(row["l2_box_grid"]) == pytest.approx(l2, rel=1e-3)
         assert float(row["l2_in_ball"]) == pytest.approx(run.result["l2_relative_error"], rel=1e-3)
+
+
+def test_burgers1d_c_is_scored_against_the_file_and_the_exact_solution(bench, capsys, monkeypatch):
+    rows = _main("burgers1d_c_exact", [str(bench)], capsys, monkeypatch)
+    assert sorted((r["sampler"], r["seed"]) for r in rows) == [
+        (sampler, seed) for sampler in ("glf-robust", "uniform") for seed in ("0", "1")
+    ]
+    points, in_file = problems.get("burgers1d-c").test_set()
+    exact = problems.get("burgers").solution(points)
+    for row in rows:
+        run = load_run(bench / "main" / "burgers1d-c" / row["sampler"] / f"seed{row['seed']}")
+        assert float(row["l2_file"]) == pytest.approx(run.result["l2_relative_error"], rel=1e-3)
+        # the two errors at the file's points differ by no more than the file's own error
+        # (triangle inequality on the unnormalised norms; 1e-3 for the printed digits)
+        misfit_file = float(row["l2_file"]) * np.linalg.norm(in_file)
+        misfit_exact = float(row["l2_exact_at_file_points"]) * np.linalg.norm(exact)
+        bound = np.linalg.norm(in_file - exact)
+        assert abs(misfit_file - misfit_exact) <= bound + 1e-3 * max(misfit_file, misfit_exact)
+        assert 0 < float(row["l2_exact_on_grid"]) < 10

@@ -13,7 +13,6 @@ points, and against the exact solution on `burgers`' own 256 x 100 test grid
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,9 @@ from glfpinn import problems
 from glfpinn.runs import load_run
 
 
-def relative_l2(predicted: np.ndarray, exact: np.ndarray) -> float:
+def relative_l2(run, x: np.ndarray, exact: np.ndarray) -> float:
+    """The run's relative L2 error at ``x`` against ``exact``."""
+    predicted = np.asarray(run.predict(x), dtype=np.float64).reshape(-1)
     return float(np.linalg.norm(predicted - exact) / np.linalg.norm(exact))
 
 
@@ -39,15 +40,13 @@ def main() -> int:
     for folder in args.bench:
         for result in sorted(folder.glob("*/burgers1d-c/*/seed*/result.json")):
             run = load_run(result.parent)
-
-            def predict(x: np.ndarray, run=run) -> np.ndarray:
-                return np.asarray(run.predict(x), dtype=np.float64).reshape(-1)
-
-            at_file = relative_l2(predict(file_points), file_exact)
-            on_grid = relative_l2(predict(grid), grid_exact)
-            l2_file = json.loads(result.read_text())["l2_relative_error"]
+            errors = (
+                run.result["l2_relative_error"],
+                relative_l2(run, file_points, file_exact),
+                relative_l2(run, grid, grid_exact),
+            )
             sampler, seed = result.parts[-3], result.parent.name.removeprefix("seed")
-            print(f"{sampler},{seed},{l2_file:.4g},{at_file:.4g},{on_grid:.4g}", flush=True)
+            print(f"{sampler},{seed}," + ",".join(f"{e:.4g}" for e in errors), flush=True)
     return 0
 
 

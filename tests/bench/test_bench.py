@@ -1,4 +1,5 @@
 import contextlib
+import csv
 import dataclasses
 import json
 import os
@@ -194,6 +195,37 @@ _DUPLICATE_EXPERIMENTS = """experiments:
             "workers=True must be a positive integer",
             id="workers-bool",
         ),
+        pytest.param(
+            "published: {figures: {p: {best: 0.1}}}\n" + _experiment(),
+            "published.source=None must say where the figures come from",
+            id="published-without-source",
+        ),
+        pytest.param(
+            "published: {source: a paper, figures: {q: {best: 0.1}}}\n" + _experiment(),
+            "published figures for problem 'q', which no experiment has; problems: p",
+            id="published-unknown-problem",
+        ),
+        pytest.param(
+            "published: {source: a paper, figures: {p: {best: -0.1}}}\n" + _experiment(),
+            "published.figures.p.best=-0.1 must be a positive L2 error",
+            id="published-negative",
+        ),
+        pytest.param(
+            "published: {source: a paper, figures: {p: {best: .nan}}}\n" + _experiment(),
+            "published.figures.p.best=nan must be a positive L2 error",
+            id="published-nan",
+        ),
+        pytest.param(
+            "published: {source: a paper, figures: {p: {vanilla: {value: 0.1, sampler: u}}}}\n"
+            + _experiment(),
+            "sampler 'u' is not one of the bench's: s",
+            id="published-unknown-sampler",
+        ),
+        pytest.param(
+            "published: {source: a paper, figures: {p: {vanilla: {valu: 0.1}}}}\n" + _experiment(),
+            "published.figures.p.vanilla: unknown key 'valu'; allowed: sampler, value",
+            id="published-unknown-key",
+        ),
     ],
 )
 def test_a_bad_bench_is_refused_whole_before_any_worker_starts(tmp_path, capsys, bad, message):
@@ -260,8 +292,34 @@ def test_bench_reuses_finished_cells_and_reports(bench_file, tmp_path):
     }
     md = write_report(out).read_text()
     assert "| ac | glf | 2 |" in md and "| ac | rad | 2 |" in md
-    csv = (out / "results.csv").read_text().splitlines()
-    assert csv[0].startswith("experiment,problem,sampler,seeds") and len(csv) == 3
+    table = (out / "results.csv").read_text().splitlines()
+    assert table[0].startswith("experiment,problem,sampler,seeds") and len(table) == 3
+
+
+def test_published_figures_reach_the_report_beside_the_benchs_own(bench_file, tmp_path):
+    published = (
+        "published:\n  source: a paper, Table 3\n  figures:\n"
+        "    ac: {vanilla: {value: 0.5, sampler: glf}, best: 1.0e-3}\n"
+    )
+    bench_file.write_text(BENCH + published)
+    out = tmp_path / "out"
+    run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)
+    recorded = json.loads((out / "bench.json").read_text())["published"]
+    assert recorded["figures"]["ac"]["vanilla"] == {"value": 0.5, "sampler": "glf"}
+    md = write_report(out).read_text()
+    assert "## Published figures beside ours" in md and "Published: a paper, Table 3." in md
+    medians = {
+        r["sampler"]: float(r["l2_relative_error_median"])
+        for r in csv.DictReader((out / "results.csv").open())
+    }
+    best = min(medians, key=medians.get)
+    # each figure's row: our median (the named sampler's, else the best one's) and the ratio
+    for label, value, sampler in (("vanilla", 0.5, "glf"), ("best", 1e-3, best)):
+        row = f"| main | ac | {label} | {value:.3g} | {sampler} | {medians[sampler]:.3g} | "
+        assert row + f"{medians[sampler] / value:.3g} |" in md
+    # the figures are not part of the grid: adding them reuses every finished cell
+    bench_file.write_text(BENCH)
+    assert run_bench(load_bench(bench_file), out, workers=1, log=lambda s: None)["reused"] == 4
 
 
 def test_cells_finished_before_a_setting_existed_are_reused_after_an_upgrade(bench_file, tmp_path):

@@ -164,6 +164,7 @@ def _claim(root: Path, bench: Bench, source: str | None, overwrite: bool) -> Non
             "config": source,
             "grid_sha256": digest,
             "cells": [str(c.path) for c in bench.cells],
+            **({"published": bench.published} if bench.published else {}),
         },
     )
 

@@ -13,10 +13,20 @@ configs, merged in the order base <- problem entry <- sampler entry <- seed::
         seeds: [0, 1, 2]
 
 Every cell runs into ``<out>/<experiment>/<problem label>/<sampler label>/seed<k>``.
+
+Published figures to set beside the bench's own (the report's "Published figures beside ours")
+go under ``published``, by problem label: a positive L2 error, or ``{value, sampler}`` to compare
+it with that sampler's median rather than the best sampler's::
+
+    published:
+      source: PINNacle (Hao et al., NeurIPS 2024), Table 3, mean L2RE
+      figures:
+        ns2d-c: {vanilla PINN: {value: 4.70e-2, sampler: uniform}, best (LAAF): 3.60e-2}
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -34,7 +44,7 @@ __all__ = ["Bench", "Cell", "load_bench"]
 
 #: A label is one directory name of a cell's path: short, and the same on every filesystem.
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
-_TOP_KEYS = {"profile", "note", "base", "experiments", "workers"}
+_TOP_KEYS = {"profile", "note", "base", "experiments", "workers", "published"}
 _EXPERIMENT_KEYS = {"problems", "samplers", "seeds", "base", "note"}
 #: Seeds end up in result.json and results.csv, which tools read as int64.
 _MAX_SEED = 2**63 - 1
@@ -61,6 +71,8 @@ class Bench:
     note: str
     cells: tuple[Cell, ...]
     workers: int | None
+    #: ``{"source": str, "figures": {problem label: {figure label: {"value", "sampler"}}}}``
+    published: dict[str, Any] | None = None
 
 
 def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +188,51 @@ def _distinct_paths(cells: list[Cell]) -> None:
             )
 
 
+def _published(file: str, data: Any, cells: list[Cell]) -> dict[str, Any] | None:
+    """The ``published`` figures, checked against the bench's own problem and sampler labels."""
+    if data is None:
+        return None
+    data = _check_keys(f"{file}: published", data, {"source", "figures"})
+    source = data.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError(
+            f"{file}: published.source={short_repr(source)} must say where the figures come from"
+        )
+    figures = data.get("figures")
+    if not isinstance(figures, dict) or not figures:
+        raise ValueError(f"{file}: published.figures must be a non-empty mapping of problem labels")
+    problem_labels = {c.problem for c in cells}
+    sampler_labels = {c.sampler for c in cells}
+    checked: dict[str, dict[str, dict[str, Any]]] = {}
+    for problem, entries in figures.items():
+        if problem not in problem_labels:
+            raise ValueError(
+                f"{file}: published figures for problem {short_repr(problem)}, which no "
+                f"experiment has; problems: {', '.join(sorted(problem_labels))}"
+            )
+        if not isinstance(entries, dict) or not entries:
+            raise ValueError(f"{file}: published.figures.{problem} must map labels to L2 errors")
+        checked[problem] = {}
+        for label, entry in entries.items():
+            where = f"{file}: published.figures.{problem}.{label}"
+            if isinstance(entry, dict):
+                entry = _check_keys(where, entry, {"value", "sampler"})
+                value, sampler = entry.get("value"), entry.get("sampler")
+            else:
+                value, sampler = entry, None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{where}={short_repr(value)} must be a positive L2 error")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{where}={short_repr(value)} must be a positive L2 error")
+            if sampler is not None and sampler not in sampler_labels:
+                raise ValueError(
+                    f"{where}: sampler {short_repr(sampler)} is not one of the bench's: "
+                    f"{', '.join(sorted(sampler_labels))}"
+                )
+            checked[problem][str(label)] = {"value": float(value), "sampler": sampler}
+    return {"source": source.strip(), "figures": checked}
+
+
 def load_bench(path: str | os.PathLike) -> Bench:
     """Parse and validate a whole bench file: every cell's run config, problem and sampler are
     checked before any worker starts, so a bad cell never stops a grid halfway."""
@@ -216,5 +273,9 @@ def load_bench(path: str | os.PathLike) -> Bench:
                     cells.append(Cell(name, p_label, s_label, seed, cfg))
     _distinct_paths(cells)
     return Bench(
-        str(data.get("profile", "custom")), str(data.get("note", "")), tuple(cells), workers
+        str(data.get("profile", "custom")),
+        str(data.get("note", "")),
+        tuple(cells),
+        workers,
+        _published(file, data.get("published"), cells),
     )

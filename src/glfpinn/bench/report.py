@@ -316,6 +316,7 @@ def write_report(
             ] + [_fmt(e[f"{k}_mean"], e[f"{k}_std"], k) for k in METRICS_REPORTED]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _published_lines(summary, meta.get("published"))
     lines += _verdict_lines(paired, reference, resamples)
     lines += _time_to_accuracy_lines(reached)
     lines += _diagnostics_lines(diagnostics)
@@ -416,6 +417,51 @@ def _time_to_accuracy_lines(reached: list[dict[str, Any]]) -> list[str]:
         "target: the median over the seeds that reached it (how many, in brackets), at the "
         "evaluations' resolution (eval_every), evaluation time included.",
         ["experiment", "problem", "sampler", *(f"L2 <= {t:.0e}" for t in ACCURACY_TARGETS)],
+        rows,
+    )
+
+
+def _published_lines(summary: list[dict[str, Any]], published: Any) -> list[str]:
+    """Each published figure beside the bench's median: the best sampler's on that problem, or
+    the sampler the figure names (bench.json's ``published``, from the bench file)."""
+    if not isinstance(published, dict) or not isinstance(published.get("figures"), dict):
+        return []
+    rows = []
+    for exp in dict.fromkeys(e["experiment"] for e in summary):
+        for problem, figures in published["figures"].items():
+            ours = [
+                e
+                for e in summary
+                if e["experiment"] == exp
+                and e["problem"] == problem
+                and math.isfinite(e["l2_relative_error_median"])
+            ]
+            if not ours or not isinstance(figures, dict):
+                continue
+            best = min(ours, key=lambda e: e["l2_relative_error_median"])
+            for label, figure in figures.items():
+                named = figure.get("sampler")
+                mine = (
+                    best
+                    if named is None
+                    else next((e for e in ours if e["sampler"] == named), None)
+                )
+                if mine is None:
+                    continue
+                median, value = mine["l2_relative_error_median"], figure["value"]
+                rows.append(
+                    [exp, problem, label, f"{value:.3g}", mine["sampler"], f"{median:.3g}"]
+                    + [f"{median / value:.3g}"]
+                )
+    if not rows:
+        return []
+    return _section(
+        "Published figures beside ours",
+        f"Published: {published.get('source', 'source not given')}. Ours: the median L2 error "
+        "over seeds of the bench's best sampler on that problem, or of the sampler the figure "
+        "is compared with; ratio: ours over published (below 1: ours is lower). A published "
+        "figure comes from its own protocol, which the bench's note says how far it follows.",
+        ["experiment", "problem", "published figure", "value", "ours: sampler", "median", "ratio"],
         rows,
     )
 

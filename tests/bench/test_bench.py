@@ -584,7 +584,12 @@ def test_the_frontier_profile_shares_one_recipe_across_its_samplers():
         "helmholtz",
         "diffusion-reaction",
         "wave",
+        "dispersive-10d",
+        "reaction-diffusion-20d",
     }
+    # the high-dimensional problems take half the points, as in the medium profile
+    assert {c.config.n_points for c in bench.cells if c.experiment == "frontier-hd"} == {1000}
+    assert {c.config.n_points for c in bench.cells if c.experiment != "frontier-hd"} == {2000}
     samplers = {c.sampler for c in bench.cells}
     assert {"glf", "glf-scaled", "rad", "r3", "uniform-resample", "uniform"} <= samplers
     recipes = set()
@@ -593,7 +598,7 @@ def test_the_frontier_profile_shares_one_recipe_across_its_samplers():
         assert plan.rounds is not None
         assert any(stage.dtype == "float64" for stage in plan.rounds.stages)
         recipes.add(repr(plan))
-    assert len(recipes) == 1  # one recipe for every problem and sampler
+    assert len(recipes) == 1  # one optimizer recipe for every problem and sampler
 
 
 #: A problem whose training kills its own process the way a fault in user code, a native library

@@ -220,9 +220,8 @@ def _published(file: str, data: Any, cells: list[Cell]) -> dict[str, Any] | None
                 value, sampler = entry.get("value"), entry.get("sampler")
             else:
                 value, sampler = entry, None
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{where}={short_repr(value)} must be a positive L2 error")
-            if not (math.isfinite(value) and value > 0):
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (numeric and math.isfinite(value) and value > 0):
                 raise ValueError(f"{where}={short_repr(value)} must be a positive L2 error")
             if sampler is not None and sampler not in sampler_labels:
                 raise ValueError(

@@ -37,6 +37,7 @@ from glfpinn._checks import check_choice, check_int, short_repr
 from glfpinn.domains import Domain
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.glf_options import idw
+from glfpinn.samplers.uniform import UniformResample
 
 __all__ = ["Settle", "SETTLE_BELOW", "SETTLE_THEN", "SETTLE_WATCH", "persistence"]
 
@@ -98,6 +99,7 @@ class Settle(Sampler):
         self.below = float(below)
         self.watch = check_int("watch", watch, minimum=1)
         self.then = check_choice("then", then, SETTLE_THEN)
+        self._fresh = UniformResample() if then == "uniform-resample" else None
 
     @property
     def stochastic(self) -> bool:  # type: ignore[override]
@@ -114,11 +116,9 @@ class Settle(Sampler):
     def _quiet_set(self, ctx: SamplingContext, state: SamplerState) -> Tensor:
         """A settled run's next points, on the run's current device and in its current dtype (a
         stage may have changed it since the initial set was drawn)."""
-        if self.then == "initial":
-            points = state["initial"]
-        else:
-            points = ctx.domain.sample(ctx.n, ctx.generator, dtype=ctx.points.dtype)
-        return points.to(device=ctx.points.device, dtype=ctx.points.dtype)
+        if self._fresh is not None:
+            return self._fresh.resample(ctx, {}).points
+        return state["initial"].to(device=ctx.points.device, dtype=ctx.points.dtype)
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         """The next points, and in ``info``: ``persistence`` (when measured), ``settled`` (1

@@ -15,6 +15,7 @@ from glfpinn.samplers import (
     RARG,
     Mix,
     Resampled,
+    RobustGLF,
     RSmote,
     Sampler,
     Uniform,
@@ -48,6 +49,7 @@ CASES.update(
     {
         "rad+importance": RAD(n_candidates=SMALL, importance_weights=True),
         "glf+importance": GLF(importance_weights=True),
+        "glf-robust-density-rad": RobustGLF(density="rad", fixed=0.2, global_candidates=0.5),
         "rar-d-n_add": RARD(n_candidates=SMALL, n_add=5),
         "rar-g-n_add": RARG(n_candidates=SMALL, n_add=5),
         "r3-sobol": R3(method="sobol"),

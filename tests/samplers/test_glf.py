@@ -3,6 +3,7 @@ import torch
 
 from glfpinn.domains import Box
 from glfpinn.samplers import GLF
+from glfpinn.samplers.glf_options import rad_density
 from tests.helpers import make_context
 
 
@@ -394,3 +395,87 @@ def test_clip_bounds_the_weight_of_a_hot_region():
     assert free > 0.25
     assert 0.1 < hot_share(GLF(alpha_scale="relative", clip=2.0)) < 0.17
     assert hot_share(GLF(alpha_scale="relative", clip=1e9)) == free
+
+
+def test_density_rad_first_resample_from_a_uniform_set_is_the_papers_draw():
+    """From a uniform set (q = 1) RAD's target density is RAD's weight over a constant, so the
+    race keeps the same candidates as the paper's draw, from the same stream."""
+    ctx, _ = make_context(n=300)
+    sampler = GLF(alpha_scale="relative", density="rad")
+    tracked = sampler.resample(ctx, sampler.init_state(ctx.points))
+    ctx, _ = make_context(n=300)
+    paper = GLF(alpha_scale="relative").resample(ctx, {})
+    assert torch.equal(tracked.points, paper.points)
+
+
+def test_rad_density_has_mean_one_under_the_uniform_measure_its_anchors_estimate():
+    """p = (r / E_u[r] + c) / (1 + c) with E_u estimated by importance from anchors of density
+    q: the same importance mean of p is 1, whatever q."""
+    gen = torch.Generator().manual_seed(0)
+    r = torch.rand(500, generator=gen, dtype=torch.float64) * 10
+    q = 0.2 + torch.rand(500, generator=gen, dtype=torch.float64) * 3
+    p = rad_density(r, r, q, k=1.0, c=1.0)
+    assert float((p / q).sum() / (1 / q).sum()) == pytest.approx(1.0, rel=1e-12)
+    assert torch.equal(
+        rad_density(torch.zeros(5), torch.zeros(5), torch.ones(5), 1.0, 1.0),
+        torch.ones(5, dtype=torch.float64),
+    )
+
+
+def _hot_right_share(sampler, resamples: int) -> float:
+    """Share of 2,000 points on [0, 1]^2 in x > 0.5, where the residual is 10 (1 elsewhere),
+    after ``resamples`` resamples of the same residual field."""
+    box = Box.cube(2, 0.0, 1.0)
+
+    def step(x):
+        return torch.where(x[:, 0] > 0.5, 10.0, 1.0)
+
+    ctx, _ = make_context(box, n=2000, residual=step)
+    state = sampler.init_state(ctx.points)
+    for _ in range(resamples):
+        out = sampler.resample(ctx, state)
+        state = out.state
+        ctx = type(ctx)(out.points, step(out.points), box, 0, ctx.generator)
+    return float((ctx.points[:, 0] > 0.5).double().mean())
+
+
+def test_density_rad_tracks_rads_density_where_the_paper_compounds_it():
+    """Residual 10 on the right half, 1 on the left, k = c = 1: RAD's density gives the right
+    half (10 / 5.5 + 1) / 2 / 2 = 0.705 of the points. With one step for every anchor (h capped
+    at 0.01, so the move is the same on both sides) the tracked set holds that share over ten
+    resamples (ten race draws of N = 2,000 let it drift by about 0.03); the paper's draw
+    multiplies the weights up, and the set leaves the cold half."""
+    same_step = {"alpha_scale": "relative", "h_max": 0.01}
+    assert _hot_right_share(GLF(**same_step, density="rad"), 10) == pytest.approx(0.705, abs=0.06)
+    assert _hot_right_share(GLF(**same_step), 10) > 0.9
+
+
+def test_density_rad_cannot_undo_the_trap_of_residual_dependent_steps():
+    """The limit of ``density="rad"`` (docs/results.md, design round 10): with h ~ 1 / r the
+    cold anchors' candidates scatter over the whole domain and those landing in the hot half
+    stay there (their own steps are 10x shorter), so the set still drifts to the hot half."""
+    assert _hot_right_share(GLF(alpha_scale="relative", density="rad"), 10) > 0.85
+
+
+def test_density_rad_carries_each_points_density_in_its_state():
+    """The state holds one density per point: the drawn ones RAD's target density at their
+    anchor, the fresh uniform ones 1."""
+    ctx, _ = make_context(n=400)
+    sampler = GLF(alpha_scale="relative", explore=0.25, density="rad")
+    out = sampler.resample(ctx, sampler.init_state(ctx.points))
+    q = out.state["density"]
+    assert q.shape == (400,)
+    assert torch.equal(q[300:], torch.ones(100, dtype=torch.float64))
+    assert bool((q[:300] > 0).all()) and float(q[:300].std()) > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"density": "powered"}, "density='powered'"),
+        ({"density": "rad", "importance_weights": True}, "needs density='compound'"),
+    ],
+)
+def test_bad_density_options_are_refused_with_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GLF(**kwargs)

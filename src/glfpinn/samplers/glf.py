@@ -37,6 +37,19 @@ On K ranks (data-parallel training) each rank perturbs its own anchors and draws
 points from its own pool, with the normaliser mean(r^k) all-reduced so that every weight is
 the single-process one; only the per-rank quota differs (docs/samplers.md, "On K ranks").
 
+``density="rad"`` (ours) changes what the draw weighs. The paper's draw weighs a candidate by
+its anchor's RAD weight, and the anchors are themselves last round's draw: the set's density is
+multiplied by the weights at every resample, so where the residual's pattern persists the set
+follows w^t, ever more concentrated, where RAD's fresh draw follows w. With ``density="rad"``
+each point carries the density it was drawn from, q (1 for uniform points), and a candidate
+weighs p(anchor) / q(anchor), p = (r^k / E_u[r^k] + c) / (1 + c) RAD's target density relative
+to the uniform one: the set tracks p (sequential Monte Carlo's reweighting), however many rounds
+pass, and where the residual has not changed the draw keeps the set where it is. The candidate
+is taken to follow its anchor's density, an approximation where h is wide; and the move is not
+neutral when h depends on the residual: a cold anchor's wide candidates that land where the
+residual is high stay there (their own steps are short), so only with one step for every anchor
+does the set hold RAD's density (measured: docs/results.md, design round 10).
+
 ``importance_weights=True`` (ours) returns loss weights 1/(N p_i), self-normalised to mean 1.
 Unlike RAD's, GLF's pool is not uniform (it is a cloud around the anchors), so these weights undo
 only the last weighted selection: the weighted loss follows the candidate pool's density, not the
@@ -61,6 +74,7 @@ from glfpinn.samplers.glf_options import (
     RELATIVE_ALPHA,
     idw,
     largest_remainders,
+    rad_density,
     residual_scale,
 )
 from glfpinn.samplers.select import (
@@ -73,12 +87,13 @@ from glfpinn.samplers.select import (
     weighted_draw,
 )
 
-__all__ = ["GLF", "SURROGATES", "POOLS", "ALPHA_SCALES", "DRAWS", "RELATIVE_ALPHA"]
+__all__ = ["GLF", "SURROGATES", "POOLS", "ALPHA_SCALES", "DRAWS", "DENSITIES", "RELATIVE_ALPHA"]
 
 SURROGATES = ("inherit", "exact", "idw")
 POOLS = ("candidates", "candidates+anchors")
 ALPHA_SCALES = ("absolute", "relative")
 DRAWS = ("race", "systematic")
+DENSITIES = ("compound", "rad")
 
 #: Above this many input coordinates GLF's default alpha is the paper's high-dimensional 1e-3.
 LOW_DIM_LIMIT = 3
@@ -128,6 +143,10 @@ class GLF(Sampler):
         clip: weigh no point by a residual above ``clip`` times the anchors' median residual
             (ours; None: off): a singularity the network cannot resolve (a re-entrant corner)
             then draws at most that share of points, however large its residual stays.
+        density: what the set's density follows (ours): "compound" (the paper's: each resample
+            multiplies it by the RAD weights) or "rad" (each candidate weighs RAD's target
+            density over the density its anchor was drawn from, so the set tracks RAD's
+            density; see the module).
     """
 
     def __init__(
@@ -152,6 +171,7 @@ class GLF(Sampler):
         global_candidates: float = 0.0,
         fixed: float = 0.0,
         clip: float | None = None,
+        density: str = "compound",
     ) -> None:
         if alpha is not None:
             check_positive("alpha", alpha)
@@ -186,6 +206,7 @@ class GLF(Sampler):
         if clip is not None:
             check_positive("clip", clip)
         self.clip = clip
+        self.density = check_choice("density", density, DENSITIES)
         if self.explore + self.fixed >= 1:
             raise ValueError(
                 f"explore={explore} and fixed={fixed} leave no point to draw; "
@@ -197,6 +218,9 @@ class GLF(Sampler):
                 f"importance_weights=True needs explore=0 and fixed=0; got explore={explore}, "
                 f"fixed={fixed}"
             )
+        if self.importance_weights and self.density == "rad":
+            # 1 / (N p_i) undoes the draw from a pool whose own density is not the uniform one
+            raise ValueError("importance_weights=True needs density='compound'; got density='rad'")
 
     def resamples_per_rank(self) -> bool:
         """On K ranks each rank perturbs its own anchors and draws its N/K points from its own
@@ -213,7 +237,23 @@ class GLF(Sampler):
             or self.global_candidates > 0
             or self.fixed > 0
             or self.clip is not None
+            or self.density == "rad"
         )
+
+    def init_state(self, points: Tensor) -> SamplerState:
+        """With ``density="rad"``, the density each point was drawn from: 1 (uniform) at first."""
+        if self.density == "compound":
+            return {}
+        return {"density": torch.ones(points.shape[0], dtype=torch.float64)}
+
+    def carried_density(self, ctx: SamplingContext, state: SamplerState) -> Tensor:
+        """The density each current point was drawn from (``density="rad"``), on the points'
+        device; 1 (uniform) when the state has none for this many points (a first resample
+        without ``init_state``, or a set replaced from outside)."""
+        q = (state or {}).get("density")
+        if q is None or q.shape[0] != ctx.n:
+            return torch.ones(ctx.n, dtype=torch.float64, device=ctx.points.device)
+        return q.to(ctx.points.device)
 
     def alpha_for(self, dim: int) -> float:
         if self.alpha is not None:
@@ -316,7 +356,15 @@ class GLF(Sampler):
         log_mean = None
         if ctx.group is not None and self.k > 0:
             log_mean = rad_log_mean(r_pool, self.k, mass=mass, group=ctx.group)
-        w = rad_weights(r_pool, self.k, self.c, mass=mass, log_mean=log_mean)
+        if self.density == "rad":
+            q = self.carried_density(ctx, state)
+            r_anchor = r if self.clip is None else r.clamp(max=self.clip * residual_scale(r))
+            p_pool = rad_density(r_pool, r_anchor, q, self.k, self.c)
+            q_pool = torch.ones_like(p_pool)  # the global candidates are uniform
+            q_pool[:n_local] = q[pool_anchor]
+            w = p_pool / q_pool if mass is None else p_pool / q_pool * mass
+        else:
+            w = rad_weights(r_pool, self.k, self.c, mass=mass, log_mean=log_mean)
         n_explore = round(self.explore * ctx.n)
         n_fixed = round(self.fixed * ctx.n)
         n_drawn = ctx.n - n_explore - n_fixed
@@ -330,6 +378,12 @@ class GLF(Sampler):
         if n_explore:
             fresh = ctx.domain.sample(n_explore, ctx.generator, dtype=pts.dtype)
             pts = torch.cat([pts, fresh.to(pts.device)])
+        if self.density == "rad":
+            # a drawn point follows p (where its candidate was scored), a fixed or fresh one is
+            # uniform
+            ones = torch.ones(n_explore, dtype=torch.float64, device=r.device)
+            drawn = p_pool[idx.to(p_pool.device)]
+            state = {**(state or {}), "density": torch.cat([q[:n_fixed], drawn, ones]).cpu()}
         info = {
             "ess": effective_sample_size(w),
             "h_min": float(h.min()),

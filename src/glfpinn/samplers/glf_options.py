@@ -1,13 +1,14 @@
 """GLF's options that are ours, not the paper's: a scale-free step (``alpha_scale="relative"``),
-an adaptive M, the idw surrogate (the mechanics; :class:`~glfpinn.samplers.glf.GLF` takes them
-as constructor switches, and ``samplers/glf.py`` keeps the paper's method)."""
+an adaptive M, the idw surrogate, a set that tracks RAD's density (the mechanics;
+:class:`~glfpinn.samplers.glf.GLF` takes them as constructor switches, and
+``samplers/glf.py`` keeps the paper's method)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-__all__ = ["RELATIVE_ALPHA", "idw", "residual_scale", "largest_remainders"]
+__all__ = ["RELATIVE_ALPHA", "idw", "residual_scale", "largest_remainders", "rad_density"]
 
 #: ``alpha_scale="relative"``'s default alpha (ours): an anchor with the median residual gets a
 #: per-coordinate spread of 2% of the diameter, so in 2-D its candidates land a median 2.4% of
@@ -48,3 +49,23 @@ def largest_remainders(weights: Tensor, total: int) -> Tensor:
     order = torch.argsort(share - counts, descending=True, stable=True)
     counts[order[:left]] += 1
     return counts
+
+
+def rad_density(
+    residuals: Tensor, anchor_residuals: Tensor, anchor_density: Tensor, k: float, c: float
+) -> Tensor:
+    """RAD's target density p = (r^k / E_u[r^k] + c) / (1 + c) at ``residuals``, relative to the
+    uniform one (so E_u[p] = 1, and a uniform set has density 1 everywhere).
+
+    E_u[r^k], the mean over the whole domain, is estimated from the anchors, which are not
+    uniform: they follow ``anchor_density``, so the estimate is the self-normalised importance
+    mean sum(r^k / q) / sum(1 / q). In log space, like :func:`~glfpinn.samplers.select.rad_weights`;
+    every residual 0 makes the first term 0 (p = 1 everywhere)."""
+    r = residuals.detach().abs().to(torch.float64)
+    ra = anchor_residuals.detach().abs().to(torch.float64)
+    log_q = torch.log(anchor_density.detach().to(ra.device, torch.float64))
+    if k == 0 or not bool((ra > 0).any()):
+        return torch.ones_like(r)
+    log_mean = torch.logsumexp(k * torch.log(ra) - log_q, dim=0) - torch.logsumexp(-log_q, dim=0)
+    ratio = torch.exp(k * torch.log(r) - log_mean.to(r.device))
+    return (ratio + c) / (1 + c) if c > 0 else ratio

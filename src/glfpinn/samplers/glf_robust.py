@@ -50,8 +50,8 @@ class RobustGLF(GLF):
             the domain's diameter (per coordinate).
         h_min: floor on h as a fraction of the uniform spacing (V / N)^(1/d); 0 turns it off.
         explore: share of fresh uniform points per resample, in [0, 1).
-        eps, h_max, k, c, replace, draw, global_candidates, fixed,
-            clip: as for :class:`GLF`.
+        eps, h_max, k, c, replace, draw, global_candidates, fixed, clip,
+            density: as for :class:`GLF`.
     """
 
     def __init__(
@@ -69,6 +69,7 @@ class RobustGLF(GLF):
         global_candidates: float = 0.0,
         fixed: float = 0.0,
         clip: float | None = None,
+        density: str = "compound",
     ) -> None:
         super().__init__(
             M=M,
@@ -85,4 +86,5 @@ class RobustGLF(GLF):
             global_candidates=global_candidates,
             fixed=fixed,
             clip=clip,
+            density=density,
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from glfpinn.samplers.select import rad_weights
+
 __all__ = ["RELATIVE_ALPHA", "idw", "residual_scale", "largest_remainders", "rad_density"]
 
 #: ``alpha_scale="relative"``'s default alpha (ours): an anchor with the median residual gets a
@@ -59,13 +61,11 @@ def rad_density(
 
     E_u[r^k], the mean over the whole domain, is estimated from the anchors, which are not
     uniform: they follow ``anchor_density``, so the estimate is the self-normalised importance
-    mean sum(r^k / q) / sum(1 / q). In log space, like :func:`~glfpinn.samplers.select.rad_weights`;
-    every residual 0 makes the first term 0 (p = 1 everywhere)."""
-    r = residuals.detach().abs().to(torch.float64)
+    mean sum(r^k / q) / sum(1 / q), handed to :func:`~glfpinn.samplers.select.rad_weights` as
+    its normaliser. Every anchor's residual 0 (or k = 0) leaves nothing to weigh: p = 1."""
     ra = anchor_residuals.detach().abs().to(torch.float64)
-    log_q = torch.log(anchor_density.detach().to(ra.device, torch.float64))
     if k == 0 or not bool((ra > 0).any()):
-        return torch.ones_like(r)
+        return torch.ones_like(residuals, dtype=torch.float64)
+    log_q = torch.log(anchor_density.detach().to(ra.device, torch.float64))
     log_mean = torch.logsumexp(k * torch.log(ra) - log_q, dim=0) - torch.logsumexp(-log_q, dim=0)
-    ratio = torch.exp(k * torch.log(r) - log_mean.to(r.device))
-    return (ratio + c) / (1 + c) if c > 0 else ratio
+    return rad_weights(residuals, k, c, log_mean=log_mean) / (1 + c)

@@ -50,6 +50,8 @@ CASES.update(
         "rad+importance": RAD(n_candidates=SMALL, importance_weights=True),
         "glf+importance": GLF(importance_weights=True),
         "glf-robust-density-rad": RobustGLF(density="rad", fixed=0.2, global_candidates=0.5),
+        "glf-moved-target": GLF(moved_target=0.5),
+        "glf-robust-moved-target": RobustGLF(moved_target=0.8),
         "rar-d-n_add": RARD(n_candidates=SMALL, n_add=5),
         "rar-g-n_add": RARG(n_candidates=SMALL, n_add=5),
         "r3-sobol": R3(method="sobol"),

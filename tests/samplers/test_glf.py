@@ -2,8 +2,13 @@ import pytest
 import torch
 
 from glfpinn.domains import Box
-from glfpinn.samplers import GLF
-from glfpinn.samplers.glf_options import rad_density
+from glfpinn.samplers import GLF, RobustGLF
+from glfpinn.samplers.glf_options import (
+    alpha_for_moved_target,
+    leave_probability,
+    rad_density,
+    uniform_spacing,
+)
 from tests.helpers import make_context
 
 
@@ -479,3 +484,72 @@ def test_density_rad_carries_each_points_density_in_its_state():
 def test_bad_density_options_are_refused_with_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GLF(**kwargs)
+
+
+def test_leave_probability_is_the_chi_squared_tail():
+    """P(|h xi| >= a) = P(chi2_d >= (a / h)^2), against scipy's chi-squared in 2-D and 20-D."""
+    from scipy import stats
+
+    h = torch.tensor([0.05, 0.1, 0.3, 1.0], dtype=torch.float64)
+    for dim in (2, 20):
+        expected = stats.chi2.sf((0.3 / h.numpy()) ** 2, dim)
+        assert leave_probability(h, 0.3, dim).numpy() == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("target", [0.1, 0.5, 0.9])
+def test_alpha_solved_for_a_moved_target_gives_that_expected_fraction(target):
+    unit = torch.rand(1000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.1
+    alpha = alpha_for_moved_target(unit, target, 0.05, 2, floor=0.0, h_max=2.0)
+    moved = leave_probability((alpha * unit).clamp(max=2.0), 0.05, 2).mean()
+    assert float(moved) == pytest.approx(target, abs=1e-6)  # Brent's xtol on log alpha
+
+
+def test_moved_target_holds_the_measured_share_of_candidates_that_leave_a_spacing():
+    """6,000 candidates on a box 100 spacings wide (reflection rare): the measured share is the
+    target within 3 binomial standard deviations (0.0065 each at 0.5), less a little reflection."""
+    box = Box.cube(2, 0.0, 1.0)
+    ctx, _ = make_context(box, n=2000, residual=lambda x: 1.0 + 10.0 * x[:, 0] ** 2)
+    info = GLF(moved_target=0.5).resample(ctx, {}).info
+    assert info["moved_spacing_fraction"] == pytest.approx(0.5, abs=0.025)
+    spacing = uniform_spacing(box.volume, 2000, 2)
+    fixed = GLF().resample(ctx, {}).info  # the paper's alpha = 1e-4: h ~ 1e-5, nothing leaves
+    assert spacing == pytest.approx(1 / 2000**0.5) and fixed["moved_spacing_fraction"] == 0.0
+
+
+def test_moved_target_makes_the_papers_step_free_of_the_residuals_units():
+    """The paper's h = alpha / (r + eps) with alpha solved: residuals 1000x larger give a 1000x
+    larger alpha and the same steps (to float32 rounding)."""
+    ctx, _ = make_context(n=301)
+    sampler = GLF(moved_target=0.4, eps=1e-14)
+    h, alpha = sampler.steps(ctx.residuals, ctx)
+    h_big, alpha_big = sampler.steps(1000.0 * ctx.residuals, ctx)
+    assert alpha_big == pytest.approx(1000.0 * alpha, rel=1e-5)
+    assert torch.allclose(h, h_big, rtol=1e-5)
+
+
+def test_moved_target_below_what_the_floor_moves_leaves_every_step_on_the_floor():
+    """Robust GLF in 20-D at N = 500: its floor (a quarter of the spacing) alone moves about
+    60% of the candidates a spacing, so a target of 0.3 cannot be held; every step is the
+    floor, the nearest the set can come."""
+    box = Box.cube(20, 0.0, 1.0)
+    ctx, _ = make_context(box, n=500)
+    h, _ = RobustGLF(moved_target=0.3).steps(ctx.residuals, ctx)
+    floor = 0.25 * uniform_spacing(box.volume, 500, 20)
+    assert torch.allclose(h, torch.full_like(h, floor))
+    assert float(leave_probability(h, 4 * floor, 20).mean()) > 0.3
+
+
+def test_without_a_moved_target_the_info_reports_the_fixed_alpha():
+    ctx, _ = make_context()
+    assert GLF().resample(ctx, {}).info["alpha"] == 1e-4
+    assert RobustGLF().resample(ctx, {}).info["alpha"] == 0.02
+
+
+def test_a_moved_target_gathers_the_whole_set_on_k_ranks():
+    assert GLF().resamples_per_rank() and not GLF(moved_target=0.5).resamples_per_rank()
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 1.0, -0.2, 1.5, "half", float("nan")])
+def test_bad_moved_targets_are_refused_with_the_value(value):
+    with pytest.raises(ValueError, match=r"moved_target=.*\(0, 1\)|moved_target=.*\[0, 1\)"):
+        GLF(moved_target=value)

@@ -50,6 +50,15 @@ neutral when h depends on the residual: a cold anchor's wide candidates that lan
 residual is high stay there (their own steps are short), so only with one step for every anchor
 does the set hold RAD's density (measured: docs/results.md, design round 10).
 
+``moved_target=m`` (ours) answers the paper's open question 3, alpha adapted during training: at
+every resample alpha is solved (Brent's method on log alpha) so that a fraction m of the
+candidates is expected to land at least one uniform spacing (V / N)^(1/d) from its anchor, the
+distance at which a candidate leaves its anchor's share of the domain and the set can tell it
+from a copy. The expectation is exact for Gaussian steps before reflection, P(|h xi| >= spacing)
+being chi-squared's tail in d degrees of freedom, so no state and no controller gain are needed.
+A fraction of the diameter (the diagnostic ``moved_fraction``) would mean ever less as d grows
+(in 20-D almost every step moves 1% of D); the spacing grows with d as the set thins out.
+
 ``importance_weights=True`` (ours) returns loss weights 1/(N p_i), self-normalised to mean 1.
 Unlike RAD's, GLF's pool is not uniform (it is a cloud around the anchors), so these weights undo
 only the last weighted selection: the weighted loss follows the candidate pool's density, not the
@@ -72,10 +81,12 @@ from glfpinn.samplers import glf_diagnostics as diagnostics
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
 from glfpinn.samplers.glf_options import (
     RELATIVE_ALPHA,
+    alpha_for_moved_target,
     idw,
     largest_remainders,
     rad_density,
     residual_scale,
+    uniform_spacing,
 )
 from glfpinn.samplers.select import (
     capped_inclusion,
@@ -147,6 +158,10 @@ class GLF(Sampler):
             multiplies it by the RAD weights) or "rad" (each candidate weighs RAD's target
             density over the density its anchor was drawn from, so the set tracks RAD's
             density; see the module).
+        moved_target: solve alpha at every resample so that this fraction of the candidates
+            is expected to land at least one uniform spacing (V / N)^(1/d) from its anchor
+            (ours, in (0, 1); None: alpha fixed): alpha adapted during training (the paper's
+            open question 3) by a measure that means the same in any dimension; see the module.
     """
 
     def __init__(
@@ -172,6 +187,7 @@ class GLF(Sampler):
         fixed: float = 0.0,
         clip: float | None = None,
         density: str = "compound",
+        moved_target: float | None = None,
     ) -> None:
         if alpha is not None:
             check_positive("alpha", alpha)
@@ -207,6 +223,9 @@ class GLF(Sampler):
             check_positive("clip", clip)
         self.clip = clip
         self.density = check_choice("density", density, DENSITIES)
+        if moved_target is not None and check_fraction("moved_target", moved_target) == 0:
+            raise ValueError("moved_target=0 is not allowed; moved_target must be in (0, 1)")
+        self.moved_target = moved_target
         if self.explore + self.fixed >= 1:
             raise ValueError(
                 f"explore={explore} and fixed={fixed} leave no point to draw; "
@@ -238,6 +257,7 @@ class GLF(Sampler):
             or self.fixed > 0
             or self.clip is not None
             or self.density == "rad"
+            or self.moved_target is not None
         )
 
     def init_state(self, points: Tensor) -> SamplerState:
@@ -263,21 +283,37 @@ class GLF(Sampler):
         return 1e-4 if dim <= LOW_DIM_LIMIT else 1e-3
 
     def scales(self, residuals: Tensor, ctx: SamplingContext) -> Tensor:
-        """h_i = alpha / (r_i + eps), or alpha D / (r_i / s + eps) when relative; capped."""
+        """h_i = alpha / (r_i + eps), or alpha D / (r_i / s + eps) if relative; floored, capped."""
+        return self.steps(residuals, ctx)[0]
+
+    def steps(self, residuals: Tensor, ctx: SamplingContext) -> tuple[Tensor, float]:
+        """The steps h (see :meth:`scales`) and the alpha they were taken with: the fixed one, or
+        with ``moved_target`` the one solved for this resample's residuals (the fixed one when
+        every residual is 0 and every step is the cap)."""
         h_max = self.h_max if self.h_max is not None else ctx.domain.diameter
-        alpha = self.alpha_for(ctx.domain.dim)
-        if self.alpha_scale == "absolute":
-            h = alpha / (residuals.abs() + self.eps)
+        r = residuals.abs()
+        s = residual_scale(r) if self.alpha_scale == "relative" else 1.0
+        if s == 0:  # every residual is 0: no anchor is harder than another, all explore
+            return torch.full_like(r, h_max), self.alpha_for(ctx.domain.dim)
+        spacing = uniform_spacing(ctx.domain.volume, ctx.n, ctx.domain.dim)
+        floor = min(self.h_min * spacing, h_max)
+        if self.moved_target is None:
+            alpha = self.alpha_for(ctx.domain.dim)
         else:
-            r = residuals.abs()
-            s = residual_scale(r)
-            if s == 0:  # every residual is 0: no anchor is harder than another, all explore
-                return torch.full_like(r, h_max)
-            h = alpha * ctx.domain.diameter / (r / s + self.eps)
+            unit = self.unit_steps(r, s, ctx)
+            alpha = alpha_for_moved_target(
+                unit, self.moved_target, spacing, ctx.domain.dim, floor, h_max
+            )
+        h = self.unit_steps(r, s, ctx, alpha)
         if self.h_min > 0:
-            spacing = (ctx.domain.volume / ctx.n) ** (1.0 / ctx.domain.dim)
-            h = h.clamp(min=min(self.h_min * spacing, h_max))
-        return h.clamp(max=h_max)
+            h = h.clamp(min=floor)
+        return h.clamp(max=h_max), alpha
+
+    def unit_steps(self, r: Tensor, s: float, ctx: SamplingContext, alpha: float = 1.0) -> Tensor:
+        """alpha / (r + eps), or alpha D / (r / s + eps) when relative (s: the residuals' scale)."""
+        if self.alpha_scale == "absolute":
+            return alpha / (r + self.eps)
+        return alpha * ctx.domain.diameter / (r / s + self.eps)
 
     def candidate_counts(self, residuals: Tensor) -> Tensor:
         """Candidates per anchor, shape (N,), summing to N M: all M, or with ``adaptive_M`` one
@@ -308,6 +344,9 @@ class GLF(Sampler):
         - ``h_min``, ``h_median``, ``h_max``; ``h_rel_q10``, ``h_rel_median``, ``h_rel_q90``
           (h over the domain's diameter D);
         - ``moved_fraction``: candidates that landed at least 1% of D from their anchor;
+          ``moved_spacing_fraction``: at least the uniform spacing (V / N)^(1/d) (the measure
+          ``moved_target`` holds);
+        - ``alpha``: the alpha of this resample's steps (solved, with ``moved_target``);
         - ``distinct_anchors``: anchors with a descendant in the new set (the trainer's
           ``duplicate_fraction`` gives the distinct points);
         - ``points_per_volume`` (N over the bounding box's volume, the L-shape's own) and
@@ -320,7 +359,7 @@ class GLF(Sampler):
         """
         who = type(self).__name__
         r = ctx.current_residuals(who).detach().abs()
-        h = self.scales(r, ctx)
+        h, alpha = self.steps(r, ctx)
         counts = self.candidate_counts(r)
         cand = self.candidates(ctx, h, counts)
         counts = counts.to(r.device)
@@ -386,6 +425,7 @@ class GLF(Sampler):
             state = {**(state or {}), "density": torch.cat([q[:n_fixed], drawn, ones]).cpu()}
         info = {
             "ess": effective_sample_size(w),
+            "alpha": alpha,
             "h_min": float(h.min()),
             "h_median": float(h.median()),
             "h_max": float(h.max()),

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from glfpinn.samplers.base import SamplingContext
-from glfpinn.samplers.glf_options import idw
+from glfpinn.samplers.glf_options import idw, uniform_spacing
 
 if TYPE_CHECKING:
     from glfpinn.samplers.glf import GLF
@@ -69,13 +69,15 @@ def _spearman(a: Tensor, b: Tensor) -> float:
 
 
 def spread(ctx: SamplingContext, h: Tensor, cand: Tensor, anchor_of: Tensor) -> dict:
-    """Quantiles of h over the diameter and the fraction of candidates that moved at least
-    ``MOVE_THRESHOLD`` of it from their anchor (after reflection)."""
+    """Quantiles of h over the diameter, the fraction of candidates that moved at least
+    ``MOVE_THRESHOLD`` of it from their anchor, and the fraction that moved at least the set's
+    uniform spacing (V / N)^(1/d) (both after reflection)."""
     diameter = ctx.domain.diameter
     q = torch.quantile(
         h.to(torch.float64) / diameter,
         torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64, device=h.device),
     )
+    spacing = uniform_spacing(ctx.domain.volume, ctx.n, ctx.domain.dim)
     # after reflection: a candidate folded back near its anchor did not move far
     moved = torch.linalg.vector_norm(cand - ctx.points[anchor_of.to(cand.device)], dim=1)
     return {
@@ -83,6 +85,7 @@ def spread(ctx: SamplingContext, h: Tensor, cand: Tensor, anchor_of: Tensor) -> 
         "h_rel_median": float(q[1]),
         "h_rel_q90": float(q[2]),
         "moved_fraction": float((moved >= MOVE_THRESHOLD * diameter).double().mean()),
+        "moved_spacing_fraction": float((moved >= spacing).double().mean()),
     }
 
 

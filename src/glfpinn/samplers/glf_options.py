@@ -1,16 +1,28 @@
 """GLF's options that are ours, not the paper's: a scale-free step (``alpha_scale="relative"``),
-an adaptive M, the idw surrogate, a set that tracks RAD's density (the mechanics;
+an adaptive M, the idw surrogate, a set that tracks RAD's density, alpha solved for a target moved
+fraction (the mechanics;
 :class:`~glfpinn.samplers.glf.GLF` takes them as constructor switches, and
 ``samplers/glf.py`` keeps the paper's method)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
 
 from glfpinn.samplers.select import rad_weights
 
-__all__ = ["RELATIVE_ALPHA", "idw", "residual_scale", "largest_remainders", "rad_density"]
+__all__ = [
+    "RELATIVE_ALPHA",
+    "idw",
+    "residual_scale",
+    "largest_remainders",
+    "rad_density",
+    "uniform_spacing",
+    "leave_probability",
+    "alpha_for_moved_target",
+]
 
 #: ``alpha_scale="relative"``'s default alpha (ours): an anchor with the median residual gets a
 #: per-coordinate spread of 2% of the diameter, so in 2-D its candidates land a median 2.4% of
@@ -69,3 +81,45 @@ def rad_density(
     log_q = torch.log(anchor_density.detach().to(ra.device, torch.float64))
     log_mean = torch.logsumexp(k * torch.log(ra) - log_q, dim=0) - torch.logsumexp(-log_q, dim=0)
     return rad_weights(residuals, k, c, log_mean=log_mean) / (1 + c)
+
+
+def uniform_spacing(volume: float, n: int, dim: int) -> float:
+    """The spacing (V / N)^(1/d) of N points spread evenly over a domain of volume V."""
+    return (volume / n) ** (1.0 / dim)
+
+
+def leave_probability(h: Tensor, distance: float, dim: int) -> Tensor:
+    """P(|h xi| >= distance) for xi ~ N(0, I_dim): the chance that a candidate of step h lands at
+    least ``distance`` from its anchor (before reflection). |xi|^2 is chi-squared with ``dim``
+    degrees of freedom: this is its upper regularised incomplete gamma at (distance / h)^2 / 2."""
+    h = h.to(torch.float64)
+    half = torch.full_like(h, dim / 2.0)
+    return torch.special.gammaincc(half, 0.5 * (distance / h) ** 2)
+
+
+def alpha_for_moved_target(
+    unit: Tensor, target: float, distance: float, dim: int, floor: float, h_max: float
+) -> float:
+    """The alpha for which the candidates of steps h_i = clamp(alpha unit_i, floor, h_max) are
+    expected to land at least ``distance`` from their anchors in a ``target`` fraction of cases.
+
+    The expected fraction is a nondecreasing function of alpha, so Brent's method on log alpha
+    finds it. Where the floor alone already moves more than ``target`` (or the cap alone moves
+    less), no alpha can hold it: the alpha at which every step sits on the floor (on the cap) is
+    returned, the nearest the set can come."""
+    from scipy import optimize  # here: scipy.optimize takes a second to import
+
+    unit = unit.detach().to(torch.float64).clamp(min=torch.finfo(torch.float64).tiny)
+    lowest = max(floor, 1e-6 * distance)  # below this no candidate moves the distance
+
+    def excess(log_alpha: float) -> float:
+        h = (math.exp(log_alpha) * unit).clamp(min=floor, max=h_max)
+        return float(leave_probability(h, distance, dim).mean()) - target
+
+    lo = math.log(lowest / float(unit.max()))
+    hi = math.log(h_max / float(unit.min()))
+    if hi <= lo or excess(lo) >= 0:
+        return math.exp(lo)
+    if excess(hi) <= 0:
+        return math.exp(hi)
+    return math.exp(optimize.brentq(excess, lo, hi, xtol=1e-6))

@@ -50,8 +50,9 @@ class RobustGLF(GLF):
             the domain's diameter (per coordinate).
         h_min: floor on h as a fraction of the uniform spacing (V / N)^(1/d); 0 turns it off.
         explore: share of fresh uniform points per resample, in [0, 1).
-        eps, h_max, k, c, replace, draw, global_candidates, fixed, clip,
-            density: as for :class:`GLF`.
+        eps, h_max, k, c, replace, draw, global_candidates, fixed, clip, density,
+            moved_target: as for :class:`GLF` (with ``moved_target`` alpha is solved at every
+            resample and the ``alpha`` given here is unused).
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class RobustGLF(GLF):
         fixed: float = 0.0,
         clip: float | None = None,
         density: str = "compound",
+        moved_target: float | None = None,
     ) -> None:
         super().__init__(
             M=M,
@@ -87,4 +89,5 @@ class RobustGLF(GLF):
             fixed=fixed,
             clip=clip,
             density=density,
+            moved_target=moved_target,
         )

@@ -67,11 +67,14 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
         )
 
 
-def check_fraction(name: str, value: Any) -> float:
-    """``value`` as a float in [0, 1), or a one-line ValueError."""
-    if not (_is_real(value) and math.isfinite(value) and 0 <= value < 1):
+def check_fraction(name: str, value: Any, *, allow_zero: bool = True) -> float:
+    """``value`` as a float in [0, 1) (in (0, 1) without ``allow_zero``), or a one-line
+    ValueError."""
+    ok = _is_real(value) and math.isfinite(value) and value < 1
+    if not (ok and (value >= 0 if allow_zero else value > 0)):
+        allowed = "[0, 1)" if allow_zero else "(0, 1)"
         raise ValueError(
-            f"{name}={short_repr(value)} is not allowed; {name} must be a number in [0, 1)"
+            f"{name}={short_repr(value)} is not allowed; {name} must be a number in {allowed}"
         )
     return float(value)
 

@@ -223,8 +223,8 @@ class GLF(Sampler):
             check_positive("clip", clip)
         self.clip = clip
         self.density = check_choice("density", density, DENSITIES)
-        if moved_target is not None and check_fraction("moved_target", moved_target) == 0:
-            raise ValueError("moved_target=0 is not allowed; moved_target must be in (0, 1)")
+        if moved_target is not None:
+            check_fraction("moved_target", moved_target, allow_zero=False)
         self.moved_target = moved_target
         if self.explore + self.fixed >= 1:
             raise ValueError(

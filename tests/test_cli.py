@@ -105,7 +105,7 @@ def _run_cli(*args):
         (["train", "--model", "nosuchmod:make", "--out", "x"], "no module named 'nosuchmod'"),
         (["train", "--model", "glfpinn:MLP", "--hidden", "8", "--out", "x"], "built-in MLP"),
         (["train", "--coverage-threshold", "0", "--out", "x"], "coverage_threshold=0.0"),
-        (["train", "--coverage-threshold", "1.5", "--out", "x"], "must be in (0, 1)"),
+        (["train", "--coverage-threshold", "1.5", "--out", "x"], "must be a number in (0, 1)"),
         (
             ["train", "--sampler", "glf-robust", "--set", "sampler_params.explore=1", "--out", "x"],
             "explore=1 is not allowed",

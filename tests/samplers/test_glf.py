@@ -501,19 +501,31 @@ def test_alpha_solved_for_a_moved_target_gives_that_expected_fraction(target):
     unit = torch.rand(1000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.1
     alpha = alpha_for_moved_target(unit, target, 0.05, 2, floor=0.0, h_max=2.0)
     moved = leave_probability((alpha * unit).clamp(max=2.0), 0.05, 2).mean()
-    assert float(moved) == pytest.approx(target, abs=1e-6)  # Brent's xtol on log alpha
+    # Brent's xtol 1e-6 on log alpha; in 2-D the share changes by at most 2 / e per unit of
+    # log alpha (the chi-squared tail exp(-t) times 2t peaks at t = 1), so 1e-6 bounds it
+    assert float(moved) == pytest.approx(target, abs=1e-6)
 
 
 def test_moved_target_holds_the_measured_share_of_candidates_that_leave_a_spacing():
-    """6,000 candidates on a box 100 spacings wide (reflection rare): the measured share is the
-    target within 3 binomial standard deviations (0.0065 each at 0.5), less a little reflection."""
+    """2,000 anchors in the middle of the unit square, at least 0.25 from its walls, where the
+    solved steps are about a spacing (0.022): no candidate is reflected, so the measured share
+    of the 6,000 candidates that moved a spacing is the target within 4 binomial standard
+    deviations (at most 0.0065 each)."""
+    box = Box.cube(2, 0.0, 1.0)
+    gen = torch.Generator().manual_seed(1)
+    points = 0.25 + 0.5 * torch.rand(2000, 2, generator=gen)
+    ctx, _ = make_context(box, points=points, residual=lambda x: 1.0 + 10.0 * x[:, 0] ** 2)
+    info = GLF(moved_target=0.5).resample(ctx, {}).info
+    assert info["moved_spacing_fraction"] == pytest.approx(0.5, abs=0.026)
+
+
+def test_the_papers_fixed_alpha_moves_no_candidate_a_spacing_where_residuals_are_of_order_one():
+    """Residuals 1-11 and the paper's alpha = 1e-4: h is 9e-6 to 1e-4, far below the spacing
+    1 / sqrt(2000) = 0.022 of 2,000 points on the unit square."""
     box = Box.cube(2, 0.0, 1.0)
     ctx, _ = make_context(box, n=2000, residual=lambda x: 1.0 + 10.0 * x[:, 0] ** 2)
-    info = GLF(moved_target=0.5).resample(ctx, {}).info
-    assert info["moved_spacing_fraction"] == pytest.approx(0.5, abs=0.025)
-    spacing = uniform_spacing(box.volume, 2000, 2)
-    fixed = GLF().resample(ctx, {}).info  # the paper's alpha = 1e-4: h ~ 1e-5, nothing leaves
-    assert spacing == pytest.approx(1 / 2000**0.5) and fixed["moved_spacing_fraction"] == 0.0
+    assert uniform_spacing(box.volume, 2000, 2) == pytest.approx(1 / 2000**0.5)
+    assert GLF().resample(ctx, {}).info["moved_spacing_fraction"] == 0.0
 
 
 def test_moved_target_makes_the_papers_step_free_of_the_residuals_units():
@@ -521,22 +533,59 @@ def test_moved_target_makes_the_papers_step_free_of_the_residuals_units():
     larger alpha and the same steps (to float32 rounding)."""
     ctx, _ = make_context(n=301)
     sampler = GLF(moved_target=0.4, eps=1e-14)
-    h, alpha = sampler.steps(ctx.residuals, ctx)
-    h_big, alpha_big = sampler.steps(1000.0 * ctx.residuals, ctx)
+    h, alpha = sampler.step_sizes(ctx.residuals, ctx)
+    h_big, alpha_big = sampler.step_sizes(1000.0 * ctx.residuals, ctx)
     assert alpha_big == pytest.approx(1000.0 * alpha, rel=1e-5)
     assert torch.allclose(h, h_big, rtol=1e-5)
 
 
 def test_moved_target_below_what_the_floor_moves_leaves_every_step_on_the_floor():
-    """Robust GLF in 20-D at N = 500: its floor (a quarter of the spacing) alone moves about
-    60% of the candidates a spacing, so a target of 0.3 cannot be held; every step is the
-    floor, the nearest the set can come."""
+    """Robust GLF in 20-D at N = 500: its floor (a quarter of the spacing) alone is expected to
+    move P(chi2_20 >= 16) = 0.72 of the candidates a spacing, so a target of 0.3 cannot be held;
+    every step is the floor, the nearest the set can come."""
     box = Box.cube(20, 0.0, 1.0)
     ctx, _ = make_context(box, n=500)
-    h, _ = RobustGLF(moved_target=0.3).steps(ctx.residuals, ctx)
+    h, _ = RobustGLF(moved_target=0.3).step_sizes(ctx.residuals, ctx)
     floor = 0.25 * uniform_spacing(box.volume, 500, 20)
     assert torch.allclose(h, torch.full_like(h, floor))
-    assert float(leave_probability(h, 4 * floor, 20).mean()) > 0.3
+    assert float(leave_probability(h, 4 * floor, 20).mean()) == pytest.approx(0.717, abs=1e-3)
+
+
+def test_moved_target_above_what_the_cap_moves_leaves_every_step_on_the_cap():
+    """A cap of a fifth of the spacing moves a spacing with chance P(chi2_2 >= 25) = 4e-6: a
+    target of 0.5 cannot be held, and every step is the cap."""
+    box = Box.cube(2, 0.0, 1.0)
+    ctx, _ = make_context(box, n=400)
+    cap = 0.2 * uniform_spacing(box.volume, 400, 2)
+    h, _ = GLF(moved_target=0.5, h_max=cap).step_sizes(ctx.residuals, ctx)
+    assert torch.allclose(h, torch.full_like(h, cap))
+
+
+def test_moved_target_with_adaptive_M_holds_the_share_of_candidates_not_of_anchors():
+    """With adaptive M the hot anchors, whose steps are short, have more candidates: the solved
+    alpha weighs each anchor by its count, so the expected share over the candidates is the
+    target (an unweighted mean over the anchors would leave it below)."""
+    box = Box.cube(2, 0.0, 1.0)
+    ctx, _ = make_context(box, n=1000, residual=lambda x: torch.exp(8.0 * x[:, 0]))
+    sampler = GLF(moved_target=0.5, adaptive_M=True, alpha_scale="relative")
+    h, _ = sampler.step_sizes(ctx.residuals, ctx)
+    counts = sampler.candidate_counts(ctx.residuals).to(torch.float64)
+    moved = leave_probability(h, uniform_spacing(box.volume, 1000, 2), 2)
+    assert float((moved * counts).sum() / counts.sum()) == pytest.approx(0.5, abs=1e-5)
+    assert float(moved.mean()) > 0.55  # the anchors' mean is not what is held
+
+
+def test_robust_glf_steps_are_its_formula_bit_for_bit():
+    """Without a moved target robust GLF's steps are clamp(0.02 D / (r / median + eps),
+    0.25 spacing, D), computed in that order, exactly."""
+    ctx, _ = make_context(n=301)
+    r = ctx.residuals
+    spacing = uniform_spacing(ctx.domain.volume, 301, 2)
+    expected = (0.02 * ctx.domain.diameter / (r / float(r.median()) + 1e-8)).clamp(
+        min=0.25 * spacing
+    )
+    h = RobustGLF().scales(r, ctx)
+    assert torch.equal(h, expected.clamp(max=ctx.domain.diameter))
 
 
 def test_without_a_moved_target_the_info_reports_the_fixed_alpha():

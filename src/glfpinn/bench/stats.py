@@ -65,8 +65,10 @@ ACCURACY_TARGETS = (1e-2, 1e-3, 1e-4)
 #: GLF's per-resample diagnostics summarised by :func:`diagnostics_summary` (with
 #: ``duplicate_fraction``, which the trainer logs for every sampler).
 DIAGNOSTICS = (
+    "alpha",
     "h_rel_median",
     "moved_fraction",
+    "moved_spacing_fraction",
     "distinct_anchor_fraction",
     "duplicate_fraction",
     "ess",

@@ -34,6 +34,7 @@ import warnings
 import torch
 from torch import Tensor
 
+from glfpinn._checks import check_fraction
 from glfpinn.domains import Domain
 from glfpinn.samplers.base import Sampler
 
@@ -57,11 +58,7 @@ class CollapseWarning(UserWarning):
 
 def check_threshold(threshold: float) -> float:
     """``threshold`` as a float in (0, 1), or a one-line ValueError naming it."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise ValueError(f"coverage_threshold={threshold!r} must be a number in (0, 1)")
-    if not 0.0 < float(threshold) < 1.0:
-        raise ValueError(f"coverage_threshold={threshold!r} must be in (0, 1), exclusive")
-    return float(threshold)
+    return check_fraction("coverage_threshold", threshold, allow_zero=False)
 
 
 def _cells(domain: Domain, n: int) -> tuple[Tensor, Tensor, float]:

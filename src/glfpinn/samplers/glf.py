@@ -10,8 +10,8 @@ Choices that are ours, not the paper's (its full text is not available): eps, th
 domain's diameter by default), k = c = 1 (RAD's defaults), drawing without replacement, a pool of
 candidates only, and alpha's switch from 1e-4 to 1e-3 above 3 input coordinates.
 
-Two options of ours answer the paper's open questions on alpha and M; neither changes the
-defaults, which are the paper's method:
+Three options of ours answer the paper's open questions on alpha and M; none changes the
+defaults, which are the paper's method (the third, ``moved_target``, is described below):
 
 - ``alpha_scale="relative"``: h_i = alpha D / (r_i / s + eps), with D the domain's diameter and
   s the median of the current residuals (their mean if the median is 0). The paper's h =
@@ -50,7 +50,7 @@ neutral when h depends on the residual: a cold anchor's wide candidates that lan
 residual is high stay there (their own steps are short), so only with one step for every anchor
 does the set hold RAD's density (measured: docs/results.md, design round 10).
 
-``moved_target=m`` (ours) answers the paper's open question 3, alpha adapted during training: at
+``moved_target=m`` (ours) answers the paper's open question on alpha adapted during training: at
 every resample alpha is solved (Brent's method on log alpha) so that a fraction m of the
 candidates is expected to land at least one uniform spacing (V / N)^(1/d) from its anchor, the
 distance at which a candidate leaves its anchor's share of the domain and the set can tell it
@@ -116,7 +116,8 @@ class GLF(Sampler):
     Args:
         M: candidates per anchor (paper: 3); with ``adaptive_M`` their mean number.
         alpha: perturbation scale numerator; None picks the paper's 1e-4 for problems with at
-            most 3 input coordinates and 1e-3 above (``alpha_scale="relative"``: 0.02).
+            most 3 input coordinates and 1e-3 above (``alpha_scale="relative"``: 0.02). With
+            ``moved_target`` alpha is solved at every resample instead.
         eps: keeps h finite where the residual vanishes (ours; relative to the residuals'
             scale under ``alpha_scale="relative"``).
         h_max: cap on h; None caps it at the domain's diameter (ours).
@@ -161,7 +162,8 @@ class GLF(Sampler):
         moved_target: solve alpha at every resample so that this fraction of the candidates
             is expected to land at least one uniform spacing (V / N)^(1/d) from its anchor
             (ours, in (0, 1); None: alpha fixed): alpha adapted during training (the paper's
-            open question 3) by a measure that means the same in any dimension; see the module.
+            open question on alpha) by a measure that means the same in any dimension; see the
+            module.
     """
 
     def __init__(
@@ -223,9 +225,11 @@ class GLF(Sampler):
             check_positive("clip", clip)
         self.clip = clip
         self.density = check_choice("density", density, DENSITIES)
-        if moved_target is not None:
-            check_fraction("moved_target", moved_target, allow_zero=False)
-        self.moved_target = moved_target
+        self.moved_target = (
+            None
+            if moved_target is None
+            else check_fraction("moved_target", moved_target, allow_zero=False)
+        )
         if self.explore + self.fixed >= 1:
             raise ValueError(
                 f"explore={explore} and fixed={fixed} leave no point to draw; "
@@ -246,7 +250,8 @@ class GLF(Sampler):
         pool, weighted by RAD's weights with the normaliser mean(r^k) all-reduced (equal to the
         single-process weights). The options below depend on the whole set in other ways (a
         global median, candidates shared out over every anchor, interpolation from every
-        anchor, weights normalised over all N): with any of them the whole set is gathered."""
+        anchor, weights normalised over all N, alpha solved over every anchor): with any of
+        them the whole set is gathered."""
         return not (
             self.alpha_scale == "relative"
             or self.adaptive_M
@@ -284,12 +289,13 @@ class GLF(Sampler):
 
     def scales(self, residuals: Tensor, ctx: SamplingContext) -> Tensor:
         """h_i = alpha / (r_i + eps), or alpha D / (r_i / s + eps) if relative; floored, capped."""
-        return self.steps(residuals, ctx)[0]
+        return self.step_sizes(residuals, ctx)[0]
 
-    def steps(self, residuals: Tensor, ctx: SamplingContext) -> tuple[Tensor, float]:
+    def step_sizes(self, residuals: Tensor, ctx: SamplingContext) -> tuple[Tensor, float]:
         """The steps h (see :meth:`scales`) and the alpha they were taken with: the fixed one, or
-        with ``moved_target`` the one solved for this resample's residuals (the fixed one when
-        every residual is 0 and every step is the cap)."""
+        with ``moved_target`` the one solved for this resample's residuals (the fixed one where
+        there is nothing to solve: under ``alpha_scale="relative"`` with every residual 0, when
+        every step is the cap, or where the units span more than float64 can bracket)."""
         h_max = self.h_max if self.h_max is not None else ctx.domain.diameter
         r = residuals.abs()
         s = residual_scale(r) if self.alpha_scale == "relative" else 1.0
@@ -297,20 +303,24 @@ class GLF(Sampler):
             return torch.full_like(r, h_max), self.alpha_for(ctx.domain.dim)
         spacing = uniform_spacing(ctx.domain.volume, ctx.n, ctx.domain.dim)
         floor = min(self.h_min * spacing, h_max)
-        if self.moved_target is None:
-            alpha = self.alpha_for(ctx.domain.dim)
-        else:
-            unit = self.unit_steps(r, s, ctx)
+        alpha = None
+        if self.moved_target is not None:
+            # float64: a unit of 1 / (r + eps) can overflow float32 where r and eps are tiny
+            unit = self._unit_steps(r.to(torch.float64), s, ctx)
+            counts = self.candidate_counts(r) if self.adaptive_M else None
             alpha = alpha_for_moved_target(
-                unit, self.moved_target, spacing, ctx.domain.dim, floor, h_max
+                unit, self.moved_target, spacing, ctx.domain.dim, floor, h_max, counts
             )
-        h = self.unit_steps(r, s, ctx, alpha)
+        if alpha is None:
+            alpha = self.alpha_for(ctx.domain.dim)
+        h = self._unit_steps(r, s, ctx, alpha)
         if self.h_min > 0:
             h = h.clamp(min=floor)
         return h.clamp(max=h_max), alpha
 
-    def unit_steps(self, r: Tensor, s: float, ctx: SamplingContext, alpha: float = 1.0) -> Tensor:
-        """alpha / (r + eps), or alpha D / (r / s + eps) when relative (s: the residuals' scale)."""
+    def _unit_steps(self, r: Tensor, s: float, ctx: SamplingContext, alpha: float = 1.0) -> Tensor:
+        """alpha / (r + eps), or alpha D / (r / s + eps) when relative (s: the residuals' scale).
+        The fixed-alpha steps are computed in this order, so ``GLF()`` steps as it always did."""
         if self.alpha_scale == "absolute":
             return alpha / (r + self.eps)
         return alpha * ctx.domain.diameter / (r / s + self.eps)
@@ -359,7 +369,7 @@ class GLF(Sampler):
         """
         who = type(self).__name__
         r = ctx.current_residuals(who).detach().abs()
-        h, alpha = self.steps(r, ctx)
+        h, alpha = self.step_sizes(r, ctx)
         counts = self.candidate_counts(r)
         cand = self.candidates(ctx, h, counts)
         counts = counts.to(r.device)

@@ -1,6 +1,6 @@
 """GLF's options that are ours, not the paper's: a scale-free step (``alpha_scale="relative"``),
-an adaptive M, the idw surrogate, a set that tracks RAD's density, alpha solved for a target moved
-fraction (the mechanics;
+an adaptive M, the idw surrogate, a set that tracks RAD's density, alpha solved for a target
+moved fraction (the mechanics;
 :class:`~glfpinn.samplers.glf.GLF` takes them as constructor switches, and
 ``samplers/glf.py`` keeps the paper's method)."""
 
@@ -98,26 +98,40 @@ def leave_probability(h: Tensor, distance: float, dim: int) -> Tensor:
 
 
 def alpha_for_moved_target(
-    unit: Tensor, target: float, distance: float, dim: int, floor: float, h_max: float
-) -> float:
+    unit: Tensor,
+    target: float,
+    distance: float,
+    dim: int,
+    floor: float,
+    h_max: float,
+    counts: Tensor | None = None,
+) -> float | None:
     """The alpha for which the candidates of steps h_i = clamp(alpha unit_i, floor, h_max) are
-    expected to land at least ``distance`` from their anchors in a ``target`` fraction of cases.
+    expected to land at least ``distance`` from their anchors in a ``target`` fraction of cases
+    (anchor i having ``counts[i]`` candidates; the same number each by default).
 
     The expected fraction is a nondecreasing function of alpha, so Brent's method on log alpha
     finds it. Where the floor alone already moves more than ``target`` (or the cap alone moves
     less), no alpha can hold it: the alpha at which every step sits on the floor (on the cap) is
-    returned, the nearest the set can come."""
+    returned, the nearest the set can come. None where ``unit`` spans more than float64 can
+    bracket (a unit of 0 or inf)."""
     from scipy import optimize  # here: scipy.optimize takes a second to import
 
-    unit = unit.detach().to(torch.float64).clamp(min=torch.finfo(torch.float64).tiny)
+    unit = unit.detach().to(torch.float64)
+    share = None if counts is None else counts.to(unit.device, torch.float64) / counts.sum()
     lowest = max(floor, 1e-6 * distance)  # below this no candidate moves the distance
 
     def excess(log_alpha: float) -> float:
         h = (math.exp(log_alpha) * unit).clamp(min=floor, max=h_max)
-        return float(leave_probability(h, distance, dim).mean()) - target
+        moved = leave_probability(h, distance, dim)
+        return float(moved.mean() if share is None else (moved * share).sum()) - target
 
-    lo = math.log(lowest / float(unit.max()))
-    hi = math.log(h_max / float(unit.min()))
+    with torch.no_grad():
+        widest, narrowest = float(unit.max()), float(unit.min())
+    if not (0 < narrowest <= widest < math.inf):
+        return None
+    lo = math.log(lowest / widest)
+    hi = math.log(h_max / narrowest)
     if hi <= lo or excess(lo) >= 0:
         return math.exp(lo)
     if excess(hi) <= 0:

@@ -141,3 +141,39 @@ def test_burgers1d_c_is_scored_against_the_file_and_the_exact_solution(bench, ca
         bound = np.linalg.norm(in_file - exact)
         assert abs(misfit_file - misfit_exact) <= bound + 1e-3 * max(misfit_file, misfit_exact)
         assert 0 < float(row["l2_exact_on_grid"]) < 10
+
+
+def test_design_rounds_counts_the_problems_the_report_finds_no_loss_on(
+    bench, tmp_path, capsys, monkeypatch
+):
+    """Its verdicts are the report's: glf-robust wins or ties against the fixed set on the
+    problems where `glfpinn report --reference glf-robust` writes no "lose" at equal steps, and
+    its ratios are the report's medians divided."""
+    import shutil
+
+    from glfpinn.bench import write_report
+
+    copy = tmp_path / "runs"
+    shutil.copytree(bench, copy)
+    write_report(copy, reference="glf-robust")
+    paired = [
+        r
+        for r in csv.DictReader((copy / "paired.csv").open())
+        if r["budget"] == "steps" and r["baseline"] == "uniform"
+    ]
+    argv = [str(bench), "--baselines", "uniform", "--ratio-to", "uniform"]
+    (row,) = _main("design_rounds", argv, capsys, monkeypatch)
+    assert row["sampler"] == "glf-robust" and int(row["problems"]) == len(paired) == 3
+    assert int(row["win_or_tie_all"]) == sum(r["verdict"] != "lose" for r in paired)
+    ratios = [float(r["reference_median"]) / float(r["baseline_median"]) for r in paired]
+    assert float(row["worst_ratio"]) == float(f"{max(ratios):.3g}")
+    geomean = math.exp(sum(math.log(r) for r in ratios) / 3)
+    assert float(row["geomean_ratio"]) == float(f"{geomean:.3g}")
+
+
+def test_design_rounds_refuses_a_baseline_the_bench_did_not_run(bench, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["design_rounds", str(bench), "--baselines", "rad"])
+    with pytest.raises(SystemExit) as exit_:
+        _load("design_rounds").main()
+    assert exit_.value.code == 2
+    assert "no sampler rad, uniform-resample in" in capsys.readouterr().err

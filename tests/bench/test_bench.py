@@ -788,3 +788,17 @@ def test_every_shipped_bench_config_loads_and_names_its_profile(path):
     """A config the docs tell users to run must load (parts, options and all) as its name says."""
     bench = load_bench(path)
     assert bench.profile == path.stem and bench.note and bench.cells
+
+
+def test_idle_workers_end_by_a_normal_exit_when_the_bench_closes_its_pool():
+    """Closing the pool lets idle workers finish Python's exit (status 0) before the stop pipe
+    closes: their watchdog would otherwise end them by os._exit(1) mid-exit, leaving what torch
+    registered (compile workers, semaphores) for the resource tracker to warn about."""
+    from glfpinn.bench.executors import _Pool
+
+    pool = _Pool(3, threads=1)
+    workers = [pool._start() for _ in range(3)]
+    time.sleep(2.0)  # each spawned and idle in jobs.recv(), its watchdog running
+    processes = [w.process for w in workers]
+    pool.close(wait=30.0)
+    assert [p.exitcode for p in processes] == [0, 0, 0]

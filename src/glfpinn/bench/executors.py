@@ -442,13 +442,19 @@ class _Pool:
         return ended
 
     def close(self, wait: float) -> None:
-        """Stop every worker: idle ones at once, busy ones through the stop pipe (they end
-        within _WATCH_S); killed after ``wait`` seconds."""
+        """Stop every worker: idle ones by the None they read, busy ones through the stop pipe
+        (they end within _WATCH_S); killed after ``wait`` seconds. The idle ones are joined
+        before the stop pipe closes: their watchdog would otherwise end them by os._exit in the
+        middle of Python's exit, before torch's compile workers are shut down, and the semaphores
+        those leave make the resource tracker warn at the bench's own exit."""
         for worker in self.workers:
             with contextlib.suppress(OSError):
                 worker.jobs.send(None)
-        self._stop.close()
         deadline = time.monotonic() + wait
+        for worker in self.workers:
+            if worker.cell is None:
+                worker.process.join(max(0.0, deadline - time.monotonic()))
+        self._stop.close()
         for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():

@@ -18,6 +18,7 @@ from glfpinn.samplers import (
     RobustGLF,
     RSmote,
     Sampler,
+    Settle,
     Uniform,
     UniformResample,
 )
@@ -52,6 +53,8 @@ CASES.update(
         "glf-robust-density-rad": RobustGLF(density="rad", fixed=0.2, global_candidates=0.5),
         "glf-moved-target": GLF(moved_target=0.5),
         "glf-robust-moved-target": RobustGLF(moved_target=0.8),
+        # below=-1, watch=1: held at the first resample, moving (so drawing) from the second
+        "settle-watch-initial": Settle(RobustGLF(), watch_on="initial", watch=1, below=-1),
         "rar-d-n_add": RARD(n_candidates=SMALL, n_add=5),
         "rar-g-n_add": RARG(n_candidates=SMALL, n_add=5),
         "r3-sobol": R3(method="sobol"),

@@ -84,6 +84,30 @@ def test_the_threshold_and_the_watch_decide():
     assert torch.equal(early[1].points, initial) and early[1].info["settled"] == 1.0
 
 
+def test_watching_on_the_initial_set_holds_it_still_until_the_decision():
+    """watch_on="initial": nothing moves before the decision, the persistence compares the
+    held set's residuals point for point, and a reshuffled ranking settles on that same set."""
+    initial, outs = _run(_reshuffled, 5, watch_on="initial")
+    assert all(torch.equal(out.points, initial) for out in outs)
+    assert "persistence" not in outs[0].info
+    # independent values at N = 400 points: |Spearman| has a standard deviation of 0.05
+    assert abs(outs[1].info["persistence"]) < 0.2 and abs(outs[2].info["persistence"]) < 0.2
+    assert [out.info["settled"] for out in outs] == [0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+def test_watching_on_the_initial_set_starts_the_inner_sampler_where_the_ranking_persists():
+    initial, outs = _run(lambda x, i: bump(x).abs(), 5, watch_on="initial")
+    # held still for the watch: the same points, so the same residuals, ranked alike
+    assert torch.equal(outs[0].points, initial) and torch.equal(outs[1].points, initial)
+    assert outs[1].info["persistence"] == pytest.approx(1.0)
+    assert outs[2].info["persistence"] == pytest.approx(1.0)
+    # decided at resample 3: robust GLF moves the points from then on, and the measuring stops
+    assert all(not torch.equal(out.points, initial) for out in outs[2:])
+    assert all(out.info["settled"] == 0.0 for out in outs)
+    assert all("persistence" not in out.info for out in outs[3:])
+    assert "carried" not in outs[-1].state
+
+
 def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
     a = torch.tensor([1.0, 2.0, 2.0, 3.0, 5.0])
     assert persistence(a, a) == pytest.approx(1.0)
@@ -102,6 +126,10 @@ def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
         (
             lambda: Settle(RobustGLF(), then="fixed"),
             r"then='fixed' is unknown; allowed: initial, uniform-resample",
+        ),
+        (
+            lambda: Settle(RobustGLF(), watch_on="moved"),
+            r"watch_on='moved' is unknown; allowed: inner, initial",
         ),
         (lambda: Settle("glf"), r"inner='glf' is not a Sampler"),
         (lambda: Settle(RARD(n_candidates=50)), r"grows the set"),

@@ -20,6 +20,12 @@ because a held set's persistence is not comparable (the same points, not a fresh
 because an L-BFGS stage reshuffles every problem's ranking alike (measured: docs/results.md,
 "Design round 7").
 
+With ``watch_on="initial"`` (design round 12) nothing moves before the decision: the initial set
+is held and its own residuals are compared point for point, so a problem that settles has
+trained on the initial set alone, as a fixed uniform set would, instead of on the sets ``inner``
+drew during the watch. A held set's persistence runs higher than a moved one's (its worst-fitted
+points stay its worst), so it takes its own ``below``.
+
 The fresh draws were tried for what the initial set lost (round 7: a fixed set of 500 points in
 15-D is worse than a moving one); they mended that and gave back Helmholtz, where the fixed set
 leads (docs/results.md, "Design round 8").
@@ -39,7 +45,14 @@ from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingCont
 from glfpinn.samplers.glf_options import idw
 from glfpinn.samplers.uniform import UniformResample
 
-__all__ = ["Settle", "SETTLE_BELOW", "SETTLE_THEN", "SETTLE_WATCH", "persistence"]
+__all__ = [
+    "Settle",
+    "SETTLE_BELOW",
+    "SETTLE_THEN",
+    "SETTLE_WATCH",
+    "SETTLE_WATCH_ON",
+    "persistence",
+]
 
 #: Default threshold on the mean persistence: between the design problems' two groups (seeds
 #: 100-102: the fronts 0.41-0.62, but for one Allen-Cahn seed whose front formed late, 0.29; the
@@ -50,6 +63,9 @@ SETTLE_WATCH = 2
 #: What a settled run does at each later resample: keep its initial set, or draw a fresh
 #: uniform one.
 SETTLE_THEN = ("initial", "uniform-resample")
+#: Which set the persistence is measured on before the decision: the one ``inner`` moves, or the
+#: initial set, held still.
+SETTLE_WATCH_ON = ("inner", "initial")
 
 
 def persistence(before: Tensor, now: Tensor) -> float:
@@ -77,6 +93,11 @@ class Settle(Sampler):
             measure against, so the decision comes at resample ``watch + 1``).
         then: what a settled run does at each later resample: ``"initial"`` returns to the
             initial set and keeps it, ``"uniform-resample"`` draws a fresh uniform set.
+        watch_on: the set the persistence is measured on before the decision: ``"inner"``
+            (``inner`` moves the points from the first resample) or ``"initial"`` (the initial
+            set is held still until the decision, and ``inner`` starts only if the ranking
+            persisted: look before moving). A held set's persistence runs higher than a moved
+            one's, so ``below`` needs another value (see the module).
     """
 
     def __init__(
@@ -85,6 +106,7 @@ class Settle(Sampler):
         below: float = SETTLE_BELOW,
         watch: int = SETTLE_WATCH,
         then: str = "initial",
+        watch_on: str = "inner",
     ) -> None:
         if not isinstance(inner, Sampler):
             raise ValueError(f"inner={short_repr(inner)} is not a Sampler")
@@ -99,6 +121,7 @@ class Settle(Sampler):
         self.below = float(below)
         self.watch = check_int("watch", watch, minimum=1)
         self.then = check_choice("then", then, SETTLE_THEN)
+        self.watch_on = check_choice("watch_on", watch_on, SETTLE_WATCH_ON)
         self._fresh = UniformResample() if then == "uniform-resample" else None
 
     @property
@@ -118,6 +141,11 @@ class Settle(Sampler):
         stage may have changed it since the initial set was drawn)."""
         if self._fresh is not None:
             return self._fresh.resample(ctx, {}).points
+        return self._initial(ctx, state)
+
+    @staticmethod
+    def _initial(ctx: SamplingContext, state: SamplerState) -> Tensor:
+        """The initial set, on the run's current device and in its current dtype."""
         return state["initial"].to(device=ctx.points.device, dtype=ctx.points.dtype)
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
@@ -137,6 +165,11 @@ class Settle(Sampler):
             settled = {k: v for k, v in state.items() if k != "carried"}
             settled.update(measured=measured, settled=True)
             return Resampled(self._quiet_set(ctx, settled), settled, info={**info, "settled": 1.0})
+        if self.watch_on == "initial" and len(measured) < self.watch:
+            # look before moving: the initial set stays, and the next persistence compares its
+            # residuals now with its residuals then, point for point
+            held = {**state, "measured": measured, "carried": r.detach().clone()}
+            return Resampled(self._initial(ctx, state), held, info={**info, "settled": 0.0})
         out = self.inner.resample(ctx, state["inner"])
         new_state = {**state, "inner": out.state, "measured": measured}
         if len(measured) < self.watch:

@@ -5,6 +5,7 @@ import csv
 import importlib.util
 import io
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from glfpinn import Scorer, problems
-from glfpinn.bench import load_bench, run_bench
+from glfpinn.bench import load_bench, run_bench, write_report
 from glfpinn.runs import load_run
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
@@ -149,10 +150,6 @@ def test_design_rounds_counts_the_problems_the_report_finds_no_loss_on(
     """Its verdicts are the report's: glf-robust wins or ties against the fixed set on the
     problems where `glfpinn report --reference glf-robust` writes no "lose" at equal steps, and
     its ratios are the report's medians divided."""
-    import shutil
-
-    from glfpinn.bench import write_report
-
     copy = tmp_path / "runs"
     shutil.copytree(bench, copy)
     write_report(copy, reference="glf-robust")

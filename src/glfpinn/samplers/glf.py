@@ -291,11 +291,14 @@ class GLF(Sampler):
         """h_i = alpha / (r_i + eps), or alpha D / (r_i / s + eps) if relative; floored, capped."""
         return self.step_sizes(residuals, ctx)[0]
 
-    def step_sizes(self, residuals: Tensor, ctx: SamplingContext) -> tuple[Tensor, float]:
+    def step_sizes(
+        self, residuals: Tensor, ctx: SamplingContext, counts: Tensor | None = None
+    ) -> tuple[Tensor, float]:
         """The steps h (see :meth:`scales`) and the alpha they were taken with: the fixed one, or
         with ``moved_target`` the one solved for this resample's residuals (the fixed one where
         there is nothing to solve: under ``alpha_scale="relative"`` with every residual 0, when
-        every step is the cap, or where the units span more than float64 can bracket)."""
+        every step is the cap, or where the units span more than float64 can bracket).
+        ``counts``: the candidates per anchor, if the caller has them (:meth:`candidate_counts`)."""
         h_max = self.h_max if self.h_max is not None else ctx.domain.diameter
         r = residuals.abs()
         s = residual_scale(r) if self.alpha_scale == "relative" else 1.0
@@ -307,9 +310,16 @@ class GLF(Sampler):
         if self.moved_target is not None:
             # float64: a unit of 1 / (r + eps) can overflow float32 where r and eps are tiny
             unit = self._unit_steps(r.to(torch.float64), s, ctx)
-            counts = self.candidate_counts(r) if self.adaptive_M else None
+            if self.adaptive_M and counts is None:
+                counts = self.candidate_counts(r)
             alpha = alpha_for_moved_target(
-                unit, self.moved_target, spacing, ctx.domain.dim, floor, h_max, counts
+                unit,
+                self.moved_target,
+                spacing,
+                ctx.domain.dim,
+                floor,
+                h_max,
+                counts if self.adaptive_M else None,
             )
         if alpha is None:
             alpha = self.alpha_for(ctx.domain.dim)
@@ -369,8 +379,8 @@ class GLF(Sampler):
         """
         who = type(self).__name__
         r = ctx.current_residuals(who).detach().abs()
-        h, alpha = self.step_sizes(r, ctx)
         counts = self.candidate_counts(r)
+        h, alpha = self.step_sizes(r, ctx, counts)
         cand = self.candidates(ctx, h, counts)
         counts = counts.to(r.device)
         anchor_of = torch.repeat_interleave(torch.arange(ctx.n, device=r.device), counts)

@@ -126,8 +126,7 @@ def alpha_for_moved_target(
         moved = leave_probability(h, distance, dim)
         return float(moved.mean() if share is None else (moved * share).sum()) - target
 
-    with torch.no_grad():
-        widest, narrowest = float(unit.max()), float(unit.min())
+    widest, narrowest = float(unit.max()), float(unit.min())
     if not (0 < narrowest <= widest < math.inf):
         return None
     lo = math.log(lowest / widest)

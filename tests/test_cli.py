@@ -114,6 +114,10 @@ def _run_cli(*args):
             ["train", "--sampler", "glf", "--set", "sampler_params.explore=-0.1", "--out", "x"],
             "explore=-0.1",
         ),
+        (
+            ["train", "--sampler", "settle", "--set", "sampler_params.overfit=0.5", "--out", "x"],
+            "overfit=0.5 must be a number above 1",
+        ),
         (["train", "--stage", "ssbroyden:steps=5,dtype=float16", "--out", "x"], "'float16'"),
         (["train", "--stage", "ssbroyden:steps=5,momentum=0.9", "--out", "x"], "'momentum'"),
         (

@@ -1,6 +1,9 @@
 """Settle: the inner sampler moves the points while the residual's ranking persists; a ranking
 that training reshuffles settles the run, once and for good, on its initial set or on fresh
-uniform draws."""
+uniform draws; with ``overfit``, a held set that training has overfitted is left for fresh
+draws."""
+
+import math
 
 import pytest
 import torch
@@ -8,16 +11,17 @@ import torch
 from glfpinn import samplers
 from glfpinn.domains import Box
 from glfpinn.samplers import RARD, RobustGLF, Settle
-from glfpinn.samplers.settle import persistence
-from glfpinn.testing import bump, make_context
-from tests.samplers.test_in_trainer import _trainer
+from glfpinn.samplers.settle import holdout_ratio, persistence
+from glfpinn.testing import Scorer, bump, make_context
+from tests.samplers.test_in_trainer import _trainer, resumed_at_30
 
 N = 400
 
 
-def _run(residual_at, resamples: int, **settle):
+def _run(residual_at, resamples: int, scorer=None, **settle):
     """``resamples`` resamples of Settle(RobustGLF()) on [-1, 1]^2; ``residual_at(x, i)`` is the
-    residual at the i-th resample. Returns the initial points, every output."""
+    residual of training at the i-th resample, ``scorer`` the residual at new points. Returns
+    the initial points, every output."""
     sampler = Settle(RobustGLF(), **settle)
     ctx, _ = make_context(Box.cube(2, -1.0, 1.0), n=N, seed=3)
     initial, gen = ctx.points, ctx.generator
@@ -25,7 +29,14 @@ def _run(residual_at, resamples: int, **settle):
     points, outs = initial, []
     for i in range(resamples):
         r = residual_at(points, i)
-        ctx = type(ctx)(points=points, residuals=r, domain=ctx.domain, step=i, generator=gen)
+        ctx = type(ctx)(
+            points=points,
+            residuals=r,
+            residual_fn=scorer,
+            domain=ctx.domain,
+            step=i,
+            generator=gen,
+        )
         out = sampler.resample(ctx, state)
         outs.append(out)
         points, state = out.points, out.state
@@ -108,6 +119,61 @@ def test_watching_on_the_initial_set_starts_the_inner_sampler_where_the_ranking_
     assert "carried" not in outs[-1].state
 
 
+def _memorised(x, i):
+    """Training's residual on a set it has overfitted: small and reshuffled at its points."""
+    return 0.01 * _reshuffled(x, i)
+
+
+def _reshuffled_anywhere(x):
+    """The residual at points training never saw: of the same law as ``_reshuffled``'s."""
+    return _reshuffled(x, 7)
+
+
+def test_a_settled_run_leaves_its_overfitted_initial_set_for_fresh_draws():
+    # elsewhere the residual is ~1, at the held points ~0.01: a held-out ratio near 100
+    scorer = Scorer(lambda x: torch.ones(x.shape[0]))
+    initial, outs = _run(_memorised, 6, scorer, watch_on="initial", overfit=2.0)
+    # the watch holds the set (resamples 1-2) and measures nothing; the decision (3) measures
+    # and switches at once
+    assert all(torch.equal(out.points, initial) for out in outs[:2])
+    assert all("holdout_ratio" not in out.info for out in outs[:2])
+    assert [out.info["settled"] for out in outs] == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    assert outs[2].info["holdout_ratio"] > 50 and outs[2].info["overfit"] == 1.0
+    assert outs[2].state["overfit"] is True
+    # from the decision on: fresh draws, all different, and nothing more measured or scored
+    assert scorer.evals == N
+    for before, after in zip(outs[2:-1], outs[3:], strict=True):
+        assert not torch.equal(before.points, after.points)
+    assert not any(torch.equal(out.points, initial) for out in outs[2:])
+    assert all("holdout_ratio" not in out.info for out in outs[3:])
+
+
+def test_a_held_set_that_generalises_stays_and_its_ratio_is_near_one():
+    scorer = Scorer(_reshuffled_anywhere)
+    initial, outs = _run(_reshuffled, 6, scorer, watch_on="initial", overfit=1.5)
+    assert all(torch.equal(out.points, initial) for out in outs)
+    # both sides are U(0, 1) + 0.01 at N = 400 points: each mean square has a relative
+    # standard deviation of about 4.5%, so the ratio of RMSs is 1 within 0.1 at 3 deviations
+    # measured from the decision (resample 3) on, at every resample
+    ratios = [out.info["holdout_ratio"] for out in outs[2:]]
+    assert all(abs(ratio - 1) < 0.1 for ratio in ratios)
+    assert scorer.evals == 4 * N and all("overfit" not in out.info for out in outs)
+
+
+def test_without_overfit_nothing_is_measured_or_scored():
+    scorer = Scorer(lambda x: torch.ones(x.shape[0]))
+    _, outs = _run(_memorised, 5, scorer, watch_on="initial")
+    assert scorer.evals == 0 and all("holdout_ratio" not in out.info for out in outs)
+
+
+def test_the_ratio_is_one_of_rms_values():
+    assert holdout_ratio(torch.tensor([3.0, 4.0]), torch.tensor([1.0, 1.0])) == pytest.approx(
+        math.sqrt(12.5)
+    )
+    assert holdout_ratio(torch.zeros(3), torch.zeros(3)) == 1.0
+    assert holdout_ratio(torch.ones(3), torch.zeros(3)) == math.inf
+
+
 def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
     a = torch.tensor([1.0, 2.0, 2.0, 3.0, 5.0])
     assert persistence(a, a) == pytest.approx(1.0)
@@ -130,6 +196,12 @@ def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
         (
             lambda: Settle(RobustGLF(), watch_on="moved"),
             r"watch_on='moved' is unknown; allowed: inner, initial",
+        ),
+        (lambda: Settle(RobustGLF(), overfit=1.0), r"overfit=1\.0 must be a number above 1"),
+        (lambda: Settle(RobustGLF(), overfit=True), r"overfit=True must be a number"),
+        (
+            lambda: Settle(RobustGLF(), then="uniform-resample", overfit=2.0),
+            r"overfit=2\.0 watches a held set; it needs then='initial'",
         ),
         (lambda: Settle("glf"), r"inner='glf' is not a Sampler"),
         (lambda: Settle(RARD(n_candidates=50)), r"grows the set"),
@@ -174,3 +246,23 @@ def test_the_settled_set_comes_back_in_the_runs_current_dtype():
         points, state = out.points, out.state
     assert out.info["settled"] == 1.0 and out.points.dtype == torch.float64
     assert torch.equal(out.points, initial.double())
+
+
+def test_in_the_trainer_the_switch_to_fresh_draws_resumes_exactly():
+    """Any held-out ratio above 1 + 1e-9 switches (training fits its points better than the
+    rest of the line); a checkpoint at step 30, at the decision, resumes to the same fresh draws:
+    they replay the run's generator."""
+
+    def make():
+        return Settle(RobustGLF(), below=1.0, watch=1, watch_on="initial", overfit=1 + 1e-9)
+
+    full = _trainer(make())
+    result = full.fit()
+    assert full.state.sampler_state["overfit"] is True
+    # the held set was scored at the decision (resample 2) only; the switch stops the scoring
+    assert result.residual_evals == full.state.points.shape[0]
+    assert not torch.equal(full.state.points, full.state.sampler_state["initial"])
+
+    second, resumed = resumed_at_30(make)
+    assert resumed.l2_relative_error == result.l2_relative_error
+    assert torch.equal(second.state.points, full.state.points)

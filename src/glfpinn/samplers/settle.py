@@ -29,6 +29,15 @@ points stay its worst), so it takes its own ``below``.
 The fresh draws were tried for what the initial set lost (round 7: a fixed set of 500 points in
 15-D is worse than a moving one); they mended that and gave back Helmholtz, where the fixed set
 leads (docs/results.md, "Design round 8").
+
+``overfit=g`` (design round 13) tells the two apart as a held-out loss would: at every resample
+of a run settled on its initial set, it draws a fresh uniform set of the same size, scores it
+(one residual evaluation of N points), and logs ``holdout_ratio``, the fresh set's RMS residual
+over the held set's. A ratio above ``g`` says training has fitted the held points and not the PDE
+between them (500 points in 10-D and 20-D); from then on the run trains on fresh uniform draws,
+starting with the one just scored. The switch, like the decision, is made once. Nothing is
+measured before the decision, so a run that never settles is the same, draw for draw, without
+``overfit``.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ __all__ = [
     "SETTLE_THEN",
     "SETTLE_WATCH",
     "SETTLE_WATCH_ON",
+    "holdout_ratio",
     "persistence",
 ]
 
@@ -81,6 +91,16 @@ def persistence(before: Tensor, now: Tensor) -> float:
     return rho if math.isfinite(rho) else 0.0
 
 
+def holdout_ratio(fresh: Tensor, held: Tensor) -> float:
+    """RMS of ``fresh`` residuals over RMS of ``held`` ones: the loss's square root at points
+    training never saw over the same at the points it trains on (1 where both vanish)."""
+    fresh_ms = float(fresh.detach().double().square().mean())
+    held_ms = float(held.detach().double().square().mean())
+    if held_ms == 0.0:
+        return 1.0 if fresh_ms == 0.0 else math.inf
+    return math.sqrt(fresh_ms / held_ms)
+
+
 @final
 class Settle(Sampler):
     """Resample with ``inner`` while the residual's ranking persists (see the module).
@@ -98,6 +118,10 @@ class Settle(Sampler):
             set is held still until the decision, and ``inner`` starts only if the ranking
             persisted: look before moving). A held set's persistence runs higher than a moved
             one's, so ``below`` needs another value (see the module).
+        overfit: with ``then="initial"``, measure ``holdout_ratio`` at every resample of a run
+            settled on its initial set, and leave the set for fresh uniform draws once the
+            ratio exceeds this (> 1); ``None`` (default) neither measures nor leaves. It needs
+            a ``residual_fn``.
     """
 
     def __init__(
@@ -107,6 +131,7 @@ class Settle(Sampler):
         watch: int = SETTLE_WATCH,
         then: str = "initial",
         watch_on: str = "inner",
+        overfit: float | None = None,
     ) -> None:
         if not isinstance(inner, Sampler):
             raise ValueError(f"inner={short_repr(inner)} is not a Sampler")
@@ -122,7 +147,13 @@ class Settle(Sampler):
         self.watch = check_int("watch", watch, minimum=1)
         self.then = check_choice("then", then, SETTLE_THEN)
         self.watch_on = check_choice("watch_on", watch_on, SETTLE_WATCH_ON)
-        self._fresh = UniformResample() if then == "uniform-resample" else None
+        if overfit is not None:
+            if isinstance(overfit, bool) or not isinstance(overfit, int | float) or overfit <= 1:
+                raise ValueError(f"overfit={overfit!r} must be a number above 1, or None")
+            if then != "initial":
+                raise ValueError(f"overfit={overfit!r} watches a held set; it needs then='initial'")
+        self.overfit = None if overfit is None else float(overfit)
+        self._fresh = UniformResample()
 
     @property
     def stochastic(self) -> bool:  # type: ignore[override]
@@ -136,12 +167,25 @@ class Settle(Sampler):
     def init_state(self, points: Tensor) -> SamplerState:
         return {"inner": self.inner.init_state(points), "initial": points.clone(), "measured": []}
 
-    def _quiet_set(self, ctx: SamplingContext, state: SamplerState) -> Tensor:
-        """A settled run's next points, on the run's current device and in its current dtype (a
-        stage may have changed it since the initial set was drawn)."""
-        if self._fresh is not None:
-            return self._fresh.resample(ctx, {}).points
-        return self._initial(ctx, state)
+    def _quiet_set(
+        self, ctx: SamplingContext, state: SamplerState, info: dict[str, float]
+    ) -> tuple[Tensor, SamplerState]:
+        """A settled run's next points (on the run's current device and in its current dtype: a
+        stage may have changed it since the initial set was drawn) and its state: a fresh
+        uniform set, or the initial set until ``overfit`` finds it overfitted, when the fresh
+        draw that found it out takes its place."""
+        if self.then == "uniform-resample" or state.get("overfit"):
+            return self._fresh.resample(ctx, {}).points, state
+        initial = self._initial(ctx, state)
+        if self.overfit is None:
+            return initial, state
+        fresh = self._fresh.resample(ctx, {}).points
+        ratio = holdout_ratio(ctx.score(fresh, "Settle(overfit=...)"), ctx.current_residuals("Settle"))
+        info["holdout_ratio"] = ratio
+        if ratio > self.overfit:
+            info["overfit"] = 1.0
+            return fresh, {**state, "overfit": True}
+        return initial, state
 
     @staticmethod
     def _initial(ctx: SamplingContext, state: SamplerState) -> Tensor:
@@ -150,11 +194,14 @@ class Settle(Sampler):
 
     def resample(self, ctx: SamplingContext, state: SamplerState) -> Resampled:
         """The next points, and in ``info``: ``persistence`` (when measured), ``settled`` (1
-        from the decision to settle on), and ``inner``'s own diagnostics."""
+        from the decision to settle on), ``holdout_ratio`` (with ``overfit`` set, while a
+        settled run holds its initial set), ``overfit`` (1 at the switch to fresh draws), and
+        ``inner``'s own diagnostics."""
         if not state:  # called without init_state: the current points are the initial set
             state = self.init_state(ctx.points)
         if state.get("settled"):
-            return Resampled(self._quiet_set(ctx, state), state, info={"settled": 1.0})
+            info = {"settled": 1.0}
+            return Resampled(*self._quiet_set(ctx, state, info), info=info)
         r = ctx.current_residuals("Settle")
         measured = list(state["measured"])
         info: dict[str, float] = {}
@@ -164,7 +211,8 @@ class Settle(Sampler):
         if len(measured) == self.watch and sum(measured) / self.watch < self.below:
             settled = {k: v for k, v in state.items() if k != "carried"}
             settled.update(measured=measured, settled=True)
-            return Resampled(self._quiet_set(ctx, settled), settled, info={**info, "settled": 1.0})
+            info["settled"] = 1.0
+            return Resampled(*self._quiet_set(ctx, settled, info), info=info)
         if self.watch_on == "initial" and len(measured) < self.watch:
             # look before moving: the initial set stays, and the next persistence compares its
             # residuals now with its residuals then, point for point

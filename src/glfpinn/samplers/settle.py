@@ -180,7 +180,9 @@ class Settle(Sampler):
         if self.overfit is None:
             return initial, state
         fresh = self._fresh.resample(ctx, {}).points
-        ratio = holdout_ratio(ctx.score(fresh, "Settle(overfit=...)"), ctx.current_residuals("Settle"))
+        ratio = holdout_ratio(
+            ctx.score(fresh, "Settle(overfit=...)"), ctx.current_residuals("Settle")
+        )
         info["holdout_ratio"] = ratio
         if ratio > self.overfit:
             info["overfit"] = 1.0

@@ -552,7 +552,17 @@ def test_ctrl_c_or_no_memory_while_the_command_imports_is_one_line(tmp_path, sig
         [sys.executable, "-m", "glfpinn", "list"],
         [sys.executable, str(script), "list"],
     ):
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        # SIGINT's default disposition, as in a terminal: a suite started in the background
+        # (nohup, `&` in a script) hands its children SIGINT ignored, and Python then never
+        # raises KeyboardInterrupt
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         assert proc.returncode == status, proc.stderr
         want = "glfpinn: interrupted" if status == 130 else "glfpinn: out of memory: while starting"
         assert proc.stderr.startswith(want) and len(proc.stderr.splitlines()) == 1, proc.stderr

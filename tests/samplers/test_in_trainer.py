@@ -54,17 +54,18 @@ def _trainer(sampler, steps=STEPS):
     )
 
 
-def resumed_at_30(make):
-    """A trainer of ``make()`` checkpointed at step 30, restored into a fresh one and fitted to
-    the end (torch.save / torch.load(weights_only=True)); returns it and its result."""
+def resumed(make, until=30):
+    """A trainer of ``make()`` fitted to step ``until`` and checkpointed (torch.save /
+    torch.load(weights_only=True)), and a fresh one restored from it and fitted to the end;
+    returns both and the second's result."""
     first = _trainer(make())
-    first.fit(until=30)
+    first.fit(until=until)
     buf = io.BytesIO()
     torch.save(first.state_dict(), buf)
     buf.seek(0)
     second = _trainer(make())
     second.load_state_dict(torch.load(buf, weights_only=True))
-    return second, second.fit()
+    return first, second, second.fit()
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -78,8 +79,8 @@ def test_costs_growth_and_exact_resume(name):
     assert result.residual_evals == 3 * evals
     assert result.n_points == N + 3 * added
 
-    second, resumed = resumed_at_30(make)
-    assert resumed.l2_relative_error == result.l2_relative_error
+    _, second, again = resumed(make)
+    assert again.l2_relative_error == result.l2_relative_error
     assert torch.equal(second.state.points, full.state.points)
 
 

@@ -13,7 +13,7 @@ from glfpinn.domains import Box
 from glfpinn.samplers import RARD, RobustGLF, Settle
 from glfpinn.samplers.settle import holdout_ratio, persistence
 from glfpinn.testing import Scorer, bump, make_context
-from tests.samplers.test_in_trainer import _trainer, resumed_at_30
+from tests.samplers.test_in_trainer import _trainer, resumed
 
 N = 400
 
@@ -131,7 +131,8 @@ def _reshuffled_anywhere(x):
 
 def test_a_settled_run_leaves_its_overfitted_initial_set_for_fresh_draws():
     # elsewhere the residual is ~1, at the held points ~0.01: a held-out ratio near 100
-    scorer = Scorer(lambda x: torch.ones(x.shape[0]))
+    scored = []
+    scorer = Scorer(lambda x: scored.append(x.clone()) or torch.ones(x.shape[0]))
     initial, outs = _run(_memorised, 6, scorer, watch_on="initial", overfit=2.0)
     # the watch holds the set (resamples 1-2) and measures nothing; the decision (3) measures
     # and switches at once
@@ -140,7 +141,9 @@ def test_a_settled_run_leaves_its_overfitted_initial_set_for_fresh_draws():
     assert [out.info["settled"] for out in outs] == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
     assert outs[2].info["holdout_ratio"] > 50 and outs[2].info["overfit"] == 1.0
     assert outs[2].state["overfit"] is True
-    # from the decision on: fresh draws, all different, and nothing more measured or scored
+    # the scored draw is the first set trained on; then fresh draws, all different, and
+    # nothing more measured or scored
+    assert len(scored) == 1 and torch.equal(outs[2].points, scored[0])
     assert scorer.evals == N
     for before, after in zip(outs[2:-1], outs[3:], strict=True):
         assert not torch.equal(before.points, after.points)
@@ -162,8 +165,35 @@ def test_a_held_set_that_generalises_stays_and_its_ratio_is_near_one():
 
 def test_without_overfit_nothing_is_measured_or_scored():
     scorer = Scorer(lambda x: torch.ones(x.shape[0]))
-    _, outs = _run(_memorised, 5, scorer, watch_on="initial")
+    initial, outs = _run(_memorised, 5, scorer, watch_on="initial")
+    assert [out.info["settled"] for out in outs] == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert all(torch.equal(out.points, initial) for out in outs)
     assert scorer.evals == 0 and all("holdout_ratio" not in out.info for out in outs)
+
+
+def test_a_run_that_never_settles_is_the_same_draw_for_draw_with_overfit():
+    """A persisting ranking starts the inner sampler; nothing is measured or drawn for
+    ``overfit``, so the points and the generator's state match a run without it."""
+    scorer = Scorer(lambda x: torch.ones(x.shape[0]))
+    runs = [
+        _run(lambda x, i: bump(x).abs(), 5, scorer, watch_on="initial", overfit=g)
+        for g in (2.0, None)
+    ]
+    (_, with_it), (_, without) = runs
+    for a, b in zip(with_it, without, strict=True):
+        assert torch.equal(a.points, b.points) and a.info == b.info
+    assert scorer.evals == 0
+
+
+def test_with_watch_on_inner_the_ratio_waits_for_a_resample_on_the_held_set():
+    """At the decision the current points are the ones the inner sampler moved, so there is no
+    held set's residual yet: the first ratio comes a resample later."""
+    scorer = Scorer(lambda x: torch.ones(x.shape[0]))
+    initial, outs = _run(_memorised, 5, scorer, overfit=2.0)
+    assert outs[2].info["settled"] == 1.0 and "holdout_ratio" not in outs[2].info
+    assert torch.equal(outs[2].points, initial)
+    assert outs[3].info["overfit"] == 1.0 and not torch.equal(outs[3].points, initial)
+    assert scorer.evals == N
 
 
 def test_the_ratio_is_one_of_rms_values():
@@ -199,6 +229,7 @@ def test_persistence_is_spearman_with_ties_and_zero_for_a_constant():
         ),
         (lambda: Settle(RobustGLF(), overfit=1.0), r"overfit=1\.0 must be a number above 1"),
         (lambda: Settle(RobustGLF(), overfit=True), r"overfit=True must be a number"),
+        (lambda: Settle(RobustGLF(), overfit=math.nan), r"overfit=nan must be a number above 1"),
         (
             lambda: Settle(RobustGLF(), then="uniform-resample", overfit=2.0),
             r"overfit=2\.0 watches a held set; it needs then='initial'",
@@ -250,8 +281,9 @@ def test_the_settled_set_comes_back_in_the_runs_current_dtype():
 
 def test_in_the_trainer_the_switch_to_fresh_draws_resumes_exactly():
     """Any held-out ratio above 1 + 1e-9 switches (training fits its points better than the
-    rest of the line); a checkpoint at step 30, at the decision, resumes to the same fresh draws:
-    they replay the run's generator."""
+    rest of the line); a checkpoint at step 40, after the switch at the decision (step 30),
+    resumes to the same fresh draw at step 45: the switch is in the saved state and the draw
+    replays the run's generator."""
 
     def make():
         return Settle(RobustGLF(), below=1.0, watch=1, watch_on="initial", overfit=1 + 1e-9)
@@ -263,6 +295,7 @@ def test_in_the_trainer_the_switch_to_fresh_draws_resumes_exactly():
     assert result.residual_evals == full.state.points.shape[0]
     assert not torch.equal(full.state.points, full.state.sampler_state["initial"])
 
-    second, resumed = resumed_at_30(make)
-    assert resumed.l2_relative_error == result.l2_relative_error
+    first, second, again = resumed(make, until=40)
+    assert first.state.sampler_state["overfit"] is True
+    assert again.l2_relative_error == result.l2_relative_error
     assert torch.equal(second.state.points, full.state.points)

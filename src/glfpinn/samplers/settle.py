@@ -31,18 +31,19 @@ The fresh draws were tried for what the initial set lost (round 7: a fixed set o
 leads (docs/results.md, "Design round 8").
 
 ``overfit=g`` (design round 13) tells the two apart as a held-out loss would: at every resample
-of a run settled on its initial set, it draws a fresh uniform set of the same size, scores it
-(one residual evaluation of N points), and logs ``holdout_ratio``, the fresh set's RMS residual
-over the held set's. A ratio above ``g`` says training has fitted the held points and not the PDE
-between them (500 points in 10-D and 20-D); from then on the run trains on fresh uniform draws,
-starting with the one just scored. The switch, like the decision, is made once. Nothing is
-measured before the decision, so a run that never settles is the same, draw for draw, without
-``overfit``.
+at which a settled run has trained on its initial set, it draws a fresh uniform set of the same
+size, scores it (one residual evaluation of N points), and logs ``holdout_ratio``, the fresh
+set's RMS residual over the held set's. A ratio above ``g`` says training has fitted the held
+points and not the PDE between them (500 points in 10-D and 20-D); from then on the run trains
+on fresh uniform draws, starting with the one just scored. The switch, like the decision, is
+made once. Nothing is measured before the decision, so a run that never settles is the same,
+draw for draw, without ``overfit``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import final
 
 import torch
@@ -118,10 +119,11 @@ class Settle(Sampler):
             set is held still until the decision, and ``inner`` starts only if the ranking
             persisted: look before moving). A held set's persistence runs higher than a moved
             one's, so ``below`` needs another value (see the module).
-        overfit: with ``then="initial"``, measure ``holdout_ratio`` at every resample of a run
-            settled on its initial set, and leave the set for fresh uniform draws once the
-            ratio exceeds this (> 1); ``None`` (default) neither measures nor leaves. It needs
-            a ``residual_fn``.
+        overfit: with ``then="initial"``, measure ``holdout_ratio`` at every resample at which
+            a settled run has trained on its initial set (from the decision on with
+            ``watch_on="initial"``, from the resample after it with ``"inner"``), and leave the
+            set for fresh uniform draws once the ratio exceeds this (> 1); ``None`` (default)
+            neither measures nor leaves. It needs a ``residual_fn``.
     """
 
     def __init__(
@@ -148,7 +150,7 @@ class Settle(Sampler):
         self.then = check_choice("then", then, SETTLE_THEN)
         self.watch_on = check_choice("watch_on", watch_on, SETTLE_WATCH_ON)
         if overfit is not None:
-            if isinstance(overfit, bool) or not isinstance(overfit, int | float) or overfit <= 1:
+            if isinstance(overfit, bool) or not isinstance(overfit, int | float) or not overfit > 1:
                 raise ValueError(f"overfit={overfit!r} must be a number above 1, or None")
             if then != "initial":
                 raise ValueError(f"overfit={overfit!r} watches a held set; it needs then='initial'")
@@ -168,22 +170,24 @@ class Settle(Sampler):
         return {"inner": self.inner.init_state(points), "initial": points.clone(), "measured": []}
 
     def _quiet_set(
-        self, ctx: SamplingContext, state: SamplerState, info: dict[str, float]
+        self, ctx: SamplingContext, state: SamplerState, info: dict[str, float], held: bool
     ) -> tuple[Tensor, SamplerState]:
         """A settled run's next points (on the run's current device and in its current dtype: a
         stage may have changed it since the initial set was drawn) and its state: a fresh
         uniform set, or the initial set until ``overfit`` finds it overfitted, when the fresh
-        draw that found it out takes its place."""
+        draw that found it out takes its place. ``held``: the current points are the initial
+        set, trained on, so their residuals are the held set's (not at a decision after
+        ``inner`` moved the points)."""
         if self.then == "uniform-resample" or state.get("overfit"):
             return self._fresh.resample(ctx, {}).points, state
         initial = self._initial(ctx, state)
-        if self.overfit is None:
+        if self.overfit is None or not held:
             return initial, state
         fresh = self._fresh.resample(ctx, {}).points
         ratio = holdout_ratio(
             ctx.score(fresh, "Settle(overfit=...)"), ctx.current_residuals("Settle")
         )
-        info["holdout_ratio"] = ratio
+        info["holdout_ratio"] = min(ratio, sys.float_info.max)  # a vanishing held loss: inf
         if ratio > self.overfit:
             info["overfit"] = 1.0
             return fresh, {**state, "overfit": True}
@@ -203,7 +207,7 @@ class Settle(Sampler):
             state = self.init_state(ctx.points)
         if state.get("settled"):
             info = {"settled": 1.0}
-            return Resampled(*self._quiet_set(ctx, state, info), info=info)
+            return Resampled(*self._quiet_set(ctx, state, info, held=True), info=info)
         r = ctx.current_residuals("Settle")
         measured = list(state["measured"])
         info: dict[str, float] = {}
@@ -214,7 +218,8 @@ class Settle(Sampler):
             settled = {k: v for k, v in state.items() if k != "carried"}
             settled.update(measured=measured, settled=True)
             info["settled"] = 1.0
-            return Resampled(*self._quiet_set(ctx, settled, info), info=info)
+            held = self.watch_on == "initial"
+            return Resampled(*self._quiet_set(ctx, settled, info, held=held), info=info)
         if self.watch_on == "initial" and len(measured) < self.watch:
             # look before moving: the initial set stays, and the next persistence compares its
             # residuals now with its residuals then, point for point

@@ -74,6 +74,19 @@ def _run_cli(*args):
     return subprocess.run([sys.executable, "-m", "glfpinn", *args], capture_output=True, text=True)
 
 
+def _cli_in_process(args, cwd, capsys, monkeypatch):
+    """``glfpinn ARGS`` run by main() in this process, from ``cwd``: its exit status (argparse's
+    own errors leave by SystemExit) and what it wrote to stderr. A subprocess per case would
+    cost an interpreter and a torch import (about 2.5 s) to test the same code."""
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        code = main(args)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
@@ -135,14 +148,26 @@ def _run_cli(*args):
         (["bogus"], "invalid choice"),
     ],
 )
-def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args, fragment):
-    proc = subprocess.run(
-        [sys.executable, "-m", "glfpinn", *args], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert fragment in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+def test_bad_input_exits_2_with_one_line_and_no_traceback(
+    tmp_path, capsys, monkeypatch, args, fragment
+):
+    code, err = _cli_in_process(args, tmp_path, capsys, monkeypatch)
+    assert code == 2, err
+    assert fragment in _one_line(err)
+
+
+def test_the_installed_command_exits_2_with_one_line_on_bad_input(tmp_path):
+    # the cases above call main() in this process; this one runs what a shell runs, once per
+    # kind of error: one of glfpinn's own, one of argparse's
+    for args, fragment in [
+        (["train", "--steps", "0", "--out", "x"], "steps=0"),
+        (["bogus"], "invalid choice"),
+    ]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "glfpinn", *args], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert fragment in _one_line(proc.stderr)
 
 
 def test_existing_output_is_refused_unless_resume_or_overwrite(tmp_path):
@@ -461,14 +486,14 @@ def _one_line(proc_or_err: str) -> str:
         (["plot", "x"], ["'x' is not a run or bench directory"]),
     ],
 )
-def test_bad_paths_and_values_exit_2_with_one_bounded_line(tmp_path, args, fragments):
+def test_bad_paths_and_values_exit_2_with_one_bounded_line(
+    tmp_path, capsys, monkeypatch, args, fragments
+):
     (tmp_path / "taken.txt").write_text("not a run directory\n")
     (tmp_path / "folder").mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "glfpinn", *args], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    line = _one_line(proc.stderr)
+    code, err = _cli_in_process(args, tmp_path, capsys, monkeypatch)
+    assert code == 2, err[-2000:]
+    line = _one_line(err)
     assert line.startswith("glfpinn: error: ") and len(line) <= 500
     assert all(fragment in line for fragment in fragments), line
     assert not (tmp_path / "x").exists()  # refused before a run directory was made

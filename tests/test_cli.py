@@ -131,6 +131,10 @@ def _cli_in_process(args, cwd, capsys, monkeypatch):
             ["train", "--sampler", "settle", "--set", "sampler_params.overfit=0.5", "--out", "x"],
             "overfit=0.5 must be a number above 1",
         ),
+        (
+            ["train", "--sampler", "follow", "--set", "sampler_params.low=0.7", "--out", "x"],
+            "low=0.7 must be below high=0.6",
+        ),
         (["train", "--stage", "ssbroyden:steps=5,dtype=float16", "--out", "x"], "'float16'"),
         (["train", "--stage", "ssbroyden:steps=5,momentum=0.9", "--out", "x"], "'momentum'"),
         (

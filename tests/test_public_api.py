@@ -11,6 +11,7 @@ import glfpinn
 #: The public API, written out: a name added to or dropped from glfpinn is a decision made here.
 PUBLIC = {
     # samplers
+    "Follow",
     "GLF",
     "Mix",
     "PACMANN",

@@ -41,6 +41,7 @@ from glfpinn.samplers import R3 as R3
 from glfpinn.samplers import RAD as RAD
 from glfpinn.samplers import RARD as RARD
 from glfpinn.samplers import RARG as RARG
+from glfpinn.samplers import Follow as Follow
 from glfpinn.samplers import Mix as Mix
 from glfpinn.samplers import Resampled as Resampled
 from glfpinn.samplers import RobustGLF as RobustGLF
@@ -103,6 +104,7 @@ __all__ = [
     "Domain",
     "Evaluator",
     "Every",
+    "Follow",
     "FourierFeatures",
     "LShape",
     "SpaceTime",

@@ -13,6 +13,7 @@ from glfpinn.samplers import (
     RAD,
     RARD,
     RARG,
+    Follow,
     Mix,
     Resampled,
     RobustGLF,
@@ -55,6 +56,8 @@ CASES.update(
         "glf-robust-moved-target": RobustGLF(moved_target=0.8),
         # below=-1, watch=1: held at the first resample, moving (so drawing) from the second
         "settle-watch-initial": Settle(RobustGLF(), watch_on="initial", watch=1, below=-1),
+        # half RAD's points, half fresh; the persistence measured on a subset from the second
+        "follow-rad-probe": Follow(RAD(n_candidates=SMALL), start=0.5, probe=50),
         "rar-d-n_add": RARD(n_candidates=SMALL, n_add=5),
         "rar-g-n_add": RARG(n_candidates=SMALL, n_add=5),
         "r3-sobol": R3(method="sobol"),

@@ -39,6 +39,8 @@ COSTS = {
     ),
     # robust GLF inside (free); the persistence is measured on residuals it already has
     "settle": ({}, 0),
+    # robust GLF inside (free); the persistence is measured on residuals it already has
+    "follow": ({}, 0),
 }
 
 

@@ -13,6 +13,7 @@ from glfpinn.samplers import (
     RAD,
     RARD,
     RARG,
+    Follow,
     Mix,
     RobustGLF,
     RSmote,
@@ -39,6 +40,9 @@ CASES = {
         0,
         0,
     ),
+    # half of robust GLF's points kept at random, half fresh, the persistence measured on 16
+    # of the 64 points: the resume must replay every draw and the measured subset
+    "follow": (lambda: Follow(RobustGLF(), start=0.5, probe=16), 0, 0),
     "rad-iw": (lambda: RAD(n_candidates=300, importance_weights=True), 300, 0),
     "mix": (
         lambda: Mix([(RARD(n_candidates=200, n_add=2), 0.5), (UniformResample(), 0.5)]),

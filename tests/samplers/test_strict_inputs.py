@@ -87,6 +87,7 @@ FREE_READERS = {
     "rsmote": "RSmote",
     "mix": "GLF",
     "settle": "Settle",
+    "follow": "Follow",
 }
 
 

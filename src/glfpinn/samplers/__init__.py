@@ -9,6 +9,7 @@ from typing import Any
 from glfpinn._checks import check_keys, short_repr
 from glfpinn._registry import Registry
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+from glfpinn.samplers.follow import Follow
 from glfpinn.samplers.glf import GLF
 from glfpinn.samplers.glf_robust import RobustGLF
 from glfpinn.samplers.mix import Mix
@@ -22,6 +23,7 @@ from glfpinn.samplers.settle import Settle
 from glfpinn.samplers.uniform import Uniform, UniformResample
 
 __all__ = [
+    "Follow",
     "GLF",
     "Mix",
     "PACMANN",
@@ -112,19 +114,33 @@ _registry.register(
 )
 
 
+def _inner_from_config(inner: str | Sampler, inner_params: Mapping[str, Any] | None) -> Sampler:
+    """A combinator's inner sampler from config data: by registry name, with its own params."""
+    if not isinstance(inner, Sampler):
+        if inner_params is not None and not isinstance(inner_params, Mapping):
+            raise ValueError(f"inner_params={short_repr(inner_params)} must be a mapping")
+        return get(inner, **(inner_params or {}))
+    if inner_params:
+        raise ValueError("inner_params go with an inner sampler given by name")
+    return inner
+
+
 def _settle_from_config(
     inner: str | Sampler = "glf-robust",
     inner_params: Mapping[str, Any] | None = None,
     **settle: Any,
 ) -> Settle:
     """``Settle`` from config data: the inner sampler by registry name, with its own params."""
-    if not isinstance(inner, Sampler):
-        if inner_params is not None and not isinstance(inner_params, Mapping):
-            raise ValueError(f"inner_params={short_repr(inner_params)} must be a mapping")
-        inner = get(inner, **(inner_params or {}))
-    elif inner_params:
-        raise ValueError("inner_params go with an inner sampler given by name")
-    return Settle(inner, **settle)
+    return Settle(_inner_from_config(inner, inner_params), **settle)
+
+
+def _follow_from_config(
+    inner: str | Sampler = "glf-robust",
+    inner_params: Mapping[str, Any] | None = None,
+    **follow: Any,
+) -> Follow:
+    """``Follow`` from config data: the inner sampler by registry name, with its own params."""
+    return Follow(_inner_from_config(inner, inner_params), **follow)
 
 
 _registry.register(
@@ -132,6 +148,12 @@ _registry.register(
     _settle_from_config,
     "robust GLF (or sampler_params.inner) until the residual's ranking stops persisting, "
     "then the initial set, fixed, or fresh uniform draws (sampler_params.then; ours)",
+)
+_registry.register(
+    "follow",
+    _follow_from_config,
+    "robust GLF (or sampler_params.inner) for a share of the points that grows with the "
+    "residual's persistence, the rest fresh uniform points (ours)",
 )
 
 names = _registry.names

@@ -67,6 +67,14 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
         )
 
 
+def check_between(name: str, value: Any, low: float, high: float) -> float:
+    """``value`` as a float in [low, high], or a one-line ValueError; bools and NaN are
+    refused."""
+    if not (_is_real(value) and low <= value <= high):
+        raise ValueError(f"{name}={short_repr(value)} must be a number in [{low}, {high}]")
+    return float(value)
+
+
 def check_fraction(name: str, value: Any, *, allow_zero: bool = True) -> float:
     """``value`` as a float in [0, 1) (in (0, 1) without ``allow_zero``), or a one-line
     ValueError."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from glfpinn._checks import short_repr
 from glfpinn._params import Params
 from glfpinn.domains import Domain
 
@@ -27,6 +28,7 @@ __all__ = [
     "SamplingContext",
     "Resampled",
     "SamplerState",
+    "check_inner",
     "into_domain",
 ]
 
@@ -190,6 +192,20 @@ class Sampler(Params, abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def check_inner(combinator: str, inner: object, why: str) -> Sampler:
+    """``inner`` if it is a :class:`Sampler` that keeps the number of points, which a
+    combinator that swaps points in and out of its set needs (``why`` says what it does); else
+    a one-line ValueError."""
+    if not isinstance(inner, Sampler):
+        raise ValueError(f"inner={short_repr(inner)} is not a Sampler")
+    if not inner.conserves_population:
+        raise ValueError(
+            f"inner={inner!r} grows the set; {combinator} {why} and needs a sampler that keeps "
+            "the number of points"
+        )
+    return inner
 
 
 def into_domain(x: Tensor, domain: Domain, generator: torch.Generator) -> tuple[Tensor, Tensor]:

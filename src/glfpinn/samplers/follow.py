@@ -46,9 +46,9 @@ from typing import final
 import torch
 from torch import Tensor
 
-from glfpinn._checks import check_int, short_repr
+from glfpinn._checks import check_between, check_int
 from glfpinn.domains import Domain
-from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_inner
 from glfpinn.samplers.glf_options import idw
 from glfpinn.samplers.settle import persistence
 
@@ -88,23 +88,12 @@ class Follow(Sampler):
         start: float = 1.0,
         probe: int = FOLLOW_PROBE,
     ) -> None:
-        if not isinstance(inner, Sampler):
-            raise ValueError(f"inner={short_repr(inner)} is not a Sampler")
-        if not inner.conserves_population:
-            raise ValueError(
-                f"inner={inner!r} grows the set; Follow shares N points between it and fresh "
-                "uniform ones and needs a sampler that keeps the number of points"
-            )
-        for name, value, lo in (("low", low, -1), ("high", high, -1), ("start", start, 0)):
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not (number and lo <= value <= 1):
-                raise ValueError(f"{name}={value!r} must be a number in [{lo}, 1]")
+        self.inner = check_inner("Follow", inner, "shares N points with fresh uniform ones")
+        self.low = check_between("low", low, -1, 1)
+        self.high = check_between("high", high, -1, 1)
         if not low < high:
             raise ValueError(f"low={low!r} must be below high={high!r}")
-        self.inner = inner
-        self.low = float(low)
-        self.high = float(high)
-        self.start = float(start)
+        self.start = check_between("start", start, 0, 1)
         self.probe = check_int("probe", probe, minimum=2)
 
     def initial_points(

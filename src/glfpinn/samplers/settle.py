@@ -49,9 +49,9 @@ from typing import final
 import torch
 from torch import Tensor
 
-from glfpinn._checks import check_choice, check_int, short_repr
+from glfpinn._checks import check_between, check_choice, check_int
 from glfpinn.domains import Domain
-from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext
+from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_inner
 from glfpinn.samplers.glf_options import idw
 from glfpinn.samplers.uniform import UniformResample
 
@@ -135,17 +135,8 @@ class Settle(Sampler):
         watch_on: str = "inner",
         overfit: float | None = None,
     ) -> None:
-        if not isinstance(inner, Sampler):
-            raise ValueError(f"inner={short_repr(inner)} is not a Sampler")
-        if not inner.conserves_population:
-            raise ValueError(
-                f"inner={inner!r} grows the set; Settle returns to the initial set and needs "
-                "a sampler that keeps the number of points"
-            )
-        if isinstance(below, bool) or not isinstance(below, int | float) or not -1 <= below <= 1:
-            raise ValueError(f"below={below!r} must be a number in [-1, 1]")
-        self.inner = inner
-        self.below = float(below)
+        self.inner = check_inner("Settle", inner, "returns to the initial set")
+        self.below = check_between("below", below, -1, 1)
         self.watch = check_int("watch", watch, minimum=1)
         self.then = check_choice("then", then, SETTLE_THEN)
         self.watch_on = check_choice("watch_on", watch_on, SETTLE_WATCH_ON)

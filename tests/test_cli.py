@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from glfpinn.cli import main
@@ -61,6 +62,8 @@ def test_train_writes_the_contracts_files(tmp_path, sampler):
     result = json.loads((out / "result.json").read_text())
     assert result.keys() >= CONTRACT
     assert result["steps"] == 40 and result["sampler"] == sampler
+    # the thread count a CPU run repeats itself at (docs/reliability.md, "Randomness")
+    assert result["cpu_threads"] == torch.get_num_threads()
     assert (result["residual_evals"] == 2000) == (sampler == "rad")
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [x for x in lines if x["event"] == "eval"]

@@ -55,8 +55,7 @@ from torch import Tensor
 from glfpinn._checks import check_between, check_int
 from glfpinn.domains import Domain
 from glfpinn.samplers.base import Resampled, Sampler, SamplerState, SamplingContext, check_inner
-from glfpinn.samplers.glf_options import idw
-from glfpinn.samplers.settle import persistence
+from glfpinn.samplers.settle import carried_residuals, persistence
 
 __all__ = ["Follow", "FOLLOW_HIGH", "FOLLOW_LOW", "FOLLOW_PROBE", "follow_share"]
 
@@ -142,13 +141,10 @@ class Follow(Sampler):
             probed = torch.randperm(n, generator=ctx.generator, device=ctx.generator.device)
             probed = probed[: self.probe].cpu()
         query = points if probed is None else points[probed.to(points.device)]
-        # the residual each measured point carries: its nearest current point's (GLF: its
-        # anchor's; a fresh point: its region's at this resample)
-        carried = idw(ctx.points, r.to(ctx.points.dtype), query, 1)
         new_state = {
             "inner": out.state,
             "measured": measured,
-            "carried": carried,
+            "carried": carried_residuals(ctx.points, r, query),
             "probed": probed,
         }
         info["follow_share"] = n_follow / n

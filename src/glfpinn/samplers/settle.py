@@ -61,6 +61,7 @@ __all__ = [
     "SETTLE_THEN",
     "SETTLE_WATCH",
     "SETTLE_WATCH_ON",
+    "carried_residuals",
     "holdout_ratio",
     "persistence",
 ]
@@ -77,6 +78,13 @@ SETTLE_THEN = ("initial", "uniform-resample")
 #: Which set the persistence is measured on before the decision: the one ``inner`` moves, or the
 #: initial set, held still.
 SETTLE_WATCH_ON = ("inner", "initial")
+
+
+def carried_residuals(points: Tensor, residuals: Tensor, new_points: Tensor) -> Tensor:
+    """The residual each of ``new_points`` carries into the next persistence: its nearest
+    current point's (for GLF, its anchor's; for a fresh uniform point, its region's now). An
+    exact nearest-point search, chunked, of len(new_points) x len(points) distances."""
+    return idw(points, residuals.to(points.dtype), new_points, 1)
 
 
 def persistence(before: Tensor, now: Tensor) -> float:
@@ -219,9 +227,8 @@ class Settle(Sampler):
         out = self.inner.resample(ctx, state["inner"])
         new_state = {**state, "inner": out.state, "measured": measured}
         if len(measured) < self.watch:
-            # the residual each new point carries: its nearest current point's (GLF: its
-            # anchor's); an N x N search, so only while the decision is still to come
-            new_state["carried"] = idw(ctx.points, r.to(ctx.points.dtype), out.points, 1)
+            # an N x N search, so only while the decision is still to come
+            new_state["carried"] = carried_residuals(ctx.points, r, out.points)
         else:
             new_state.pop("carried", None)
         return Resampled(

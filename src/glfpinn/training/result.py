@@ -60,6 +60,9 @@ class TrainResult:
     lbfgs_restarts: int = 0
     #: the processes (ranks) the run trained on
     world_size: int = 1
+    #: torch's CPU threads (torch.get_num_threads()): a CPU run repeats itself to the last digit
+    #: only at the same count (reductions split differently); 0 in a result.json written before
+    cpu_threads: int = 0
     #: the user metrics of the last evaluation
     metrics: dict[str, float] = field(default_factory=dict)
     #: an inverse problem's learned coefficients
@@ -137,6 +140,7 @@ class TrainResult:
             glfpinn_version=glfpinn_version(),
             torch_version=torch.__version__,
             world_size=world_size,
+            cpu_threads=torch.get_num_threads(),
         )
 
 
